@@ -1,0 +1,48 @@
+import { cac, type CAC } from 'cac';
+import { describeError, exitCodeFor, usageError } from '../lib/errors.ts';
+import { VERSION } from '../lib/version.ts';
+import { registerConnect } from './connect.ts';
+import { printError } from './output.ts';
+import { registerServe } from './serve.ts';
+
+export type CommandResult = Promise<number>;
+
+function buildCli(): CAC {
+  const cli = cac('socx');
+  registerServe(cli);
+  registerConnect(cli);
+  cli.help();
+  // -v is --verbose in the commands, so --version has no short form.
+  cli.option('--version', 'Print the version');
+  return cli;
+}
+
+/** Parses argv (without the node and script elements) and runs the command; resolves with the exit code. */
+export async function run(argv: readonly string[]): Promise<number> {
+  const cli = buildCli();
+  try {
+    const parsed = cli.parse(['socx', 'socx', ...argv], { run: false });
+    if (parsed.options.help) return 0;
+    if (parsed.options.version && !cli.matchedCommand) {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
+    if (!cli.matchedCommand) {
+      if (parsed.args.length > 0) throw usageError(`unknown command "${parsed.args[0]}" (see socx --help)`);
+      cli.outputHelp();
+      return 2;
+    }
+    const result: unknown = await cli.runMatchedCommand();
+    return typeof result === 'number' ? result : 0;
+  } catch (error) {
+    const isCacError = error instanceof Error && error.name === 'CACError';
+    printError(isCacError ? `${lowerFirst(error.message)} (see socx ${cli.matchedCommandName ?? ''} --help)`.replace('  ', ' ') : describeError(error));
+    return isCacError ? 2 : exitCodeFor(error);
+  }
+}
+
+const lowerFirst = (text: string): string => text.charAt(0).toLowerCase() + text.slice(1);
+
+if (import.meta.main) {
+  void run(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}

@@ -1,0 +1,14 @@
+/** Status and errors go to stderr; stdout carries only data and results. */
+
+export function printError(message: string): void {
+  process.stderr.write(`socx: ${message}\n`);
+}
+
+export function printStatus(message: string): void {
+  process.stderr.write(`socx: ${message}\n`);
+}
+
+/** No colour or spinner unless stderr is a terminal and NO_COLOR is unset (https://no-color.org). */
+export function stderrIsInteractive(): boolean {
+  return Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
+}

@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import type { CAC } from 'cac';
+import { formatAddress } from '../lib/codec/address.ts';
+import { SocxError, usageError } from '../lib/errors.ts';
+import { parseCredential, parseUsers, UsersFileError } from '../lib/server/auth.ts';
+import { isLoopback, parseListenAddress } from '../lib/server/listen-address.ts';
+import { formatConnectionRecord } from '../lib/server/log-line.ts';
+import { SocksServer, type ListenAddress } from '../lib/server/server.ts';
+import type { ServerConfig } from '../lib/server/types.ts';
+import { flagOption, integerOption, listOption, stringOption } from './options.ts';
+import { printError, printStatus } from './output.ts';
+
+interface ServeOptions {
+  readonly listen: ListenAddress[];
+  readonly users: Map<string, string>;
+  readonly config: Partial<ServerConfig>;
+  readonly graceMs: number;
+  readonly quiet: boolean;
+  readonly verbose: boolean;
+}
+
+export function registerServe(cli: CAC): void {
+  cli
+    .command('serve', 'Run a SOCKS4/4a/5 proxy server')
+    .option('-l, --listen <[host:]port>', 'Address to listen on, repeatable; port 0 picks a free port', { default: '127.0.0.1:1080' })
+    .option('--auth <user:pass>', 'Accept this user (repeatable); SOCKS5 clients must then authenticate, SOCKS4 is refused')
+    .option('--users <file>', 'Read users from a file, one user:password a line, # comments')
+    .option('--allow-open-proxy', 'Allow listening on a non-loopback address without any users configured')
+    .option('--no-socks4', 'Refuse SOCKS4 and SOCKS4a requests')
+    .option('--handshake-timeout <ms>', 'Time a client has to complete its handshake', { default: 10000 })
+    .option('--connect-timeout <ms>', 'Time allowed to connect to a target', { default: 10000 })
+    .option('--idle-timeout <s>', 'Close a relay after this many seconds without traffic; 0 never', { default: 0 })
+    .option('--grace <ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: 5000 })
+    .option('-q, --quiet', 'Print only the ready line and errors')
+    .option('-v, --verbose', 'Also print handshake details')
+    .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
+    .action((options: Record<string, unknown>) => serve(parseServeOptions(options)));
+}
+
+function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
+  const listen = listOption(raw.listen, 'listen').map(parseListenAddress);
+  const users = new Map<string, string>();
+  const usersFile = stringOption(raw.users, 'users');
+  if (usersFile !== undefined) for (const [name, pass] of readUsersFile(usersFile)) users.set(name, pass);
+  for (const entry of listOption(raw.auth, 'auth')) {
+    const credential = parseCredential(entry);
+    if (!credential) throw usageError('--auth must be user:password (each 1-255 bytes)');
+    users.set(credential.username, credential.password);
+  }
+  const exposed = listen.filter((address) => !isLoopback(address.host));
+  if (exposed.length > 0 && users.size === 0 && !flagOption(raw.allowOpenProxy)) {
+    throw usageError(`refusing to run an open proxy on ${exposed.map(formatAddress).join(', ')}: add users (--auth user:pass or --users FILE), or pass --allow-open-proxy if anyone who can reach it may use it`);
+  }
+  return {
+    listen,
+    users,
+    graceMs: integerOption(raw.grace, 'grace', 0) ?? 5000,
+    quiet: flagOption(raw.quiet),
+    verbose: flagOption(raw.verbose),
+    config: {
+      users,
+      socks4: raw.socks4 !== false,
+      handshakeTimeoutMs: integerOption(raw.handshakeTimeout, 'handshake-timeout', 1) ?? 10_000,
+      connectTimeoutMs: integerOption(raw.connectTimeout, 'connect-timeout', 1) ?? 10_000,
+      idleTimeoutMs: (integerOption(raw.idleTimeout, 'idle-timeout', 0) ?? 0) * 1000,
+    },
+  };
+}
+
+function readUsersFile(path: string): Map<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw usageError(`cannot read users file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  try {
+    return parseUsers(text);
+  } catch (error) {
+    if (error instanceof UsersFileError) throw usageError(`users file ${path}, line ${error.line}: ${error.message}`);
+    throw error;
+  }
+}
+
+async function serve(options: ServeOptions): Promise<number> {
+  const log = (line: string): void => { process.stderr.write(`${line}\n`); };
+  const server = new SocksServer({
+    ...options.config,
+    onConnection: options.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
+    onDebug: options.verbose ? log : undefined,
+  });
+  let bound: ListenAddress[];
+  try {
+    bound = await server.listen(options.listen);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${code === 'EADDRINUSE' ? 'address already in use' : code ?? String(error)}`);
+  }
+  for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
+  if (options.users.size > 0 && !options.quiet) printStatus(`${options.users.size} user(s); SOCKS5 clients must authenticate, SOCKS4 is refused`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      if (!options.quiet) printStatus(`${signal}: no longer accepting; ${server.connections} open connection(s) have ${options.graceMs} ms to finish`);
+      process.once('SIGINT', () => { printError('second interrupt: closing now'); process.exit(0); });
+      void server.close(options.graceMs).then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return 0;
+}

@@ -1,0 +1,44 @@
+import { connect, type Socket } from 'node:net';
+import { SocxError, errnoCode, socketErrorText } from './errors.ts';
+
+export interface DialOptions {
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/** How the server and the client open TCP connections; injected so tests run without a network. */
+export type Dial = (host: string, port: number, options: DialOptions) => Promise<Socket>;
+
+/** A TCP connection with allowHalfOpen (the relay needs it) and Nagle off (handshakes are small writes).
+ * Rejects with the socket error itself, so its `code` can be mapped to a SOCKS reply, or a SocxError
+ * 'timeout' / 'aborted'. */
+export const dialTcp: Dial = (host, port, { timeoutMs, signal }) =>
+  new Promise((resolve, reject) => {
+    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => fail(new SocxError('timeout', `connecting to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = (): void => fail(new SocxError('aborted', `connecting to ${host}:${port} was cancelled`));
+    function cleanup(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', fail);
+      socket.off('connect', succeed);
+    }
+    function fail(error: unknown): void {
+      cleanup();
+      socket.destroy();
+      reject(error);
+    }
+    function succeed(): void {
+      cleanup();
+      resolve(socket);
+    }
+    socket.once('connect', succeed);
+    socket.once('error', fail);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+export function dialErrorText(error: unknown): string {
+  if (error instanceof SocxError) return error.message;
+  return socketErrorText(errnoCode(error));
+}

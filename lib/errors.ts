@@ -1,0 +1,113 @@
+import { hexByte, replyName, Reply, socks4ReplyName } from './codec/constants.ts';
+import { CodecError } from './codec/decoded.ts';
+
+/** Stable error codes, as curl's CURLPX_* are: scripts and exit codes depend on them, messages may change. */
+export type ErrorCode =
+  | 'usage'
+  | 'proxy-unreachable'
+  | 'proxy-closed'
+  | 'timeout'
+  | 'protocol'
+  | 'no-acceptable-method'
+  | 'auth-failed'
+  | 'request-rejected'
+  | 'network'
+  | 'aborted';
+
+export type Phase = 'setup' | 'connect' | 'greeting' | 'auth' | 'request' | 'second-reply' | 'relay' | 'udp';
+
+export interface ProxyReply { readonly version: 4 | 5; readonly code: number }
+
+export interface SocxErrorDetails {
+  readonly phase?: Phase;
+  readonly reply?: ProxyReply;
+  readonly proxy?: string;
+  readonly target?: string;
+  readonly cause?: unknown;
+}
+
+export class SocxError extends Error {
+  override readonly name = 'SocxError';
+  readonly code: ErrorCode;
+  readonly phase: Phase;
+  readonly reply: ProxyReply | undefined;
+  readonly proxy: string | undefined;
+  readonly target: string | undefined;
+
+  constructor(code: ErrorCode, message: string, details: SocxErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    this.phase = details.phase ?? 'setup';
+    this.reply = details.reply;
+    this.proxy = details.proxy;
+    this.target = details.target;
+  }
+}
+
+export function usageError(message: string): SocxError {
+  return new SocxError('usage', message);
+}
+
+/** The contract's exit codes (../shared/CONTRACT.md). */
+export function exitCodeFor(error: unknown): number {
+  if (!(error instanceof SocxError)) return 1;
+  switch (error.code) {
+    case 'usage': return 2;
+    case 'no-acceptable-method':
+    case 'auth-failed': return 3;
+    case 'request-rejected': return 4;
+    default: return 1;
+  }
+}
+
+export function describeReply(reply: ProxyReply): string {
+  const name = reply.version === 5 ? replyName(reply.code) : socks4ReplyName(reply.code);
+  return `${name} (SOCKS${reply.version} reply ${hexByte(reply.code)})`;
+}
+
+/** One line for a person: what failed and, where we can tell, how to fix it. */
+export function describeError(error: unknown): string {
+  if (error instanceof SocxError) {
+    if (error.code === 'request-rejected' && error.reply) return `proxy refused: ${describeReply(error.reply)}`;
+    return error.message;
+  }
+  if (error instanceof CodecError) return `malformed SOCKS message: ${error.message}`;
+  const code = errnoCode(error);
+  if (code) return `${socketErrorText(code)} (${code})`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
+  return undefined;
+}
+
+const socketErrors: Readonly<Record<string, { reply: number; text: string }>> = {
+  ECONNREFUSED: { reply: Reply.CONNECTION_REFUSED, text: 'connection refused' },
+  ECONNRESET: { reply: Reply.GENERAL_FAILURE, text: 'connection reset' },
+  ENETUNREACH: { reply: Reply.NETWORK_UNREACHABLE, text: 'network unreachable' },
+  ENETDOWN: { reply: Reply.NETWORK_UNREACHABLE, text: 'network is down' },
+  EHOSTUNREACH: { reply: Reply.HOST_UNREACHABLE, text: 'host unreachable' },
+  EHOSTDOWN: { reply: Reply.HOST_UNREACHABLE, text: 'host is down' },
+  ENOTFOUND: { reply: Reply.HOST_UNREACHABLE, text: 'host name not found' },
+  EAI_AGAIN: { reply: Reply.HOST_UNREACHABLE, text: 'temporary failure resolving the host name' },
+  EAI_NODATA: { reply: Reply.HOST_UNREACHABLE, text: 'host name has no address' },
+  EAI_FAIL: { reply: Reply.HOST_UNREACHABLE, text: 'host name lookup failed' },
+  ETIMEDOUT: { reply: Reply.TTL_EXPIRED, text: 'timed out' },
+  EAFNOSUPPORT: { reply: Reply.ADDRESS_TYPE_NOT_SUPPORTED, text: 'address family not supported' },
+  EADDRNOTAVAIL: { reply: Reply.HOST_UNREACHABLE, text: 'address not available' },
+  EACCES: { reply: Reply.NOT_ALLOWED, text: 'permission denied' },
+  EPERM: { reply: Reply.NOT_ALLOWED, text: 'operation not permitted' },
+  EADDRINUSE: { reply: Reply.GENERAL_FAILURE, text: 'address already in use' },
+  EPIPE: { reply: Reply.GENERAL_FAILURE, text: 'broken pipe' },
+};
+
+/** RFC 1928 §6 reply for a failed upstream operation, from the socket error's `code` (never its text). */
+export function socketErrorToReply(code: string | undefined): number {
+  return (code === undefined ? undefined : socketErrors[code]?.reply) ?? Reply.GENERAL_FAILURE;
+}
+
+export function socketErrorText(code: string | undefined): string {
+  if (code === undefined) return 'unknown error';
+  return socketErrors[code]?.text ?? code.toLowerCase();
+}
