@@ -29,8 +29,7 @@ async function connect(options: ConnectOptions): Promise<number> {
   if (options.verbose) printStatus(`connected to ${formatAddress(options.target)} through ${describeProxy(options.proxy)} (proxy's side: ${formatAddress(session.bound)})`);
   const stdio = Duplex.from({ readable: process.stdin, writable: process.stdout });
   // Bytes the target sent right behind the proxy's reply (an SSH banner, say) were read with it: they come first.
-  const head = session.reader.release();
-  const result = await relay(stdio, session.socket, { headB: head, finishWhenBEnds: true });
+  const result = await relay(stdio, session.socket, { headB: session.head, finishWhenBEnds: true });
   if (result.reason === 'completed') return 0;
   const why = result.error ? socketErrorText(errnoCode(result.error)) : result.reason;
   printError(`connection to ${formatAddress(options.target)} ended: ${why}`);

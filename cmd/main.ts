@@ -11,7 +11,11 @@ function buildCli(): CAC {
   const cli = cac('socx');
   registerServe(cli);
   registerConnect(cli);
-  cli.help();
+  // cac shows a negated flag's implicit default (--no-socks4 "default: true"), which reads as the opposite.
+  cli.help((sections) => sections.map((section) => ({
+    ...section,
+    body: section.body.replace(/^(\s+--no-.*?) \(default: true\)$/gm, '$1'),
+  })));
   // -v is --verbose in the commands, so --version has no short form.
   cli.option('--version', 'Print the version');
   return cli;

@@ -7,6 +7,8 @@ export interface MessageReaderOptions {
   readonly peer: string;
   /** Cap on bytes held while a message is incomplete: a peer cannot make us buffer without end. */
   readonly maxBytes: number;
+  /** Bytes already read off the socket by an earlier stage. */
+  readonly initial?: Buffer | undefined;
 }
 
 interface PendingRead {
@@ -34,6 +36,7 @@ export class MessageReader {
   constructor(socket: Socket, options: MessageReaderOptions) {
     this.#socket = socket;
     this.#options = options;
+    this.#buffered = options.initial ?? EMPTY;
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onEnd);

@@ -21,9 +21,11 @@ export interface ClientOptions {
 /** A connection through which the proxy has granted a request. */
 export interface ProxySession {
   readonly socket: Socket;
-  readonly reader: MessageReader;
   /** BND.ADDR/PORT of the (first) reply. */
   readonly bound: Address;
+  /** Bytes that came right behind the reply: they belong to the next stage and must be delivered first. The
+   * socket is paused. */
+  readonly head: Buffer;
 }
 
 const commandCodes: Readonly<Record<CommandName, number>> = {
@@ -44,7 +46,7 @@ export async function openSession(command: CommandName, target: Address, options
     const bound = proxy.version === 5
       ? await socks5Handshake(socket, reader, commandCodes[command], resolved, proxy)
       : await socks4Request(socket, reader, commandCodes[command], resolved, proxy, 'request');
-    return { socket, reader, bound };
+    return { socket, bound, head: reader.release() };
   } catch (error) {
     socket.destroy();
     throw asClientError(error, proxy);
@@ -53,13 +55,16 @@ export async function openSession(command: CommandName, target: Address, options
   }
 }
 
-/** BIND's second reply (RFC 1928 §4): the address of the peer that connected. Waits up to `timeoutMs`. */
-export async function readSecondReply(session: ProxySession, options: ClientOptions): Promise<Address> {
-  const stopWaiting = bound(session.reader, options);
+/** BIND's second reply (RFC 1928 §4): the address of the peer that connected, and the bytes behind it.
+ * Waits up to `timeoutMs`. */
+export async function readSecondReply(session: ProxySession, options: ClientOptions): Promise<{ peer: Address; head: Buffer }> {
+  const reader = new MessageReader(session.socket, { peer: 'proxy', maxBytes: 1024, initial: session.head });
+  const stopWaiting = bound(reader, options);
   try {
-    return options.proxy.version === 5
-      ? checkSocks5Reply(await session.reader.read(decodeReply, 'second-reply'), 'second-reply')
-      : checkSocks4Reply(await session.reader.read(decodeSocks4Reply, 'second-reply'), 'second-reply');
+    const peer = options.proxy.version === 5
+      ? checkSocks5Reply(await reader.read(decodeReply, 'second-reply'), 'second-reply')
+      : checkSocks4Reply(await reader.read(decodeSocks4Reply, 'second-reply'), 'second-reply');
+    return { peer, head: reader.release() };
   } catch (error) {
     session.socket.destroy();
     throw asClientError(error, options.proxy);

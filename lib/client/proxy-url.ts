@@ -39,18 +39,34 @@ export function parseProxyUrl(text: string): ProxyConfig {
   }
   const port = url.port === '' ? DEFAULT_PROXY_PORT : Number(url.port);
   if (port === 0) throw usageError(`proxy port must be 1-65535: ${redact(text)}`);
-  return {
-    ...scheme,
-    host: decodeURIComponent(host),
-    port,
-    username: url.username === '' ? undefined : decodeURIComponent(url.username),
-    password: url.password === '' ? undefined : decodeURIComponent(url.password),
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw usageError(`bad percent-encoding in proxy URL: ${redact(text)}`);
+    }
   };
+  return checkCredentials({
+    ...scheme,
+    host: decode(host),
+    port,
+    username: url.username === '' ? undefined : decode(url.username),
+    password: url.password === '' ? undefined : decode(url.password),
+  });
+}
+
+/** RFC 1929 allows at most 255 bytes each; SOCKS4's USERID ends at a NUL, so it cannot hold one. */
+function checkCredentials(proxy: ProxyConfig): ProxyConfig {
+  for (const [what, value] of [['user name', proxy.username], ['password', proxy.password]] as const) {
+    if (value !== undefined && Buffer.byteLength(value) > 255) throw usageError(`proxy ${what} is longer than 255 bytes`);
+  }
+  if (proxy.version === 4 && proxy.username?.includes('\0')) throw usageError('a SOCKS4 user id cannot contain a NUL byte');
+  return proxy;
 }
 
 /** The URL with any password hidden, fit for messages and logs. */
 export function redact(text: string): string {
-  return text.replace(/^([a-z0-9+.-]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+  return text.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/)?[^:@/]*):[^@/]*@/i, '$1:***@');
 }
 
 export function describeProxy(proxy: ProxyConfig): string {
@@ -75,7 +91,7 @@ export function withCredentials(proxy: ProxyConfig, userPass: string | undefined
   const username = colon < 0 ? userPass : userPass.slice(0, colon);
   const password = colon < 0 ? '' : userPass.slice(colon + 1);
   if (username === '') throw usageError('--proxy-user must be user:password');
-  return { ...proxy, username, password };
+  return checkCredentials({ ...proxy, username, password });
 }
 
 /** A target from the command line: host (a name, an IPv4, an IPv6 with or without brackets) and port. */

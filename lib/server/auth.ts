@@ -13,12 +13,13 @@ export class UsersFileError extends Error {
 }
 
 /** `user:password` pairs, one a line; `#` starts a comment line; the password is everything after the first
- * colon, so it may contain colons. */
+ * colon, so it may contain colons and spaces. */
 export function parseUsers(text: string): Map<string, string> {
   const users = new Map<string, string>();
-  text.split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
+  text.split(/\r?\n/).forEach((line, index) => {
+    // Only blank and comment lines are recognised by their trimmed form: a password may end in spaces.
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
     const credential = parseCredential(line);
     if (!credential) throw new UsersFileError(index + 1, 'expected user:password');
     users.set(credential.username, credential.password);

@@ -47,9 +47,10 @@ export async function runSession(socket: Socket, config: ServerConfig, shutdown:
   };
 
   try {
-    const outcome = await handshake(socket, reader, config);
+    const outcome = await handshake(socket, reader, config, record);
     if (!outcome.ok) {
       record.user = outcome.user;
+      record.target = outcome.target && formatAddress(outcome.target);
       return finishWith(outcome.reply, outcome.result);
     }
     const { request } = outcome;
@@ -81,8 +82,9 @@ export async function runSession(socket: Socket, config: ServerConfig, shutdown:
   }
 }
 
-async function handshake(socket: Socket, reader: MessageReader, config: ServerConfig): Promise<HandshakeOutcome> {
+async function handshake(socket: Socket, reader: MessageReader, config: ServerConfig, record: ConnectionRecord): Promise<HandshakeOutcome> {
   const version = await reader.read(peekVersion, 'greeting');
+  if (version === Version.SOCKS5 || version === Version.SOCKS4) record.version = version;
   if (version === Version.SOCKS5) return socks5Handshake(socket, reader, config);
   if (version === Version.SOCKS4) return socks4Handshake(reader, config);
   return { ok: false, reply: undefined, result: `not a SOCKS request (first byte 0x${version.toString(16).padStart(2, '0')})` };

@@ -15,7 +15,13 @@ export function chooseMethod(offered: readonly number[], requireAuth: boolean): 
 }
 
 export async function socks5Handshake(socket: Socket, reader: MessageReader, config: ServerConfig): Promise<HandshakeOutcome> {
-  const greeting = await reader.read(decodeGreeting, 'greeting');
+  let greeting;
+  try {
+    greeting = await reader.read(decodeGreeting, 'greeting');
+  } catch (error) {
+    if (!(error instanceof CodecError)) throw error;
+    return { ok: false, reply: encodeMethodSelection({ method: Method.NO_ACCEPTABLE }), result: `bad greeting: ${error.message}` };
+  }
   const method = chooseMethod(greeting.methods, config.users.size > 0);
   if (method === Method.NO_ACCEPTABLE) {
     return { ok: false, reply: encodeMethodSelection({ method }), result: `no acceptable method (offered ${greeting.methods.join(',')})` };

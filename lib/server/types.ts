@@ -38,7 +38,8 @@ export interface CommandContext {
   readonly client: ClientInfo;
   readonly config: ServerConfig;
   readonly record: ConnectionRecord;
-  /** Aborted when the client's connection closes or the server shuts down for good. */
+  /** Aborted when the client's connection closes (a reset or a full close, not a half-close) or the server
+   * shuts down for good. */
   readonly signal: AbortSignal;
   /** Sends a reply in SOCKS5 terms (REP code); SOCKS4 sessions translate it to 0x5A/0x5B. */
   reply(code: number, bound: Address): void;

@@ -1,0 +1,217 @@
+/** Table tests for the pure parsers: proxy URLs, the proxy environment, credentials, targets, listen
+ * addresses, loopback detection and users files. */
+
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseProxyUrl, proxyFromEnvironment, withCredentials, parseTarget, redact, type ProxyConfig } from '../../lib/client/proxy-url.ts';
+import { SocxError, exitCodeFor } from '../../lib/errors.ts';
+import { isLoopback, parseListenAddress } from '../../lib/server/listen-address.ts';
+import { parseCredential, parseUsers, UsersFileError, verifyUser } from '../../lib/server/auth.ts';
+
+function assertUsage(fn: () => unknown, what: string): SocxError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof SocxError, `${what}: expected SocxError 'usage', got ${caught === undefined ? 'no error' : String(caught)}`);
+  assert.equal(caught.code, 'usage', what);
+  assert.equal(exitCodeFor(caught), 2, what);
+  assert.ok(!caught.message.includes('\n'), `${what}: one line`);
+  return caught;
+}
+
+const proxy = (version: 4 | 5, remoteDns: boolean, host: string, port: number, username?: string, password?: string): ProxyConfig =>
+  ({ version, remoteDns, host, port, username, password });
+
+describe('parseProxyUrl', () => {
+  const valid: Array<[string, ProxyConfig]> = [
+    ['socks5://127.0.0.1:1080', proxy(5, false, '127.0.0.1', 1080)],
+    ['socks5h://proxy.example:9050', proxy(5, true, 'proxy.example', 9050)],
+    ['socks4://10.0.0.1:1081', proxy(4, false, '10.0.0.1', 1081)],
+    ['socks4a://gw:1', proxy(4, true, 'gw', 1)],
+    ['SOCKS5H://Gw:65535', proxy(5, true, 'Gw', 65535)],
+    ['proxy.example:1081', proxy(5, true, 'proxy.example', 1081)],
+    ['proxy.example', proxy(5, true, 'proxy.example', 1080)],
+    ['socks5://host', proxy(5, false, 'host', 1080)],
+    ['socks5://host:1/', proxy(5, false, 'host', 1)],
+    ['socks5://[::1]:1080', proxy(5, false, '::1', 1080)],
+    ['socks5://[::1]', proxy(5, false, '::1', 1080)],
+    ['[::1]:9050', proxy(5, true, '::1', 9050)],
+    ['socks5://[2001:db8::1]:1', proxy(5, false, '2001:db8::1', 1)],
+    ['socks5://user:pass@host:1', proxy(5, false, 'host', 1, 'user', 'pass')],
+    ['socks5://us%40er:p%3Ass@host:1', proxy(5, false, 'host', 1, 'us@er', 'p:ss')],
+    ['socks5://%C3%A9t%C3%A9:%2F%25@host:1', proxy(5, false, 'host', 1, 'été', '/%')],
+    ['socks5://user@host:1', proxy(5, false, 'host', 1, 'user', undefined)],
+    ['socks4://ident@host:1', proxy(4, false, 'host', 1, 'ident', undefined)],
+    ['alice:secret@host:2', proxy(5, true, 'host', 2, 'alice', 'secret')],
+  ];
+  for (const [text, expected] of valid) {
+    test(`${text}`, () => assert.deepEqual({ ...parseProxyUrl(text) }, expected));
+  }
+
+  const invalid: Array<[string, string]> = [
+    ['http://host:8080', 'an HTTP proxy'],
+    ['https://host', 'https'],
+    ['socks6://host', 'an unknown scheme'],
+    ['socks5://', 'no host'],
+    ['socks5://:1080', 'an empty host with a port'],
+    ['socks5://host:0', 'port 0'],
+    ['socks5://host:65536', 'port 65536'],
+    ['socks5://host:x', 'a non-numeric port'],
+    ['socks5://host:1080/path', 'a path'],
+    ['socks5://host:1080?q=1', 'a query'],
+    ['socks5://host:1080#f', 'a fragment'],
+    ['socks5://[::1', 'an unclosed bracket'],
+    ['', 'an empty string'],
+  ];
+  for (const [text, what] of invalid) {
+    test(`rejects ${what}: ${JSON.stringify(text)}`, () => { assertUsage(() => parseProxyUrl(text), text); });
+  }
+
+  test('malformed percent-encoding in the credentials is a usage error, not a URIError', () => {
+    for (const text of ['socks5://us%zzer:p@host:1', 'socks5://user:100%@host:1']) assertUsage(() => parseProxyUrl(text), text);
+  });
+
+  test('error messages never show the password, with or without a scheme', () => {
+    for (const text of ['http://alice:s3cr3t@host:1', 'socks5://alice:s3cr3t@host:0', 'socks5://alice:s3cr3t@host:1/path', 'alice:s3cr3t@host:0', 'alice:s3cr3t@host:1/path']) {
+      const error = assertUsage(() => parseProxyUrl(text), text);
+      assert.ok(!error.message.includes('s3cr3t'), `${text}: message shows the password: ${error.message}`);
+    }
+  });
+
+  test('redact hides only the password', () => {
+    assert.equal(redact('socks5://alice:s3cr3t@host:1'), 'socks5://alice:***@host:1');
+    assert.equal(redact('socks5://alice@host:1'), 'socks5://alice@host:1');
+    assert.equal(redact('socks5://host:1'), 'socks5://host:1');
+  });
+});
+
+describe('proxyFromEnvironment', () => {
+  const cases: Array<[string, NodeJS.ProcessEnv, string | undefined]> = [
+    ['nothing set', {}, undefined],
+    ['SOCX_PROXY', { SOCX_PROXY: 'socks5://a:1' }, 'socks5://a:1'],
+    ['SOCX_PROXY first', { SOCX_PROXY: 'socks5://a:1', ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'socks5://a:1'],
+    ['SOCX_PROXY may omit the scheme', { SOCX_PROXY: 'a:1', ALL_PROXY: 'socks5://b:2' }, 'a:1'],
+    ['ALL_PROXY with a socks URL', { ALL_PROXY: 'socks5h://b:2' }, 'socks5h://b:2'],
+    ['all_proxy with a socks URL', { all_proxy: 'socks4://c:3' }, 'socks4://c:3'],
+    ['ALL_PROXY before all_proxy', { ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'socks5://b:2'],
+    ['ALL_PROXY with an HTTP URL is not ours', { ALL_PROXY: 'http://b:8080' }, undefined],
+    ['an HTTP ALL_PROXY falls through to a socks all_proxy', { ALL_PROXY: 'http://b:8080', all_proxy: 'socks5://c:3' }, 'socks5://c:3'],
+    ['upper-case scheme', { ALL_PROXY: 'SOCKS5://b:2' }, 'SOCKS5://b:2'],
+    ['empty SOCX_PROXY', { SOCX_PROXY: '', ALL_PROXY: 'socks5://b:2' }, 'socks5://b:2'],
+    ['ALL_PROXY without a scheme is not taken', { ALL_PROXY: 'b:2' }, undefined],
+  ];
+  for (const [what, env, expected] of cases) test(what, () => assert.equal(proxyFromEnvironment(env), expected));
+});
+
+describe('withCredentials', () => {
+  const base = parseProxyUrl('socks5://old:pw@host:1');
+  test('no -U keeps the URL credentials', () => assert.equal(withCredentials(base, undefined), base));
+  test('user:pass overrides', () => assert.deepEqual({ ...withCredentials(base, 'new:word') }, proxy(5, false, 'host', 1, 'new', 'word')));
+  test('the password is everything after the first colon', () => assert.equal(withCredentials(base, 'u:a:b:c').password, 'a:b:c'));
+  test('a user without a colon has an empty password', () => assert.deepEqual([withCredentials(base, 'u').username, withCredentials(base, 'u').password], ['u', '']));
+  test('an empty user is a usage error', () => {
+    assertUsage(() => withCredentials(base, ':pass'), ':pass');
+    assertUsage(() => withCredentials(base, ''), 'empty');
+  });
+});
+
+describe('parseTarget', () => {
+  const valid: Array<[string, string, unknown]> = [
+    ['example.com', '80', { type: 'domain', host: 'example.com', port: 80 }],
+    ['localhost', '65535', { type: 'domain', host: 'localhost', port: 65535 }],
+    ['127.0.0.1', '1', { type: 'ipv4', host: '127.0.0.1', port: 1 }],
+    ['::1', '22', { type: 'ipv6', host: '::1', port: 22 }],
+    ['[::1]', '22', { type: 'ipv6', host: '::1', port: 22 }],
+    ['[2001:db8::7]', '443', { type: 'ipv6', host: '2001:db8::7', port: 443 }],
+    ['::ffff:1.2.3.4', '8', { type: 'ipv6', host: '::ffff:1.2.3.4', port: 8 }],
+    ['host', '080', { type: 'domain', host: 'host', port: 80 }],
+  ];
+  for (const [host, port, expected] of valid) test(`${host} ${port}`, () => assert.deepEqual(parseTarget(host, port), expected));
+
+  for (const port of ['0', '65536', 'x', '', '-1', '1.5', ' 80', '1e3']) {
+    test(`bad port ${JSON.stringify(port)}`, () => { assertUsage(() => parseTarget('host', port), port); });
+  }
+  test('port 0 only where allowed', () => assert.deepEqual(parseTarget('host', '0', { allowZero: true }), { type: 'domain', host: 'host', port: 0 }));
+  test('a missing host', () => { assertUsage(() => parseTarget('', '80'), 'empty host'); });
+  test('a bad IPv6 literal', () => {
+    assertUsage(() => parseTarget('[::zz]', '80'), '[::zz]');
+    assertUsage(() => parseTarget('a:b', '80'), 'a:b');
+  });
+  test('a name longer than 255 bytes', () => { assertUsage(() => parseTarget('a'.repeat(256), '80'), '256 bytes'); });
+  test('a name of exactly 255 bytes', () => assert.equal(parseTarget('a'.repeat(255), '80').host.length, 255));
+});
+
+describe('parseListenAddress', () => {
+  const valid: Array<[string, { host: string; port: number }]> = [
+    ['1080', { host: '127.0.0.1', port: 1080 }],
+    ['0', { host: '127.0.0.1', port: 0 }],
+    ['0.0.0.0:1080', { host: '0.0.0.0', port: 1080 }],
+    ['127.0.0.1:0', { host: '127.0.0.1', port: 0 }],
+    ['[::1]:0', { host: '::1', port: 0 }],
+    ['[::]:1080', { host: '::', port: 1080 }],
+    ['[::1]', { host: '::1', port: 1080 }],
+    ['::1', { host: '::1', port: 1080 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+    ['localhost', { host: 'localhost', port: 1080 }],
+    ['0.0.0.0:65535', { host: '0.0.0.0', port: 65535 }],
+  ];
+  for (const [text, expected] of valid) test(JSON.stringify(text), () => assert.deepEqual(parseListenAddress(text), expected));
+
+  for (const text of ['', ':1080', 'host:', 'host:x', 'host:65536', '65536', '99999', '[zz]:1', '[::1]:', '[::1]:x', '127.0.0.1:-1']) {
+    test(`rejects ${JSON.stringify(text)}`, () => { assertUsage(() => parseListenAddress(text), text); });
+  }
+});
+
+describe('isLoopback', () => {
+  for (const host of ['127.0.0.1', '127.1.2.3', '127.255.255.254', '::1', 'localhost', '::ffff:127.0.0.1']) {
+    test(`${host} is loopback`, () => assert.equal(isLoopback(host), true));
+  }
+  for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', '128.0.0.1', '::ffff:10.0.0.1', '::2', 'example.com', 'localhost.example.com', '1.127.0.0']) {
+    test(`${host} is not loopback`, () => assert.equal(isLoopback(host), false));
+  }
+});
+
+describe('parseUsers, parseCredential and verifyUser', () => {
+  test('comments, blank lines, CRLF and colons in passwords', () => {
+    const users = parseUsers([
+      '# users for socx',
+      '',
+      'alice:wonderland',
+      '   ',
+      '  # indented comment',
+      'bob:pa:ss:word',
+      'carol:hash#not-a-comment\r',
+      'dave:',
+    ].join('\n'));
+    assert.deepEqual([...users], [['alice', 'wonderland'], ['bob', 'pa:ss:word'], ['carol', 'hash#not-a-comment'], ['dave', '']]);
+  });
+
+  test('a line without a colon or with an empty user names its line number', () => {
+    for (const [text, line] of [['alice:x\nnocolon', 2], ['# c\n\n:pass', 3]] as const) {
+      assert.throws(() => parseUsers(text), (error: unknown) => error instanceof UsersFileError && error.line === line);
+    }
+  });
+
+  test('fields are limited to 255 bytes (RFC 1929)', () => {
+    assert.deepEqual(parseCredential(`${'u'.repeat(255)}:${'p'.repeat(255)}`), { username: 'u'.repeat(255), password: 'p'.repeat(255) });
+    assert.equal(parseCredential(`${'u'.repeat(256)}:p`), undefined);
+    assert.equal(parseCredential(`u:${'é'.repeat(128)}`), undefined, '256 bytes in UTF-8');
+    assert.throws(() => parseUsers(`u:${'p'.repeat(256)}`), UsersFileError);
+  });
+
+  test('verifyUser accepts only the exact password of a known user', () => {
+    const users = parseUsers('alice:wonderland\nbob:pa:ss');
+    assert.equal(verifyUser(users, 'alice', 'wonderland'), true);
+    assert.equal(verifyUser(users, 'bob', 'pa:ss'), true);
+    assert.equal(verifyUser(users, 'alice', 'Wonderland'), false);
+    assert.equal(verifyUser(users, 'alice', 'wonderland '), false);
+    assert.equal(verifyUser(users, 'alice', 'wonder'), false);
+    assert.equal(verifyUser(users, 'alice', ''), false);
+    assert.equal(verifyUser(users, 'mallory', 'wonderland'), false);
+    assert.equal(verifyUser(users, 'mallory', '\0unknown user'), false, 'the dummy compared for unknown users must not match');
+    assert.equal(verifyUser(new Map(), 'alice', 'wonderland'), false);
+  });
+});
