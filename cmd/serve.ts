@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { CAC } from 'cac';
 import { formatAddress } from '../lib/codec/address.ts';
 import { SocxError, usageError } from '../lib/errors.ts';
@@ -27,6 +28,7 @@ export function registerServe(cli: CAC): void {
     .option('--users <file>', 'Read users from a file, one user:password a line, # comments')
     .option('--allow-open-proxy', 'Allow listening on a non-loopback address without any users configured')
     .option('--no-socks4', 'Refuse SOCKS4 and SOCKS4a requests')
+    .option('--advertise <addr>', 'Address to announce in BIND and UDP ASSOCIATE replies (when behind NAT); default: the local address of the client connection')
     .option('--handshake-timeout <ms>', 'Time a client has to complete its handshake', { default: 10000 })
     .option('--connect-timeout <ms>', 'Time allowed to connect to a target', { default: 10000 })
     .option('--idle-timeout <s>', 'Close a relay after this many seconds without traffic; 0 never', { default: 0 })
@@ -60,11 +62,19 @@ function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
     config: {
       users,
       socks4: raw.socks4 !== false,
+      advertise: parseAdvertise(stringOption(raw.advertise, 'advertise')),
       handshakeTimeoutMs: integerOption(raw.handshakeTimeout, 'handshake-timeout', 1) ?? 10_000,
       connectTimeoutMs: integerOption(raw.connectTimeout, 'connect-timeout', 1) ?? 10_000,
       idleTimeoutMs: (integerOption(raw.idleTimeout, 'idle-timeout', 0) ?? 0) * 1000,
     },
   };
+}
+
+function parseAdvertise(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  if (isIP(bare) === 0) throw usageError(`--advertise must be an IP address, not "${text}"`);
+  return bare;
 }
 
 function readUsersFile(path: string): Map<string, string> {

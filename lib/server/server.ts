@@ -16,6 +16,7 @@ export const defaultServerConfig: ServerConfig = {
   // 1 kB; SOCKS4a's two NUL-terminated fields are bounded at 255 bytes each by the codec.
   maxHandshakeBytes: 2048,
   socks4: true,
+  advertise: undefined,
   commands: { connect: connectCommand },
   dial: dialTcp,
   allow: () => true,

@@ -58,6 +58,8 @@ export interface ServerConfig {
   readonly idleTimeoutMs: number;
   readonly maxHandshakeBytes: number;
   readonly socks4: boolean;
+  /** The address to announce in BIND and UDP ASSOCIATE replies instead of our local one (behind NAT). */
+  readonly advertise: string | undefined;
   readonly commands: Readonly<Partial<Record<CommandName, CommandHandler>>>;
   readonly dial: Dial;
   readonly allow: (request: SessionRequest, client: ClientInfo) => boolean;
