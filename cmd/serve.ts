@@ -7,7 +7,9 @@ import { parseCredential, parseUsers, UsersFileError } from '../lib/server/auth.
 import { isLoopback, parseListenAddress } from '../lib/server/listen-address.ts';
 import { formatConnectionRecord } from '../lib/server/log-line.ts';
 import { SocksServer, type ListenAddress } from '../lib/server/server.ts';
-import type { ServerConfig } from '../lib/server/types.ts';
+import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
+import type { CommandName } from '../lib/codec/constants.ts';
+import { connectCommand } from '../lib/server/connect-command.ts';
 import { flagOption, integerOption, listOption, stringOption } from './options.ts';
 import { printError, printStatus } from './output.ts';
 
@@ -63,11 +65,18 @@ function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
       users,
       socks4: raw.socks4 !== false,
       advertise: parseAdvertise(stringOption(raw.advertise, 'advertise')),
+      commands: enabledCommands(raw),
       handshakeTimeoutMs: integerOption(raw.handshakeTimeout, 'handshake-timeout', 1) ?? 10_000,
       connectTimeoutMs: integerOption(raw.connectTimeout, 'connect-timeout', 1) ?? 10_000,
       idleTimeoutMs: (integerOption(raw.idleTimeout, 'idle-timeout', 0) ?? 0) * 1000,
     },
   };
+}
+
+function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands'] {
+  void raw;
+  const commands: Partial<Record<CommandName, CommandHandler>> = { connect: connectCommand };
+  return commands;
 }
 
 function parseAdvertise(text: string | undefined): string | undefined {
