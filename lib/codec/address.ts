@@ -26,8 +26,13 @@ export function formatAddress(address: { host: string; port: number }): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
+/** 0.0.0.0 or :: however it is spelled ("0:0:0:0:0:0:0:0", "::0"). */
 export function isUnspecified(address: Address): boolean {
-  return (address.type === 'ipv4' && address.host === '0.0.0.0') || (address.type === 'ipv6' && address.host === '::');
+  if (address.type === 'ipv4') return address.host === '0.0.0.0';
+  if (address.type !== 'ipv6') return false;
+  const bytes = new Uint8Array(16);
+  ipv6ToBytes(address.host, bytes, 0);
+  return bytes.every((byte) => byte === 0);
 }
 
 export function addressLength(address: Address): number {

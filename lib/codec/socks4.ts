@@ -50,6 +50,9 @@ export function decodeSocks4Request(buf: Uint8Array, offset = 0): Decoded<Socks4
 export function encodeSocks4Request(request: Socks4Request): Buffer {
   const { address } = request;
   if (address.type === 'ipv6') throw new TypeError('SOCKS4 cannot carry an IPv6 address');
+  if (address.type === 'ipv4' && /^0\.0\.0\.(?!0$)/.test(address.host)) {
+    throw new TypeError(`${address.host} is SOCKS4a's marker for "host name follows", not a destination`);
+  }
   const user = Buffer.from(request.userId, 'utf8');
   const host = address.type === 'domain' ? Buffer.from(address.host, 'utf8') : undefined;
   if (user.includes(0) || user.length > MAX_SOCKS4_FIELD) throw new TypeError('SOCKS4 USERID must be at most 255 bytes without NUL');
