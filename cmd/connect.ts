@@ -1,13 +1,11 @@
-import { Duplex } from 'node:stream';
 import type { CAC } from 'cac';
 import { openSession } from '../lib/client/client.ts';
 import { describeProxy, parseTarget } from '../lib/client/proxy-url.ts';
 import { formatAddress, type Address } from '../lib/codec/address.ts';
-import { errnoCode, socketErrorText } from '../lib/errors.ts';
-import { relay } from '../lib/relay.ts';
 import { flagOption } from './options.ts';
-import { printError, printStatus } from './output.ts';
+import { printStatus } from './output.ts';
 import { parseProxyOptions, withProxyOptions, type ProxyOptions } from './proxy-options.ts';
+import { relayStdio } from './stdio-relay.ts';
 
 export function registerConnect(cli: CAC): void {
   withProxyOptions(cli.command('connect <host> <port>', 'Connect stdin/stdout to HOST:PORT through the proxy (nc-style; an ssh ProxyCommand)'))
@@ -27,11 +25,6 @@ interface ConnectOptions extends ProxyOptions {
 async function connect(options: ConnectOptions): Promise<number> {
   const session = await openSession('connect', options.target, options);
   if (options.verbose) printStatus(`connected to ${formatAddress(options.target)} through ${describeProxy(options.proxy)} (proxy's side: ${formatAddress(session.bound)})`);
-  const stdio = Duplex.from({ readable: process.stdin, writable: process.stdout });
   // Bytes the target sent right behind the proxy's reply (an SSH banner, say) were read with it: they come first.
-  const result = await relay(stdio, session.socket, { headB: session.head, finishWhenBEnds: true });
-  if (result.reason === 'completed') return 0;
-  const why = result.error ? socketErrorText(errnoCode(result.error)) : result.reason;
-  printError(`connection to ${formatAddress(options.target)} ended: ${why}`);
-  return 1;
+  return relayStdio(session.socket, session.head, formatAddress(options.target));
 }

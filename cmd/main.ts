@@ -1,9 +1,12 @@
 import { cac, type CAC } from 'cac';
 import { describeError, exitCodeFor, usageError } from '../lib/errors.ts';
 import { VERSION } from '../lib/version.ts';
+import { registerBench } from './bench.ts';
+import { registerBind } from './bind.ts';
 import { registerConnect } from './connect.ts';
 import { printError } from './output.ts';
 import { registerServe } from './serve.ts';
+import { registerUdpSend } from './udp-send.ts';
 
 export type CommandResult = Promise<number>;
 
@@ -11,6 +14,9 @@ function buildCli(): CAC {
   const cli = cac('socx');
   registerServe(cli);
   registerConnect(cli);
+  registerUdpSend(cli);
+  registerBind(cli);
+  registerBench(cli);
   // cac shows a negated flag's implicit default (--no-socks4 "default: true"), which reads as the opposite.
   cli.help((sections) => sections.map((section) => ({
     ...section,

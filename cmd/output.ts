@@ -12,3 +12,8 @@ export function printStatus(message: string): void {
 export function stderrIsInteractive(): boolean {
   return Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
 }
+
+/** A status line for scripts (`--json`): one JSON object a line on stderr, no prefix. */
+export function printStatusJson(value: Readonly<Record<string, unknown>>): void {
+  process.stderr.write(`${JSON.stringify(value)}\n`);
+}

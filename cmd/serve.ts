@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { CAC } from 'cac';
-import { formatAddress } from '../lib/codec/address.ts';
+import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
 import { SocxError, usageError } from '../lib/errors.ts';
 import { parseCredential, parseUsers, UsersFileError } from '../lib/server/auth.ts';
 import { isLoopback, parseListenAddress } from '../lib/server/listen-address.ts';
@@ -10,6 +10,8 @@ import { SocksServer, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import type { CommandName } from '../lib/codec/constants.ts';
 import { connectCommand } from '../lib/server/connect-command.ts';
+import { udpCommand } from '../lib/server/udp-command.ts';
+import { bindCommand } from '../lib/server/bind-command.ts';
 import { flagOption, integerOption, listOption, stringOption } from './options.ts';
 import { printError, printStatus } from './output.ts';
 
@@ -33,7 +35,13 @@ export function registerServe(cli: CAC): void {
     .option('--advertise <addr>', 'Address to announce in BIND and UDP ASSOCIATE replies (when behind NAT); default: the local address of the client connection')
     .option('--handshake-timeout <ms>', 'Time a client has to complete its handshake', { default: 10000 })
     .option('--connect-timeout <ms>', 'Time allowed to connect to a target', { default: 10000 })
+    .option('--no-bind', 'Refuse BIND requests (reply 0x07, command not supported)')
+    .option('--bind-timeout <s>', 'How long a BIND waits for its peer to connect; then a failure reply, and the port is freed', { default: 60 })
     .option('--idle-timeout <s>', 'Close a relay after this many seconds without traffic; 0 never', { default: 0 })
+    .option('--no-udp', 'Refuse UDP ASSOCIATE requests (reply 0x07, command not supported)')
+    .option('--udp-ports <low-high>', 'Bind UDP relay sockets only on ports in this range, e.g. 40000-40099 (to map them through a firewall or container); default: any free port')
+    .option('--udp-idle-timeout <s>', 'End a UDP association after this many seconds without a relayed datagram; 0 never', { default: 120 })
+    .option('--max-udp-associations <n>', 'Open UDP associations allowed per client IP; 0 no limit', { default: 32 })
     .option('--grace <ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: 5000 })
     .option('-q, --quiet', 'Print only the ready line and errors')
     .option('-v, --verbose', 'Also print handshake details')
@@ -68,14 +76,19 @@ function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
       commands: enabledCommands(raw),
       handshakeTimeoutMs: integerOption(raw.handshakeTimeout, 'handshake-timeout', 1) ?? 10_000,
       connectTimeoutMs: integerOption(raw.connectTimeout, 'connect-timeout', 1) ?? 10_000,
+      bindTimeoutMs: (integerOption(raw.bindTimeout, 'bind-timeout', 1) ?? 60) * 1000,
       idleTimeoutMs: (integerOption(raw.idleTimeout, 'idle-timeout', 0) ?? 0) * 1000,
+      udpIdleTimeoutMs: (integerOption(raw.udpIdleTimeout, 'udp-idle-timeout', 0) ?? 120) * 1000,
+      udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
+      maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
     },
   };
 }
 
 function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands'] {
-  void raw;
   const commands: Partial<Record<CommandName, CommandHandler>> = { connect: connectCommand };
+  if (raw.bind !== false) commands.bind = bindCommand;
+  if (raw.udp !== false) commands.udp = udpCommand;
   return commands;
 }
 
@@ -83,7 +96,18 @@ function parseAdvertise(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
   if (isIP(bare) === 0) throw usageError(`--advertise must be an IP address, not "${text}"`);
+  // The announced address is where peers must go: "anywhere" tells them nothing.
+  if (isUnspecified(toAddress(bare, 0))) throw usageError(`--advertise must be an address peers can reach, not "${text}"`);
   return bare;
+}
+
+function parsePortRange(text: string | undefined): ServerConfig['udpPortRange'] {
+  if (text === undefined) return undefined;
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  const low = Number(match?.[1]);
+  const high = Number(match?.[2]);
+  if (!match || !(low >= 1 && low <= high && high <= 65535)) throw usageError(`--udp-ports must be LOW-HIGH with 1 <= LOW <= HIGH <= 65535, not "${text}"`);
+  return { low, high };
 }
 
 function readUsersFile(path: string): Map<string, string> {
@@ -108,17 +132,8 @@ async function serve(options: ServeOptions): Promise<number> {
     onConnection: options.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
     onDebug: options.verbose ? log : undefined,
   });
-  let bound: ListenAddress[];
-  try {
-    bound = await server.listen(options.listen);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${code === 'EADDRINUSE' ? 'address already in use' : code ?? String(error)}`);
-  }
-  for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
-  if (options.users.size > 0 && !options.quiet) printStatus(`${options.users.size} user(s); SOCKS5 clients must authenticate, SOCKS4 is refused`);
-
-  await new Promise<void>((resolve) => {
+  // Handlers go in before the ready line: a supervisor may signal as soon as it sees it.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -129,5 +144,16 @@ async function serve(options: ServeOptions): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  let bound: ListenAddress[];
+  try {
+    bound = await server.listen(options.listen);
+  } catch (error) {
+    await server.close(0);
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${code === 'EADDRINUSE' ? 'address already in use' : code ?? String(error)}`);
+  }
+  for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
+  if (options.users.size > 0 && !options.quiet) printStatus(`${options.users.size} user(s); SOCKS5 clients must authenticate, SOCKS4 is refused`);
+  await stopped;
   return 0;
 }

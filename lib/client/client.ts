@@ -96,7 +96,7 @@ async function dialProxy({ proxy, timeoutMs, signal, dial = dialTcp }: ClientOpt
 }
 
 /** socks5:// and socks4:// mean the client resolves names; SOCKS4 carries IPv4 only. */
-async function resolveLocally(target: Address, proxy: ProxyConfig): Promise<Address> {
+export async function resolveLocally(target: Address, proxy: ProxyConfig): Promise<Address> {
   if (proxy.version === 4 && target.type === 'ipv6') throw usageError('SOCKS4 cannot carry an IPv6 target: use a socks5 proxy URL');
   if (target.type !== 'domain' || proxy.remoteDns) return target;
   try {

@@ -66,3 +66,16 @@ export function bytesToIpv6(buf: Uint8Array, offset: number): string {
   if (bestStart < 0) return text(groups);
   return `${text(groups.slice(0, bestStart))}::${text(groups.slice(bestStart + bestLength))}`;
 }
+
+/** One spelling per address, for comparing addresses and announcing them: RFC 5952 text for IPv6 with any
+ * zone index dropped, and an IPv4-mapped address ("::ffff:1.2.3.4", how a dual-stack socket reports an IPv4
+ * peer) as its IPv4 text. Anything that is not an IP literal comes back as it is. */
+export function canonicalIp(text: string): string {
+  if (isIPv4(text)) return text;
+  const bare = text.split('%')[0] ?? text;
+  if (!isIPv6(bare)) return text;
+  const bytes = new Uint8Array(16);
+  ipv6ToBytes(bare, bytes, 0);
+  const canonical = bytesToIpv6(bytes, 0);
+  return canonical.startsWith('::ffff:') && canonical.includes('.') ? canonical.slice('::ffff:'.length) : canonical;
+}

@@ -152,6 +152,11 @@ export function decodeUdpDatagram(buf: Uint8Array, offset = 0): Decoded<UdpDatag
   return done({ frag: buf[offset + 2] ?? 0, address: address.value, payload: buf.subarray(headerEnd) }, buf.length - offset);
 }
 
+/** The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP) and over IPv6 without jumbograms (65535 - 8):
+ * a SOCKS5 datagram's header and data must fit in it. */
+export const MAX_UDP_PAYLOAD_IPV4 = 65_507;
+export const MAX_UDP_PAYLOAD_IPV6 = 65_527;
+
 export function udpHeaderLength(address: Address): number {
   return 3 + addressLength(address);
 }

@@ -3,7 +3,7 @@ import { toAddress, type Address } from '../codec/address.ts';
 import { Reply } from '../codec/constants.ts';
 import { dialErrorText } from '../dial.ts';
 import { SocxError, errnoCode, socketErrorToReply } from '../errors.ts';
-import { relay } from '../relay.ts';
+import { relayAndRecord } from './relay-session.ts';
 import type { CommandHandler } from './types.ts';
 
 /** BND.ADDR/PORT: the local end of the upstream socket, as RFC 1928 §6 asks. */
@@ -27,12 +27,5 @@ export const connectCommand: CommandHandler = async (context) => {
     return context.refuse(replyForDialError(error), dialErrorText(error));
   }
   context.reply(Reply.SUCCEEDED, localAddressOf(upstream));
-  context.socket.setTimeout(0);
-  const head = context.reader.release();
-  const result = await relay(context.socket, upstream, { headA: head, idleTimeoutMs: config.idleTimeoutMs, signal: context.signal });
-  const { record } = context;
-  record.ok = true;
-  record.bytesUp = result.bytesAToB;
-  record.bytesDown = result.bytesBToA;
-  record.result = result.reason === 'completed' ? 'ok' : `ok, ended: ${result.reason}${result.error ? ` (${errnoCode(result.error) ?? result.error.message})` : ''}`;
+  await relayAndRecord(context, upstream, context.reader.release());
 };

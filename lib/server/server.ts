@@ -1,8 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dialTcp } from '../dial.ts';
+import { resolveHost } from '../resolve.ts';
+import { bindCommand } from './bind-command.ts';
 import { connectCommand } from './connect-command.ts';
 import { runSession } from './session.ts';
+import { udpCommand } from './udp-command.ts';
 import type { ServerConfig } from './types.ts';
 
 export interface ListenAddress { readonly host: string; readonly port: number }
@@ -11,13 +14,18 @@ export const defaultServerConfig: ServerConfig = {
   users: new Map(),
   handshakeTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
+  bindTimeoutMs: 60_000,
   idleTimeoutMs: 0,
   // The longest legal handshake (SOCKS5 greeting + RFC 1929 request + request with a 255-byte name) is about
   // 1 kB; SOCKS4a's two NUL-terminated fields are bounded at 255 bytes each by the codec.
   maxHandshakeBytes: 2048,
   socks4: true,
   advertise: undefined,
-  commands: { connect: connectCommand },
+  udpIdleTimeoutMs: 120_000,
+  udpPortRange: undefined,
+  maxUdpAssociationsPerClient: 32,
+  resolve: resolveHost,
+  commands: { connect: connectCommand, bind: bindCommand, udp: udpCommand },
   dial: dialTcp,
   allow: () => true,
   onConnection: () => {},

@@ -3,6 +3,7 @@ import type { Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
 import type { Dial } from '../dial.ts';
 import type { MessageReader } from '../message-reader.ts';
+import type { Resolve } from '../resolve.ts';
 import type { Users } from './auth.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
@@ -54,12 +55,23 @@ export interface ServerConfig {
   readonly users: Users;
   readonly handshakeTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** How long a BIND waits for its peer to connect before the failure reply (and the port is freed). */
+  readonly bindTimeoutMs: number;
   /** 0 disables. */
   readonly idleTimeoutMs: number;
   readonly maxHandshakeBytes: number;
   readonly socks4: boolean;
   /** The address to announce in BIND and UDP ASSOCIATE replies instead of our local one (behind NAT). */
   readonly advertise: string | undefined;
+  /** UDP ASSOCIATE: end an association after this long without a relayed datagram; 0 never. */
+  readonly udpIdleTimeoutMs: number;
+  /** UDP ASSOCIATE: bind relay sockets only on ports in this range (to map through a firewall); any port
+   * when undefined. */
+  readonly udpPortRange: { readonly low: number; readonly high: number } | undefined;
+  /** UDP ASSOCIATE: open associations allowed per client IP; 0 no limit. */
+  readonly maxUdpAssociationsPerClient: number;
+  /** Resolves host names in UDP datagrams (ATYP 03); TCP targets go through `dial`. */
+  readonly resolve: Resolve;
   readonly commands: Readonly<Partial<Record<CommandName, CommandHandler>>>;
   readonly dial: Dial;
   readonly allow: (request: SessionRequest, client: ClientInfo) => boolean;

@@ -1,0 +1,148 @@
+import { isSea } from 'node:sea';
+import type { CAC } from 'cac';
+import { parseProxyUrl, withCredentials } from '../lib/client/proxy-url.ts';
+import { runBench, type BenchOptions, type ProxyUnderTest } from '../lib/bench/bench.ts';
+import { TARGETS_ROLE_ENV, type SelfCommand } from '../lib/bench/processes.ts';
+import { toJson, type BenchJson } from '../lib/bench/summary.ts';
+import { cpuGrid, resultsGrid, tableNotes } from '../lib/bench/table.ts';
+import { startTargets, targetPorts } from '../lib/bench/targets.ts';
+import { parseDuration, parseSize } from '../lib/bench/units.ts';
+import { describeError, SocxError, usageError } from '../lib/errors.ts';
+import { flagOption, integerOption, listOption, stringOption } from './options.ts';
+import { printError, printStatus, stderrIsInteractive } from './output.ts';
+
+interface BenchCommandOptions extends BenchOptions {
+  readonly json: boolean;
+}
+
+export function registerBench(cli: CAC): void {
+  cli
+    .command('bench', 'Benchmark SOCKS proxies against the direct path: throughput, connection rate, latency')
+    .option('-x, --proxy <url>', 'Proxy to measure, repeatable (socks5h://[user:pass@]host[:port] as for connect; it must run on this machine); default: start socx serve on a free loopback port')
+    .option('-U, --proxy-user <user:pass>', 'Credentials for every -x proxy')
+    .option('--label <name>', 'Name of the proxy in the same position as -x, repeatable; default: its URL')
+    .option('--proxy-pid <pid>', 'PID of the proxy in the same position as -x, repeatable, to report its CPU use (Linux); default: found from the port of a loopback proxy')
+    .option('--duration <time>', 'Length of each connection-rate run, and of each throughput run unless --bytes is given: 3, 3s, 500ms', { default: '2s' })
+    .option('--bytes <size>', 'Bytes per throughput run instead of a duration: 64k, 256M, 1G')
+    .option('--streams <n>', 'Parallel connections in the multi-stream throughput runs; 1 skips them', { default: 4 })
+    .option('--concurrency <n>', 'Connections in flight at once in the connection-rate run', { default: 8 })
+    .option('--messages <n>', 'Round trips in the latency run', { default: 2000 })
+    .option('--message-size <bytes>', 'Size of each round-trip message', { default: 64 })
+    .option('--repeat <n>', 'Run each measurement N times; report the median and the spread', { default: 1 })
+    .option('--json', 'Print one JSON object instead of tables')
+    .option('--timeout <ms>', 'Limit on reaching a proxy and on each handshake step', { default: 10000 })
+    .option('--in-process-targets', 'Run the loopback targets (sink, source, echo) in this process rather than a child process')
+    .example('socx bench -x socks5h://127.0.0.1:1080 --label dante -x socks5h://127.0.0.1:1081 --label microsocks --repeat 3')
+    .action((raw: Record<string, unknown>) => (process.env[TARGETS_ROLE_ENV] === 'targets' ? serveTargets() : bench(parseBenchOptions(raw))));
+}
+
+function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {
+  const labels = listOption(raw.label, 'label');
+  const pids = listOption(raw.proxyPid, 'proxy-pid').map((pid) => integerOption(pid, 'proxy-pid', 1) ?? 0);
+  const userPass = stringOption(raw.proxyUser, 'proxy-user');
+  const urls = listOption(raw.proxy, 'proxy');
+  const slots = Math.max(urls.length, 1);
+  if (labels.length > slots) throw usageError(`${labels.length} --label for ${slots} proxies: give one per -x, in the same order`);
+  if (pids.length > urls.length) throw usageError('--proxy-pid needs a -x in the same position');
+  const proxies = urls.map((url, index): ProxyUnderTest => ({
+    proxy: withCredentials(parseProxyUrl(url), userPass),
+    label: labels[index],
+    pid: pids[index],
+  }));
+  const bytes = stringOption(raw.bytes, 'bytes');
+  return {
+    proxies,
+    serveLabel: urls.length === 0 ? labels[0] : undefined,
+    durationMs: parseDuration(stringOption(raw.duration, 'duration') ?? '2s', 'duration'),
+    bytes: bytes === undefined ? undefined : parseSize(bytes, 'bytes'),
+    streams: integerOption(raw.streams, 'streams', 1, 256) ?? 4,
+    concurrency: integerOption(raw.concurrency, 'concurrency', 1, 1024) ?? 8,
+    messages: integerOption(raw.messages, 'messages', 1, 10_000_000) ?? 2000,
+    messageSize: integerOption(raw.messageSize, 'message-size', 1, 1024 * 1024) ?? 64,
+    repeat: integerOption(raw.repeat, 'repeat', 1, 100) ?? 1,
+    timeoutMs: integerOption(raw.timeout, 'timeout', 1) ?? 10_000,
+    inProcessTargets: flagOption(raw.inProcessTargets),
+    json: flagOption(raw.json),
+    self: selfCommand(),
+  };
+}
+
+/** This program again: in the single executable, the executable is socx; from the bundle or the sources, node
+ * runs the same script. */
+function selfCommand(): SelfCommand {
+  const script = process.argv[1];
+  return isSea() || script === undefined ? { file: process.execPath, args: [] } : { file: process.execPath, args: [script] };
+}
+
+async function bench(options: BenchCommandOptions): Promise<number> {
+  const spinner = await startSpinner();
+  const abort = new AbortController();
+  const interrupt = (): void => abort.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    const run = await runBench(options, { onProgress: spinner.update, signal: abort.signal });
+    spinner.stop();
+    const json = toJson(run);
+    if (options.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    else await printTables(json);
+    return 0;
+  } catch (error) {
+    spinner.stop();
+    if (abort.signal.aborted) {
+      printError('interrupted');
+      // Whatever was in flight may still hold a socket open; do not wait for it.
+      setTimeout(() => process.exit(130), 500).unref();
+      return 130;
+    }
+    if (error instanceof SocxError && error.code === 'request-rejected') {
+      printError(describeError(error));
+      printStatus("bench's targets listen on 127.0.0.1: the proxy must run on this machine and allow connections to loopback");
+      return 4;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
+}
+
+interface Spinner {
+  update(text: string): void;
+  stop(): void;
+}
+
+/** ora on stderr when it is a terminal (and NO_COLOR is unset); loaded only then. A terminal that reports no
+ * width (a bare pty) gets none: ora would clear lines without end. */
+async function startSpinner(): Promise<Spinner> {
+  if (!stderrIsInteractive() || !process.stderr.columns) return { update: () => {}, stop: () => {} };
+  const { default: ora } = await import('ora');
+  const spinner = ora({ stream: process.stderr, discardStdin: false, text: 'starting' }).start();
+  return { update: (text) => { spinner.text = text; }, stop: () => { if (spinner.isSpinning) spinner.stop(); } };
+}
+
+async function printTables(json: BenchJson): Promise<void> {
+  const { default: Table } = await import('cli-table3');
+  for (const grid of [resultsGrid(json), cpuGrid(json)]) {
+    // No colour: this goes to stdout, which may well be a file.
+    const table = new Table({ head: grid.header, style: { head: [], border: [] }, colAligns: grid.header.map((_, i) => (i === 0 ? 'left' : 'right')) });
+    table.push(...grid.rows);
+    process.stdout.write(`${table.toString()}\n`);
+  }
+  process.stdout.write(`${tableNotes(json)} ${json.machine.cpus} cores, node ${json.machine.node}.\n`);
+}
+
+/** The targets' process (see lib/bench/processes.ts): prints its ports, serves until its stdin closes. */
+async function serveTargets(): Promise<number> {
+  const targets = await startTargets();
+  process.stdout.write(`${JSON.stringify(targetPorts(targets))}\n`);
+  await new Promise<void>((resolve) => {
+    process.stdin.once('end', resolve);
+    process.stdin.once('close', resolve);
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+    process.stdin.resume();
+  });
+  await targets.close();
+  return 0;
+}

@@ -1,0 +1,116 @@
+import { buffer } from 'node:stream/consumers';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import type { CAC } from 'cac';
+import { describeProxy, parseTarget } from '../lib/client/proxy-url.ts';
+import { maxUdpPayload, openUdpSession, resolveUdpTarget, type UdpSession } from '../lib/client/udp.ts';
+import { formatAddress, isUnspecified, type Address } from '../lib/codec/address.ts';
+import { usageError } from '../lib/errors.ts';
+import { parseListenAddress } from '../lib/server/listen-address.ts';
+import { flagOption, integerOption, stringOption } from './options.ts';
+import { printError, printStatus } from './output.ts';
+import { parseProxyOptions, withProxyOptions, type ProxyOptions } from './proxy-options.ts';
+
+interface UdpSendOptions extends ProxyOptions {
+  readonly target: Address;
+  readonly data: Buffer | undefined;
+  readonly count: number;
+  readonly waitMs: number;
+  readonly hex: boolean;
+  readonly local: { host: string; port: number } | undefined;
+  readonly verbose: boolean;
+}
+
+/** Sends go out in bursts of this many, with a turn of the event loop between, so replies are read while a
+ * long --count is still sending and the socket buffer is not flooded. */
+const BURST = 64;
+
+export function registerUdpSend(cli: CAC): void {
+  withProxyOptions(cli.command('udp-send <host> <port> [data]', "Send DATA (or all of stdin) as one datagram to HOST:PORT through the proxy's UDP relay (SOCKS5 UDP ASSOCIATE); print each reply's payload"))
+    .option('--count <n>', 'Send the datagram N times', { default: 1 })
+    .option('--wait <ms>', 'How long to wait for replies after the last send; 0 sends and exits', { default: 2000 })
+    .option('--hex', 'Print each reply as one line of hex instead of its raw bytes')
+    .option('--local <[host:]port>', 'Send from this local UDP address and announce it in the request (default: a free port, announced as 0.0.0.0:0)')
+    .option('-v, --verbose', "Print the association and each reply's source on stderr")
+    .example("printf 'hello' | socx udp-send -x socks5h://127.0.0.1:1080 127.0.0.1 7")
+    .action((host: string, port: string, data: unknown, raw: Record<string, unknown>) => udpSend(parseUdpSendOptions(host, port, data, raw)));
+}
+
+function parseUdpSendOptions(host: string, port: unknown, data: unknown, raw: Record<string, unknown>): UdpSendOptions {
+  const localText = stringOption(raw.local, 'local');
+  return {
+    ...parseProxyOptions(raw),
+    target: parseTarget(String(host), String(port)),
+    data: dataArgument(data, raw['--']),
+    count: integerOption(raw.count, 'count', 1) ?? 1,
+    waitMs: integerOption(raw.wait, 'wait', 0) ?? 2000,
+    hex: flagOption(raw.hex),
+    local: localText === undefined ? undefined : /^\d+$/.test(localText) ? { host: '0.0.0.0', port: Number(localText) } : parseListenAddress(localText),
+    verbose: flagOption(raw.verbose),
+  };
+}
+
+/** DATA, or what follows `--` (so DATA may start with a dash: `socx udp-send HOST PORT -- -n`). */
+function dataArgument(data: unknown, rest: unknown): Buffer | undefined {
+  if (data !== undefined) return Buffer.from(String(data));
+  if (Array.isArray(rest) && rest.length > 0) return Buffer.from(rest.map(String).join(' '));
+  return undefined;
+}
+
+async function udpSend(options: UdpSendOptions): Promise<number> {
+  const payload = options.data ?? await buffer(process.stdin);
+  checkFits(options.target, payload);
+  const target = await resolveUdpTarget(options.target, options);
+  checkFits(target, payload);
+  const session = await openUdpSession(options);
+  try {
+    if (options.verbose) printAssociation(session, options);
+    let replies = 0;
+    session.onDatagram((reply, from) => {
+      replies++;
+      if (options.verbose) printStatus(`reply ${replies}: ${reply.length} bytes from ${formatAddress(from)}`);
+      process.stdout.write(options.hex ? `${reply.toString('hex')}\n` : reply);
+    });
+    await sendAll(session, target, payload, options.count);
+    if (options.waitMs > 0) await waitOrEnd(session, options.waitMs);
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+    if (replies > 0 || options.waitMs === 0) return 0;
+    printError(session.closeReason ?? `no reply from ${formatAddress(options.target)} within ${options.waitMs} ms`);
+    return 1;
+  } finally {
+    session.close();
+  }
+}
+
+/** Waits `ms`, or less when the association ends first (the pending timer must not hold the process). */
+async function waitOrEnd(session: UdpSession, ms: number): Promise<void> {
+  const stop = new AbortController();
+  try {
+    await Promise.race([sleep(ms, undefined, { signal: stop.signal }), session.closed]);
+  } finally {
+    stop.abort();
+  }
+}
+
+function checkFits(target: Address, payload: Buffer): void {
+  const max = maxUdpPayload(target);
+  if (payload.length > max) {
+    throw usageError(`the payload is ${payload.length} bytes; one SOCKS5 UDP datagram to ${formatAddress(target)} carries at most ${max} (65507 less the RFC 1928 header)`);
+  }
+}
+
+/** `count` datagrams; resolves once the last has left, rejects with the first send error. */
+async function sendAll(session: UdpSession, target: Address, payload: Buffer, count: number): Promise<void> {
+  let failure: Error | undefined;
+  const onSent = (error: Error | null): void => { failure ??= error ?? undefined; };
+  for (let i = 1; i < count; i++) {
+    session.send(target, payload, onSent);
+    if (i % BURST === 0) await nextTurn();
+  }
+  await new Promise<void>((resolve) => session.send(target, payload, (error) => { onSent(error); resolve(); }));
+  if (failure) throw failure;
+}
+
+function printAssociation(session: UdpSession, options: UdpSendOptions): void {
+  const zeros = session.bound.type !== 'domain' && isUnspecified(session.bound) ? ` (BND.ADDR ${session.bound.host}: the proxy's own address)` : '';
+  printStatus(`UDP association through ${describeProxy(options.proxy)}: relay ${formatAddress(session.relay)}${zeros}, sending from ${formatAddress(session.local)} (announced ${formatAddress(session.announced)})`);
+}

@@ -1,0 +1,91 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * CPU time, to tell which side limits a number: when the proxy's process sits near 100 % of a core, the proxy
+ * is the limit; when the generator does, bench is. The proxy's time comes from /proc (Linux), summed over
+ * its process and every descendant (Dante forks workers), including children that exited and were reaped.
+ */
+
+/** Milliseconds of CPU (user + system) this process has used, all threads. */
+export function ownCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+// USER_HZ: 100 on every Linux architecture Node runs on.
+const TICK_MS = 10;
+const MIN_WALL_MS = 250;
+
+interface ProcStat { readonly ppid: number; readonly ticks: number }
+
+function readStat(pid: string): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // After the name: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17).
+  const field = (n: number): number => Number(fields[n - 3] ?? NaN);
+  return { ppid: field(4), ticks: field(14) + field(15) + field(16) + field(17) };
+}
+
+/** CPU milliseconds of `pid` and its descendants, or undefined where /proc cannot tell (not Linux, gone). */
+export function processTreeCpuMs(pid: number): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  const stats = new Map<number, ProcStat>();
+  for (const entry of entries) {
+    const stat = readStat(entry);
+    if (stat) stats.set(Number(entry), stat);
+  }
+  if (!stats.has(pid)) return undefined;
+  const children = new Map<number, number[]>();
+  for (const [child, { ppid }] of stats) children.set(ppid, [...(children.get(ppid) ?? []), child]);
+  let ticks = 0;
+  const pending = [pid];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    ticks += stats.get(next)?.ticks ?? 0;
+    pending.push(...(children.get(next) ?? []));
+  }
+  return Number.isFinite(ticks) ? ticks * TICK_MS : undefined;
+}
+
+export interface CpuMeter {
+  /** Percent of one core each process used since the meter started. */
+  stop(): CpuShare;
+}
+
+/** Undefined where it cannot be told: no /proc, or a run too short for /proc's 10 ms ticks to say much. */
+export interface CpuShare {
+  readonly generator: number | undefined;
+  readonly targets: number | undefined;
+  readonly proxy: number | undefined;
+}
+
+export function startCpuMeter(pids: { targets: number | undefined; proxy: number | undefined }): CpuMeter {
+  const tree = (pid: number | undefined): number | undefined => pid === undefined ? undefined : processTreeCpuMs(pid);
+  const begun = performance.now();
+  const generator = ownCpuMs();
+  const targets = tree(pids.targets);
+  const proxy = tree(pids.proxy);
+  return {
+    stop: () => {
+      const wallMs = performance.now() - begun;
+      if (wallMs < MIN_WALL_MS) return { generator: undefined, targets: undefined, proxy: undefined };
+      const share = (before: number | undefined, after: number | undefined): number | undefined =>
+        before === undefined || after === undefined ? undefined : (100 * (after - before)) / wallMs;
+      return {
+        generator: (100 * (ownCpuMs() - generator)) / wallMs,
+        targets: share(targets, tree(pids.targets)),
+        proxy: share(proxy, tree(pids.proxy)),
+      };
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import type { Socket } from 'node:net';
+import { openSession } from '../client/client.ts';
+import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
+import { dialCounting } from './counting-socket.ts';
+import type { TargetName, TargetPorts } from './targets.ts';
+
+/** A connection to a target, set up and ready for data. */
+export interface Opened {
+  /** Paused, with an error listener that ignores errors (the caller adds its own). Reads arrive as 'data'
+   * events until the caller switches to counting them (countReads). */
+  readonly socket: Socket;
+  /** Bytes the target sent behind the proxy's reply. */
+  readonly head: Buffer;
+}
+
+/** One way of reaching the targets: directly (the baseline) or through one proxy. */
+export interface BenchPath {
+  /** What the report calls it: "direct", a label, or the proxy URL without credentials. */
+  readonly name: string;
+  readonly proxy: ProxyConfig | undefined;
+  /** The proxy's process (and its children), when known, to tell its CPU use. */
+  readonly pid: number | undefined;
+  open(target: TargetName): Promise<Opened>;
+}
+
+export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
+  return {
+    name: 'direct',
+    proxy: undefined,
+    pid: undefined,
+    open: async (target) => {
+      const socket = await dialCounting(targets.host, targets[target], { timeoutMs });
+      socket.on('error', ignore);
+      socket.pause();
+      return { socket, head: EMPTY };
+    },
+  };
+}
+
+export function proxyPath(targets: TargetPorts, proxy: ProxyConfig, options: { name?: string | undefined; pid?: number | undefined; timeoutMs: number }): BenchPath {
+  return {
+    name: options.name ?? describeProxy(proxy),
+    proxy,
+    pid: options.pid,
+    open: async (target) => {
+      const session = await openSession('connect', { type: 'ipv4', host: targets.host, port: targets[target] }, { proxy, timeoutMs: options.timeoutMs, dial: dialCounting });
+      // The session's reader has let go of the socket: without a listener, an error would be thrown.
+      session.socket.on('error', ignore);
+      return { socket: session.socket, head: session.head };
+    },
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+const ignore = (): void => {};

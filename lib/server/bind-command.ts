@@ -1,0 +1,86 @@
+import { lookup } from 'node:dns/promises';
+import { isIPv4, type Server } from 'node:net';
+import { formatAddress, isUnspecified, toAddress, type Address } from '../codec/address.ts';
+import { Reply } from '../codec/constants.ts';
+import { canonicalIp } from '../codec/ip.ts';
+import { errnoCode, socketErrorText, socketErrorToReply } from '../errors.ts';
+import { listenOnce, listeningPort, waitForPeer, type WaitOutcome } from './bind-wait.ts';
+import { relayAndRecord } from './relay-session.ts';
+import type { CommandContext, CommandHandler } from './types.ts';
+
+/**
+ * BIND (RFC 1928 §4 and §6; SOCKS4's BIND likewise): listen on a fresh port, announce it in the first reply,
+ * accept one connection, name its source in the second reply, then relay it with the client. The listening
+ * socket sits on the local address of the client's connection, the one address the client knows reaches us;
+ * `advertise` replaces it in the reply when we sit behind NAT.
+ */
+export const bindCommand: CommandHandler = async (context) => {
+  const { socket, request, config, record } = context;
+  const localHost = socket.localAddress;
+  if (localHost === undefined) return context.refuse(Reply.GENERAL_FAILURE, 'the client connection has no local address');
+  const announcedHost = canonicalIp(config.advertise ?? localHost);
+  // SOCKS4's reply carries an IPv4 address only: an IPv6 one cannot be announced.
+  if (request.version === 4 && !isIPv4(announcedHost)) {
+    return context.refuse(Reply.ADDRESS_TYPE_NOT_SUPPORTED, `SOCKS4 BIND cannot announce the IPv6 address ${announcedHost}`);
+  }
+  const expected = await expectedPeer(request.address).catch(() => null);
+  if (expected === null) return context.refuse(Reply.HOST_UNREACHABLE, `cannot resolve ${request.address.host}`);
+
+  let listener: Server;
+  try {
+    listener = await listenOnce(localHost);
+  } catch (error) {
+    return context.refuse(socketErrorToReply(errnoCode(error)), `cannot listen on ${localHost}: ${socketErrorText(errnoCode(error))}`);
+  }
+  // Bytes the client pipelined behind its request belong to the peer; the wait reads the rest itself (to see
+  // the client's EOF), so the handshake reader lets go of the socket here.
+  const head = context.reader.release();
+  socket.setTimeout(0);
+  const bound = toAddress(announcedHost, listeningPort(listener));
+  context.reply(Reply.SUCCEEDED, bound);
+  record.extra.bound = formatAddress(bound);
+  context.debug(`BIND listening on ${formatAddress({ host: localHost, port: bound.port })}, waiting ${config.bindTimeoutMs} ms for a peer`);
+
+  const outcome = await waitForPeer(listener, socket, { timeoutMs: config.bindTimeoutMs, signal: context.signal });
+  if (outcome.kind !== 'peer') return endWithout(context, outcome);
+  const { peer } = outcome;
+  const from = toAddress(canonicalIp(peer.remoteAddress ?? '0.0.0.0'), peer.remotePort ?? 0);
+  record.extra.peer = formatAddress(from);
+  if (expected !== undefined && !expected.has(from.host)) {
+    peer.destroy();
+    return context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)} is not the expected ${request.address.host}`);
+  }
+  // Second reply (RFC 1928 §6): BND.ADDR/PORT are now the address and port of the connecting host.
+  context.reply(Reply.SUCCEEDED, from);
+  await relayAndRecord(context, peer, Buffer.concat([head, outcome.early]));
+};
+
+/** The IPs a peer may connect from: DST.ADDR (its name resolved), or any (undefined) when DST.ADDR is all
+ * zeros. DST.PORT is not checked: the peer's source port is its system's choice. */
+async function expectedPeer(address: Address): Promise<ReadonlySet<string> | undefined> {
+  if (isUnspecified(address)) return undefined;
+  if (address.type !== 'domain') return new Set([canonicalIp(address.host)]);
+  const addresses = await lookup(address.host, { all: true });
+  return new Set(addresses.map((entry) => canonicalIp(entry.address)));
+}
+
+/** The wait ended without a peer: a failure reply where the client can still read one. */
+function endWithout(context: CommandContext, outcome: Exclude<WaitOutcome, { kind: 'peer' }>): void {
+  const seconds = context.config.bindTimeoutMs / 1000;
+  switch (outcome.kind) {
+    case 'timeout':
+      return context.refuse(Reply.TTL_EXPIRED, `no peer connected within ${seconds} s`);
+    case 'client-ended':
+      return context.refuse(Reply.GENERAL_FAILURE, 'the client closed the connection before a peer connected');
+    case 'listener-failed':
+      return context.refuse(socketErrorToReply(errnoCode(outcome.error)), `accepting the peer failed: ${socketErrorText(errnoCode(outcome.error))}`);
+    case 'client-failed':
+      context.record.result = `client connection failed while waiting for a peer: ${socketErrorText(errnoCode(outcome.error))}`;
+      context.socket.destroy();
+      return;
+    case 'aborted':
+      context.record.result = outcome.clientGone ? 'client closed the connection before a peer connected' : 'server shutting down';
+      context.socket.destroy();
+      return;
+  }
+}

@@ -1,0 +1,332 @@
+import dgram, { type RemoteInfo, type Socket as UdpSocket, type SocketType } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { writeAddress, type Address } from '../codec/address.ts';
+import { CodecError } from '../codec/decoded.ts';
+import { canonicalIp } from '../codec/ip.ts';
+import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6 } from '../codec/socks5.ts';
+import type { Resolve } from '../resolve.ts';
+import { NameRouter } from './udp-names.ts';
+
+/** Why a datagram was not relayed: from a source other than the client (`source`), a fragment (`frag`, RFC
+ * 1928 §7 reassembly is optional and we do not do it), a header we cannot read (`malformed`), port 0
+ * (`bad-target`), a name that did not resolve (`resolve`), a send the kernel refused (`send`), or a reply too
+ * big to carry with its header back to the client (`too-big`). */
+export type UdpDropReason = 'source' | 'frag' | 'malformed' | 'bad-target' | 'resolve' | 'send' | 'too-big';
+export type UdpEndReason = 'control-closed' | 'idle-timeout' | 'socket-error' | 'shutdown';
+
+export interface UdpCounters {
+  /** Client to targets: datagrams sent on, and their payload bytes (headers not counted). */
+  datagramsUp: number;
+  bytesUp: number;
+  /** Targets to the client. */
+  datagramsDown: number;
+  bytesDown: number;
+  dropped: number;
+  droppedBytes: number;
+  readonly drops: Record<UdpDropReason, number>;
+}
+
+export interface UdpAssociationOptions {
+  /** The only IP the client's datagrams may come from: the TCP peer's, canonical (canonicalIp). */
+  readonly clientHost: string;
+  /** The port they must come from (DST.PORT of the request); 0 latches to the first valid datagram's. */
+  readonly clientPort: number;
+  /** The local IP to bind the client-facing relay socket on: where the control connection arrived. */
+  readonly localHost: string;
+  readonly portRange?: { readonly low: number; readonly high: number } | undefined;
+  /** End the association after this long without a relayed datagram; 0 never. */
+  readonly idleTimeoutMs: number;
+  readonly resolve: Resolve;
+  readonly debug?: ((message: string) => void) | undefined;
+}
+
+/** RSV(2) FRAG(1) ATYP(1) LEN(1) NAME(255) PORT(2): the longest RFC 1928 §7 header. */
+const MAX_HEADER = 262;
+
+/** dgram resolves even IP literals through dns.lookup, a tick later. We only ever pass literals of the
+ * socket's own family, and a send that goes out synchronously is what lets a preallocated reply header be
+ * reused safely. */
+type LookupCallback = (error: null, address: string, family: number) => void;
+const literalLookup4 = (address: string, _options: unknown, callback: LookupCallback): void => callback(null, address, 4);
+const literalLookup6 = (address: string, _options: unknown, callback: LookupCallback): void => callback(null, address, 6);
+
+function createUdpSocket(type: SocketType): UdpSocket {
+  return dgram.createSocket({ type, ipv6Only: type === 'udp6', lookup: type === 'udp6' ? literalLookup6 : literalLookup4 });
+}
+
+function bindOnce(type: SocketType, host: string, port: number): Promise<UdpSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = createUdpSocket(type);
+    socket.once('error', (error) => {
+      socket.close();
+      reject(error);
+    });
+    socket.bind({ address: host, port, exclusive: true }, () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+/** The client-facing socket on `host`: any free port, or the first free one in the range from a random start
+ * (so concurrent associations do not all race for `low`). */
+export async function bindRelaySocket(host: string, range: UdpAssociationOptions['portRange']): Promise<UdpSocket> {
+  const type: SocketType = isIPv6(host) ? 'udp6' : 'udp4';
+  if (!range) return bindOnce(type, host, 0);
+  const size = range.high - range.low + 1;
+  const start = Math.floor(Math.random() * size);
+  let last: unknown;
+  for (let i = 0; i < size; i++) {
+    try {
+      return await bindOnce(type, host, range.low + ((start + i) % size));
+    } catch (error) {
+      last = error;
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+  throw Object.assign(new Error(`no free UDP port in ${range.low}-${range.high}`), { code: 'EADDRINUSE', cause: last });
+}
+
+export async function openUdpAssociation(options: UdpAssociationOptions): Promise<UdpAssociation> {
+  return new UdpAssociation(await bindRelaySocket(options.localHost, options.portRange), options);
+}
+
+/**
+ * One RFC 1928 §7 UDP relay: a client-facing socket (the port announced in the reply) and, opened on first
+ * use, one socket per address family towards the targets. Separate sockets keep the client's datagrams apart
+ * from the targets' even when both share an IP (loopback), and let a relay announced on 127.0.0.1 still reach
+ * targets elsewhere.
+ *
+ * Per datagram the paths allocate no more than a view of the payload (dgram's own message buffer and send
+ * request aside) while the client keeps talking to the same targets: the last request header is compared
+ * byte for byte instead of decoded again, and the reply header is written into a preallocated buffer only when
+ * the source changes, then sent with the payload as a two-buffer send (no copy), with one shared callback.
+ */
+export class UdpAssociation {
+  readonly counters: UdpCounters = {
+    datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropped: 0, droppedBytes: 0,
+    drops: { source: 0, frag: 0, malformed: 0, 'bad-target': 0, resolve: 0, send: 0, 'too-big': 0 },
+  };
+  readonly ended: Promise<UdpEndReason>;
+  readonly #relay: UdpSocket;
+  readonly #options: UdpAssociationOptions;
+  readonly #clientHost: string;
+  #clientPort: number;
+  readonly #maxToClient: number;
+  #up4: UdpSocket | null | undefined;
+  #up6: UdpSocket | null | undefined;
+  #endReason: UdpEndReason | undefined;
+  #resolveEnded!: (reason: UdpEndReason) => void;
+  readonly #names: NameRouter;
+  // The last request header seen and what it decoded to.
+  readonly #lastHeader = Buffer.alloc(MAX_HEADER);
+  #lastHeaderLength = 0;
+  #lastTarget: Address | undefined;
+  // The reply header for the last source, in a buffer replaced whenever a queued send may still read it.
+  #replyStore = Buffer.allocUnsafe(22);
+  #replyHeader: Buffer = this.#replyStore;
+  #replyHost = '';
+  #replyPort = -1;
+  #active = false;
+  #lastActive = performance.now();
+  readonly #idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(relay: UdpSocket, options: UdpAssociationOptions) {
+    this.#relay = relay;
+    this.#options = options;
+    this.#clientHost = options.clientHost;
+    this.#clientPort = options.clientPort;
+    this.#maxToClient = isIPv6(options.clientHost) ? MAX_UDP_PAYLOAD_IPV6 : MAX_UDP_PAYLOAD_IPV4;
+    this.ended = new Promise((resolve) => { this.#resolveEnded = resolve; });
+    this.#names = new NameRouter(options.resolve, {
+      send: (family, address, port, payload) => this.#sendUp(family, address, port, payload),
+      drop: (bytes) => this.#drop('resolve', bytes),
+      debug: options.debug,
+    });
+    relay.on('message', this.#onClientDatagram);
+    relay.on('error', (error) => {
+      options.debug?.(`UDP relay socket failed: ${error.message}`);
+      this.close('socket-error');
+    });
+    if (options.idleTimeoutMs > 0) {
+      const every = Math.min(5000, Math.max(50, options.idleTimeoutMs / 4));
+      this.#idleTimer = setInterval(this.#checkIdle, every).unref();
+    }
+  }
+
+  /** The client-facing port (BND.PORT). */
+  get port(): number {
+    return this.#relay.address().port;
+  }
+
+  /** The client's port once known (0 until its first valid datagram when the request gave none). */
+  get clientPort(): number {
+    return this.#clientPort;
+  }
+
+  get closed(): boolean {
+    return this.#endReason !== undefined;
+  }
+
+  /** Closes every socket now (the ports are free when this returns) and settles `ended`. */
+  close(reason: UdpEndReason): void {
+    if (this.#endReason) return;
+    this.#endReason = reason;
+    if (this.#idleTimer) clearInterval(this.#idleTimer);
+    for (const socket of [this.#relay, this.#up4, this.#up6]) {
+      try {
+        socket?.close();
+      } catch {
+        // already closed after an error
+      }
+    }
+    this.#names.stop();
+    this.#resolveEnded(reason);
+  }
+
+  readonly #checkIdle = (): void => {
+    const now = performance.now();
+    if (this.#active) {
+      this.#active = false;
+      this.#lastActive = now;
+    } else if (now - this.#lastActive >= this.#options.idleTimeoutMs) {
+      this.close('idle-timeout');
+    }
+  };
+
+  #drop(reason: UdpDropReason, bytes: number): void {
+    const { counters } = this;
+    if (counters.drops[reason]++ === 0) this.#options.debug?.(`UDP: dropping datagrams (${reason}); only the first is reported`);
+    counters.dropped++;
+    counters.droppedBytes += bytes;
+  }
+
+  #dropped(reason: UdpDropReason, bytes: number): undefined {
+    this.#drop(reason, bytes);
+    return undefined;
+  }
+
+  readonly #onClientDatagram = (msg: Buffer, rinfo: RemoteInfo): void => {
+    if (rinfo.address !== this.#clientHost || (this.#clientPort !== 0 && rinfo.port !== this.#clientPort)) {
+      return this.#drop('source', msg.length);
+    }
+    let headerLength = this.#lastHeaderLength;
+    let target = this.#lastTarget;
+    if (headerLength === 0 || msg.length < headerLength || !startsWith(msg, this.#lastHeader, headerLength)) {
+      target = this.#readHeader(msg);
+      if (!target) return;
+      headerLength = this.#lastHeaderLength;
+    }
+    if (this.#clientPort === 0) {
+      this.#clientPort = rinfo.port;
+      this.#options.debug?.(`UDP: client is ${rinfo.address} port ${rinfo.port}`);
+    }
+    const payload = msg.subarray(headerLength);
+    if (target?.type === 'domain') this.#names.route(target.host, target.port, payload);
+    else if (target) this.#sendUp(target.type === 'ipv4' ? 4 : 6, target.host, target.port, payload);
+  };
+
+  /** Decodes a header that differs from the last one; on success it becomes the last one. */
+  #readHeader(msg: Buffer): Address | undefined {
+    let decoded;
+    try {
+      decoded = decodeUdpDatagram(msg);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      return this.#dropped('malformed', msg.length);
+    }
+    // A datagram arrives whole: running short is a truncated header.
+    if (!decoded.done) return this.#dropped('malformed', msg.length);
+    const { frag, payload } = decoded.value;
+    let address = decoded.value.address;
+    if (frag !== 0) return this.#dropped('frag', msg.length);
+    if (address.port === 0) return this.#dropped('bad-target', msg.length);
+    // An IPv4-mapped IPv6 target is an IPv4 one: the IPv6 socket is IPv6-only.
+    if (address.type === 'ipv6' && address.host.startsWith('::ffff:') && address.host.includes('.')) {
+      address = { type: 'ipv4', host: canonicalIp(address.host), port: address.port };
+    }
+    const headerLength = msg.length - payload.length;
+    msg.copy(this.#lastHeader, 0, 0, headerLength);
+    this.#lastHeaderLength = headerLength;
+    this.#lastTarget = address;
+    return address;
+  }
+
+  #sendUp(family: 4 | 6, host: string, port: number, payload: Buffer): void {
+    let socket = family === 4 ? this.#up4 : this.#up6;
+    if (socket === undefined) {
+      socket = this.#openUpstream(family === 4 ? 'udp4' : 'udp6');
+      if (family === 4) this.#up4 = socket;
+      else this.#up6 = socket;
+    }
+    if (socket === null) return this.#drop('send', payload.length);
+    this.#active = true;
+    this.counters.datagramsUp++;
+    this.counters.bytesUp += payload.length;
+    socket.send(payload, port, host, this.#afterSendUp);
+  }
+
+  // A failed send was counted as relayed already; it moves to the drops (its size is not reported back).
+  readonly #afterSendUp = (error: Error | null): void => {
+    if (!error) return;
+    this.counters.datagramsUp--;
+    this.#drop('send', 0);
+  };
+
+  readonly #afterSendDown = (error: Error | null): void => {
+    if (!error) return;
+    this.counters.datagramsDown--;
+    this.#drop('send', 0);
+  };
+
+  /** Bound (by the first send) to the wildcard address of its family: targets may be anywhere. */
+  #openUpstream(type: SocketType): UdpSocket {
+    const socket = createUdpSocket(type);
+    socket.on('message', this.#onTargetDatagram);
+    socket.on('error', (error) => {
+      // Without IPv6, say, the implicit bind fails; later datagrams of that family are dropped ('send').
+      this.#options.debug?.(`UDP: ${type} socket towards targets failed: ${error.message}`);
+      if (type === 'udp4') this.#up4 = null;
+      else this.#up6 = null;
+      try {
+        socket.close();
+      } catch {
+        // not running
+      }
+    });
+    return socket;
+  }
+
+  readonly #onTargetDatagram = (msg: Buffer, rinfo: RemoteInfo): void => {
+    if (this.#replyPort !== rinfo.port || this.#replyHost !== rinfo.address) this.#writeReplyHeader(rinfo);
+    const header = this.#replyHeader;
+    if (header.length + msg.length > this.#maxToClient) return this.#drop('too-big', msg.length);
+    this.#active = true;
+    this.counters.datagramsDown++;
+    this.counters.bytesDown += msg.length;
+    this.#relay.send([header, msg], this.#clientPort, this.#clientHost, this.#afterSendDown);
+    // A send the kernel could not take at once is queued with a reference to our header: use a fresh one.
+    if (this.#relay.getSendQueueCount() > 0) {
+      this.#replyStore = Buffer.allocUnsafe(22);
+      this.#replyPort = -1;
+    }
+  };
+
+  /** RFC 1928 §7: a reply carries the address and port of the target it came from. */
+  #writeReplyHeader(rinfo: RemoteInfo): void {
+    const store = this.#replyStore;
+    store[0] = 0;
+    store[1] = 0;
+    store[2] = 0;
+    const host = rinfo.address.includes('%') ? (rinfo.address.split('%')[0] ?? rinfo.address) : rinfo.address;
+    const end = writeAddress({ type: rinfo.family === 'IPv6' ? 'ipv6' : 'ipv4', host, port: rinfo.port }, store, 3);
+    this.#replyHeader = store.subarray(0, end);
+    this.#replyHost = rinfo.address;
+    this.#replyPort = rinfo.port;
+  }
+}
+
+function startsWith(msg: Buffer, prefix: Buffer, length: number): boolean {
+  for (let i = 0; i < length; i++) if (msg[i] !== prefix[i]) return false;
+  return true;
+}
