@@ -12,9 +12,12 @@ export type Dial = (host: string, port: number, options: DialOptions) => Promise
 /** A TCP connection with allowHalfOpen (the relay needs it) and Nagle off (handshakes are small writes).
  * Rejects with the socket error itself, so its `code` can be mapped to a SOCKS reply, or a SocxError
  * 'timeout' / 'aborted'. */
-export const dialTcp: Dial = (host, port, { timeoutMs, signal }) =>
-  new Promise((resolve, reject) => {
-    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
+export const dialTcp: Dial = (host, port, options) =>
+  awaitConnect(connect({ host, port, allowHalfOpen: true, noDelay: true }), host, port, options);
+
+/** Resolves once a connecting socket is connected; on error, timeout or abort destroys it and rejects. */
+export function awaitConnect(socket: Socket, host: string, port: number, { timeoutMs, signal }: DialOptions): Promise<Socket> {
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new SocxError('timeout', `connecting to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
     const onAbort = (): void => fail(new SocxError('aborted', `connecting to ${host}:${port} was cancelled`));
     function cleanup(): void {
@@ -37,6 +40,7 @@ export const dialTcp: Dial = (host, port, { timeoutMs, signal }) =>
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
 
 export function dialErrorText(error: unknown): string {
   if (error instanceof SocxError) return error.message;

@@ -1,6 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { Dial } from '../dial.ts';
-import { SocxError } from '../errors.ts';
+import { awaitConnect, type Dial } from '../dial.ts';
 
 /**
  * The generator's sockets read into one preallocated buffer (net's `onread`) instead of a new Buffer per read,
@@ -19,43 +18,22 @@ export function countReads(socket: Socket, count: (bytes: number) => void): void
 }
 
 /** Like dialTcp (allowHalfOpen, no Nagle, a time limit), with the counting read path. */
-export const dialCounting: Dial = (host, port, { timeoutMs, signal }) =>
-  new Promise((resolve, reject) => {
-    const socket: Socket = connect({
-      host, port, allowHalfOpen: true, noDelay: true,
-      onread: {
-        buffer: readBuffer,
-        callback: (bytes: number, buffer: Uint8Array): boolean => {
-          const count = counters.get(socket);
-          if (count !== emit) count?.(bytes);
-          else socket.emit('data', Buffer.from(buffer.subarray(0, bytes)));
-          return true;
-        },
+export const dialCounting: Dial = (host, port, options) => {
+  const socket: Socket = connect({
+    host, port, allowHalfOpen: true, noDelay: true,
+    onread: {
+      buffer: readBuffer,
+      callback: (bytes: number, buffer: Uint8Array): boolean => {
+        const count = counters.get(socket);
+        if (count !== emit) count?.(bytes);
+        else socket.emit('data', Buffer.from(buffer.subarray(0, bytes)));
+        return true;
       },
-    });
-    counters.set(socket, emit);
-    const timer = setTimeout(() => fail(new SocxError('timeout', `connecting to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
-    const onAbort = (): void => fail(new SocxError('aborted', `connecting to ${host}:${port} was cancelled`));
-    function cleanup(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      socket.off('error', fail);
-      socket.off('connect', succeed);
-    }
-    function fail(error: unknown): void {
-      cleanup();
-      socket.destroy();
-      reject(error);
-    }
-    function succeed(): void {
-      cleanup();
-      resolve(socket);
-    }
-    socket.once('connect', succeed);
-    socket.once('error', fail);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
+    },
   });
+  counters.set(socket, emit);
+  return awaitConnect(socket, host, port, options);
+};
 
 /** Marks "emit as 'data'" in the counters map. */
 function emit(): void {}

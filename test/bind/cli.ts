@@ -3,23 +3,14 @@
  * stopped by PID, every wait has a limit. */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
 import { run, startProcess, type RunResult } from '../support/process.ts';
+import { socxBinary } from '../interop/socx.ts';
+
+export { socxBinary };
 import { deferred, withTimeout } from '../helpers/net.ts';
 
-const EXE = path.resolve(import.meta.dirname, '..', '..', 'dist', 'socx');
 /** No proxy from the caller's shell may leak into a test. */
 const ENV: NodeJS.ProcessEnv = { SOCX_PROXY: '', ALL_PROXY: '', all_proxy: '', NO_COLOR: '1' };
-
-export function socxBinary(): string {
-  try {
-    accessSync(EXE, constants.X_OK);
-  } catch {
-    throw new Error(`${EXE} is missing or not executable: run npm run build first`);
-  }
-  return EXE;
-}
 
 export interface Served {
   readonly host: string;

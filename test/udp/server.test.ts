@@ -9,7 +9,6 @@ import { encodeSocks4Request } from '../../lib/codec/socks4.ts';
 import { encodeRequest } from '../../lib/codec/socks5.ts';
 import { formatConnectionRecord } from '../../lib/server/log-line.ts';
 import { connectCommand } from '../../lib/server/connect-command.ts';
-import { udpCommand } from '../../lib/server/udp-command.ts';
 import type { Resolve } from '../../lib/resolve.ts';
 import { hex, sleep } from '../helpers/net.ts';
 import { greet, startSocksServer, type TestServer } from '../helpers/socks.ts';
