@@ -37,7 +37,7 @@ const commandCodes: Readonly<Record<CommandName, number>> = {
 /** Opens a connection to the proxy and has it carry out one command for `target`. */
 export async function openSession(command: CommandName, target: Address, options: ClientOptions): Promise<ProxySession> {
   const { proxy } = options;
-  if (proxy.version === 4 && command === 'udp') throw usageError('UDP ASSOCIATE needs SOCKS5: use a socks5:// or socks5h:// proxy URL');
+  if (command === 'udp') requireSocks5ForUdp(proxy);
   const resolved = await resolveLocally(target, proxy);
   const socket = await dialProxy(options);
   const reader = new MessageReader(socket, { peer: 'proxy', maxBytes: 1024 });
@@ -53,6 +53,10 @@ export async function openSession(command: CommandName, target: Address, options
   } finally {
     stopWaiting();
   }
+}
+
+export function requireSocks5ForUdp(proxy: ProxyConfig): void {
+  if (proxy.version === 4) throw usageError('UDP ASSOCIATE needs SOCKS5: use a socks5:// or socks5h:// proxy URL');
 }
 
 /** BIND's second reply (RFC 1928 §4): the address of the peer that connected, and the bytes behind it.

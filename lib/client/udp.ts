@@ -6,7 +6,7 @@ import { CodecError } from '../codec/decoded.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, udpHeaderLength } from '../codec/socks5.ts';
 import { SocxError, errnoCode, socketErrorText, usageError } from '../errors.ts';
-import { openSession, resolveLocally, type ClientOptions, type ProxySession } from './client.ts';
+import { openSession, requireSocks5ForUdp, resolveLocally, type ClientOptions, type ProxySession } from './client.ts';
 import { describeProxy } from './proxy-url.ts';
 
 export interface UdpSessionOptions extends ClientOptions {
@@ -129,6 +129,7 @@ export class UdpSession {
 /** socks5:// means we resolve names in datagrams ourselves, as for CONNECT; socks5h:// leaves them to the
  * proxy (RFC 1928 §7 allows a name in the header). */
 export async function resolveUdpTarget(target: Address, options: ClientOptions): Promise<Address> {
+  requireSocks5ForUdp(options.proxy);
   return resolveLocally(target, options.proxy);
 }
 
