@@ -4,6 +4,7 @@ import { VERSION } from '../lib/version.ts';
 import { registerBench } from './bench.ts';
 import { registerBind } from './bind.ts';
 import { registerConnect } from './connect.ts';
+import { registerProbe } from './probe.ts';
 import { printError } from './output.ts';
 import { registerServe } from './serve.ts';
 import { registerUdpSend } from './udp-send.ts';
@@ -17,6 +18,7 @@ function buildCli(): CAC {
   registerUdpSend(cli);
   registerBind(cli);
   registerBench(cli);
+  registerProbe(cli);
   // cac shows a negated flag's implicit default (--no-socks4 "default: true"), which reads as the opposite.
   cli.help((sections) => sections.map((section) => ({
     ...section,

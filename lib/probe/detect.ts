@@ -1,0 +1,135 @@
+import type { Socket } from 'node:net';
+import { formatAddress } from '../codec/address.ts';
+import { AuthStatus, Method } from '../codec/constants.ts';
+import { done, need, type Decoded } from '../codec/decoded.ts';
+import { decodeMethodSelection, decodeUserPassReply, encodeGreeting, encodeUserPassRequest } from '../codec/socks5.ts';
+import { dialTcp } from '../dial.ts';
+import { SocxError, errnoCode, socketErrorText } from '../errors.ts';
+import { MessageReader } from '../message-reader.ts';
+import type { ProxyConfig } from '../client/proxy-url.ts';
+import { elapsedMs, startClock } from './clock.ts';
+
+/** What an endpoint is when it is not (or not only) SOCKS5, as told by its answer to a SOCKS5 greeting. */
+export type ContactKind = 'socks5' | 'http' | 'other' | 'silent' | 'closed-at-once' | 'refused' | 'unreachable';
+
+export interface GreetingOutcome {
+  readonly kind: ContactKind;
+  /** The method the proxy chose (kind 'socks5'); 0xff when it accepted none. */
+  readonly method?: number;
+  /** Greeting round trip: from sending the greeting to its complete answer. */
+  readonly latencyMs?: number;
+  /** With credentials and username/password chosen: whether the proxy accepted them (RFC 1929 §2). */
+  readonly auth?: { readonly ok: boolean; readonly reason?: string };
+  /** Why, for everything but a method selection; what came back for 'other'. */
+  readonly reason?: string;
+  /** The local address of the connection: the address facing the proxy. */
+  readonly localAddress?: string;
+}
+
+export interface StepOptions {
+  readonly proxy: ProxyConfig;
+  readonly timeoutMs: number;
+}
+
+type FirstAnswer = { readonly type: 'selection'; readonly method: number } | { readonly type: 'http' } | { readonly type: 'other'; readonly bytes: string };
+
+const HTTP = Buffer.from('HTTP/');
+
+/** The answer to a SOCKS5 greeting: a method selection (RFC 1928 §3), an HTTP status line (an HTTP server
+ * answering garbage with 400), or anything else. */
+export function decodeFirstAnswer(buf: Uint8Array, offset = 0): Decoded<FirstAnswer> {
+  const first = buf[offset];
+  if (first === undefined) return need(1);
+  if (first === 0x05) {
+    const selection = decodeMethodSelection(buf, offset);
+    return selection.done ? done({ type: 'selection', method: selection.value.method }, selection.length) : selection;
+  }
+  const have = Math.min(buf.length - offset, HTTP.length);
+  if (Buffer.from(buf.subarray(offset, offset + have)).equals(HTTP.subarray(0, have))) {
+    return have < HTTP.length ? need(HTTP.length - have) : done({ type: 'http' }, have);
+  }
+  const bytes = Buffer.from(buf.subarray(offset, offset + 16)).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+  return done({ type: 'other', bytes }, buf.length - offset);
+}
+
+/**
+ * One connection that offers `method` alone (RFC 1928 §3) and reads the answer; with username/password chosen
+ * and credentials given, goes on with RFC 1929. The dial and each read are bounded by `timeoutMs`.
+ */
+export async function offerMethod(method: number, { proxy, timeoutMs }: StepOptions): Promise<GreetingOutcome> {
+  let socket: Socket;
+  try {
+    socket = await dialTcp(proxy.host, proxy.port, { timeoutMs });
+  } catch (error) {
+    return dialFailure(error, proxy, timeoutMs);
+  }
+  const localAddress = socket.localAddress;
+  const reader = new MessageReader(socket, { peer: 'proxy', maxBytes: 1024 });
+  const timer = setTimeout(() => reader.fail(new SocxError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
+  try {
+    const clock = startClock();
+    socket.write(encodeGreeting({ methods: [method] }));
+    const answer = await reader.read(decodeFirstAnswer, 'greeting');
+    const latencyMs = elapsedMs(clock);
+    if (answer.type === 'http') return { kind: 'http', reason: 'it answered with HTTP: an HTTP server, not a SOCKS proxy', localAddress };
+    if (answer.type === 'other') return { kind: 'other', reason: `it answered the SOCKS5 greeting with ${answer.bytes}`, localAddress };
+    const outcome = { kind: 'socks5' as const, method: answer.method, latencyMs, localAddress };
+    if (answer.method !== Method.USERPASS || answer.method !== method || proxy.username === undefined) return outcome;
+    socket.write(encodeUserPassRequest({ username: proxy.username, password: proxy.password ?? '' }));
+    try {
+      const { status } = await reader.read(decodeUserPassReply, 'auth');
+      return { ...outcome, auth: status === AuthStatus.SUCCESS ? { ok: true } : { ok: false, reason: `the proxy rejected the username/password for user "${proxy.username}"` } };
+    } catch (error) {
+      return { ...outcome, auth: { ok: false, reason: `no answer to the username/password: ${errorText(error)}` } };
+    }
+  } catch (error) {
+    return readFailure(error, timeoutMs, localAddress);
+  } finally {
+    clearTimeout(timer);
+    socket.destroy();
+  }
+}
+
+/** For an endpoint silent to a SOCKS5 greeting: an HTTP server that waits for a whole request line (Python's
+ * http.server, for one) answers this. Only an HTTP status line counts; anything else keeps it 'silent'. */
+export async function checkHttp({ proxy, timeoutMs }: StepOptions): Promise<boolean> {
+  let socket: Socket;
+  try {
+    socket = await dialTcp(proxy.host, proxy.port, { timeoutMs });
+  } catch {
+    return false;
+  }
+  const reader = new MessageReader(socket, { peer: 'proxy', maxBytes: 1024 });
+  const timer = setTimeout(() => reader.fail(new SocxError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
+  try {
+    socket.write(`HEAD / HTTP/1.0\r\nHost: ${formatAddress(proxy)}\r\n\r\n`);
+    return (await reader.read(decodeFirstAnswer, 'greeting')).type === 'http';
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    socket.destroy();
+  }
+}
+
+function dialFailure(error: unknown, proxy: ProxyConfig, timeoutMs: number): GreetingOutcome {
+  const where = formatAddress(proxy);
+  if (errnoCode(error) === 'ECONNREFUSED') return { kind: 'refused', reason: `nothing listens on ${where} (connection refused)` };
+  if (error instanceof SocxError && error.code === 'timeout') return { kind: 'unreachable', reason: `${where} did not accept a TCP connection within ${timeoutMs} ms` };
+  return { kind: 'unreachable', reason: `cannot connect to ${where}: ${errorText(error)}` };
+}
+
+function readFailure(error: unknown, timeoutMs: number, localAddress: string | undefined): GreetingOutcome {
+  if (error instanceof SocxError && error.code === 'timeout') {
+    return { kind: 'silent', reason: `it accepted the connection but sent nothing within ${timeoutMs} ms`, localAddress };
+  }
+  if (error instanceof SocxError && (error.code === 'proxy-closed' || (error.code === 'network' && errnoCode(error.cause) === 'ECONNRESET'))) {
+    return { kind: 'closed-at-once', reason: 'it closed the connection without answering', localAddress };
+  }
+  return { kind: 'other', reason: errorText(error), localAddress };
+}
+
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return socketErrorText(errnoCode(error));
+}

@@ -1,0 +1,299 @@
+/** `socx probe --json` (the built dist/socx) against socx serve in its configurations, microsocks, Dante, an
+ * HTTP server, a closed port, a silent port, a port that closes at once and a fake proxy that says yes to
+ * everything: each JSON asserted field by field, with the exit code. */
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDante, startHttpServer, startMicrosocks } from '../support/peers.ts';
+import { closedPort } from '../helpers/net.ts';
+import { Cleanup, describeRun, NO_PROXY_ENV, runSocx, startSocxServe, type SocxServer } from '../interop/socx.ts';
+import { startClosingAtOnce, startPatientHttp, startSilent, startYesMan } from './fakes.ts';
+
+const T = { timeout: 60_000 };
+const ENV = { ...NO_PROXY_ENV, NO_COLOR: '1' };
+
+interface ProbeJson {
+  reachable: boolean;
+  versions: { socks4: boolean; socks4a: boolean; socks5: boolean };
+  methods: { none: boolean; gssapi: boolean; userpass: boolean };
+  auth: string;
+  commands: { connect: string; bind: string; udp: string };
+  latencyMs: number | null;
+  proxy: string;
+  speaksSocks: boolean;
+  kind: string;
+  reason?: string;
+  target?: string;
+  addressTypes: { ipv4: string; ipv6: string; domain: string };
+  details: Record<string, { status: string; reason?: string; reply?: string; latencyMs?: number; roundTripMs?: number; bound?: string }>;
+  findings: string[];
+  verdict: string;
+}
+
+async function probeJson(args: string[], expectedExit = 0): Promise<{ json: ProbeJson; ms: number }> {
+  const started = Date.now();
+  const r = await runSocx(['probe', '--json', '--timeout', '1500', ...args], { env: ENV, timeoutMs: 30_000 });
+  const ms = Date.now() - started;
+  assert.equal(r.code, expectedExit, describeRun(r));
+  assert.equal(r.stderr, '', describeRun(r));
+  return { json: JSON.parse(r.stdout.toString()) as ProbeJson, ms };
+}
+
+function assertGreeting(json: ProbeJson): void {
+  assert.equal(typeof json.latencyMs, 'number');
+  assert.ok(json.latencyMs! >= 0 && json.latencyMs! < 1500, `latencyMs ${json.latencyMs}`);
+}
+
+function assertCommandOk(json: ProbeJson, name: 'connect' | 'bind' | 'udp'): void {
+  assert.equal(json.commands[name], 'ok', JSON.stringify(json.details[name]));
+  assert.equal(json.details[name]?.status, 'ok');
+  assert.equal(typeof json.details[name]?.latencyMs, 'number');
+  assert.equal(typeof json.details[name]?.roundTripMs, 'number');
+}
+
+const cleanup = new Cleanup();
+after(() => cleanup.run());
+
+describe('socx probe against socx serve', () => {
+  let open: SocxServer;
+  let authed: SocxServer;
+  let restricted: SocxServer;
+  before(async () => {
+    open = cleanup.add(await startSocxServe());
+    authed = cleanup.add(await startSocxServe(['--auth', 'alice:s3cret']));
+    restricted = cleanup.add(await startSocxServe(['--no-bind', '--no-udp', '--no-socks4']));
+  });
+
+  test('without auth: every version, no-auth only, CONNECT/BIND/UDP end to end, every address type, no findings', T, async () => {
+    const { json } = await probeJson([`socks5h://${open.authority}`]);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, true);
+    assert.equal(json.kind, 'socks');
+    assert.equal(json.proxy, `socks5h://${open.authority}`);
+    assert.deepEqual(json.versions, { socks5: true, socks4: true, socks4a: true });
+    assert.deepEqual(json.methods, { none: true, gssapi: false, userpass: false });
+    assert.equal(json.auth, 'not-required');
+    assert.deepEqual(json.commands, { connect: 'ok', bind: 'ok', udp: 'ok' });
+    for (const name of ['connect', 'bind', 'udp'] as const) assertCommandOk(json, name);
+    assert.deepEqual(json.addressTypes, { ipv4: 'ok', ipv6: 'ok', domain: 'ok' });
+    assertGreeting(json);
+    assert.match(json.target ?? '', /^127\.0\.0\.1:\d+$/);
+    assert.match(json.details.bind?.bound ?? '', /^127\.0\.0\.1:\d+$/);
+    assert.match(json.details.udp?.bound ?? '', /^127\.0\.0\.1:\d+$/);
+    assert.deepEqual(json.findings, []);
+    assert.equal(json.verdict, 'SOCKS5, SOCKS4, SOCKS4a (no authentication); CONNECT, BIND, UDP work');
+  });
+
+  test('the URL may come from -x or SOCX_PROXY instead of the argument', T, async () => {
+    const viaFlag = await probeJson(['-x', open.authority]);
+    assert.equal(viaFlag.json.proxy, `socks5h://${open.authority}`);
+    const r = await runSocx(['probe', '--json'], { env: { ...ENV, SOCX_PROXY: `socks5://${open.authority}` } });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal((JSON.parse(r.stdout.toString()) as ProbeJson).proxy, `socks5://${open.authority}`);
+  });
+
+  test('--auth, no credentials given: userpass only, auth not-tested, SOCKS4 refused, commands untested with the reason', T, async () => {
+    const { json } = await probeJson([authed.authority]);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, true);
+    assert.deepEqual(json.versions, { socks5: true, socks4: false, socks4a: false });
+    assert.equal(json.details.socks4?.reply, 'request rejected or failed (SOCKS4 reply 0x5b)');
+    assert.deepEqual(json.methods, { none: false, gssapi: false, userpass: true });
+    assert.equal(json.auth, 'not-tested');
+    assert.match(json.reason ?? '', /requires a username and password.*-U/);
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+    assert.match(json.details.connect?.reason ?? '', /-U user:pass/);
+    assert.deepEqual(json.addressTypes, { ipv4: 'untested', ipv6: 'untested', domain: 'untested' });
+    assertGreeting(json);
+    assert.deepEqual(json.findings, []);
+  });
+
+  test('--auth, the right credentials (with -U): auth ok, every command works', T, async () => {
+    const { json } = await probeJson([authed.authority, '-U', 'alice:s3cret']);
+    assert.equal(json.auth, 'ok');
+    assert.deepEqual(json.methods, { none: false, gssapi: false, userpass: true });
+    assert.deepEqual(json.versions, { socks5: true, socks4: false, socks4a: false });
+    assert.deepEqual(json.commands, { connect: 'ok', bind: 'ok', udp: 'ok' });
+    for (const name of ['connect', 'bind', 'udp'] as const) assertCommandOk(json, name);
+    assert.deepEqual(json.addressTypes, { ipv4: 'ok', ipv6: 'ok', domain: 'ok' });
+    assert.equal(json.proxy, `socks5h://${authed.authority}`, 'no credentials in the JSON');
+    assert.deepEqual(json.findings, []);
+  });
+
+  test('--auth, wrong credentials in the URL: auth failed, commands untested, still exit 0 (it speaks SOCKS)', T, async () => {
+    const { json } = await probeJson([`socks5h://alice:wrong@${authed.authority}`]);
+    assert.equal(json.auth, 'failed');
+    assert.match(json.reason ?? '', /rejected the username\/password for user "alice"/);
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+    assert.equal(json.speaksSocks, true);
+    assert.doesNotMatch(JSON.stringify(json), /wrong/);
+  });
+
+  test('--no-bind --no-udp --no-socks4: BIND and UDP refused with the reply name, SOCKS4 and 4a off, CONNECT ok', T, async () => {
+    const { json } = await probeJson([restricted.authority]);
+    assert.deepEqual(json.versions, { socks5: true, socks4: false, socks4a: false });
+    assert.equal(json.details.socks4?.reply, 'request rejected or failed (SOCKS4 reply 0x5b)');
+    assert.deepEqual(json.methods, { none: true, gssapi: false, userpass: false });
+    assert.equal(json.auth, 'not-required');
+    assert.deepEqual(json.commands, { connect: 'ok', bind: 'refused', udp: 'refused' });
+    for (const name of ['bind', 'udp'] as const) {
+      assert.equal(json.details[name]?.reason, 'command not supported');
+      assert.equal(json.details[name]?.reply, 'command not supported (SOCKS5 reply 0x07)');
+    }
+    assert.deepEqual(json.findings, []);
+    assert.equal(json.verdict, 'SOCKS5 (no authentication); CONNECT works; BIND, UDP refused');
+  });
+});
+
+describe('socx probe against third-party servers', () => {
+  test('microsocks: SOCKS5 only, CONNECT only', T, async () => {
+    const micro = cleanup.add(await startMicrosocks());
+    const { json } = await probeJson([`${micro.host}:${micro.port}`]);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, true);
+    assert.deepEqual(json.versions, { socks5: true, socks4: false, socks4a: false });
+    assert.match(json.details.socks4?.reason ?? '', /in SOCKS5 \(05 ff\): no SOCKS4/);
+    assert.deepEqual(json.methods, { none: true, gssapi: false, userpass: false });
+    assert.equal(json.auth, 'not-required');
+    assert.deepEqual(json.commands, { connect: 'ok', bind: 'refused', udp: 'refused' });
+    assertCommandOk(json, 'connect');
+    assert.equal(json.details.bind?.reply, 'command not supported (SOCKS5 reply 0x07)');
+    assert.equal(json.details.udp?.reply, 'command not supported (SOCKS5 reply 0x07)');
+    assert.deepEqual(json.addressTypes, { ipv4: 'ok', ipv6: 'ok', domain: 'ok' });
+    assertGreeting(json);
+    assert.deepEqual(json.findings, []);
+  });
+
+  test('Dante with BIND and UDP: SOCKS4 and 5 but not 4a, all three commands, no IPv6 targets', T, async () => {
+    const dante = cleanup.add(await startDante({ bind: true, udp: true }));
+    const { json } = await probeJson([`${dante.host}:${dante.port}`]);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, true);
+    assert.deepEqual(json.versions, { socks5: true, socks4: true, socks4a: false });
+    assert.equal(json.details.socks4a?.reply, 'request rejected or failed (SOCKS4 reply 0x5b)');
+    assert.deepEqual(json.methods, { none: true, gssapi: false, userpass: false });
+    assert.equal(json.auth, 'not-required');
+    assert.deepEqual(json.commands, { connect: 'ok', bind: 'ok', udp: 'ok' });
+    for (const name of ['connect', 'bind', 'udp'] as const) assertCommandOk(json, name);
+    assert.equal(json.addressTypes.ipv4, 'ok');
+    assert.equal(json.addressTypes.domain, 'ok');
+    // Dante's external address is 127.0.0.1: it cannot reach an IPv6 target.
+    assert.equal(json.addressTypes.ipv6, 'refused');
+    assertGreeting(json);
+    assert.deepEqual(json.findings, []);
+  });
+});
+
+describe('socx probe against endpoints that are not SOCKS proxies', () => {
+  test('an HTTP server: reachable, not SOCKS, kind http, exit 1 with the JSON printed', T, async () => {
+    const http = cleanup.add(await startHttpServer(Buffer.from('hello')));
+    const { json } = await probeJson([`${http.host}:${http.port}`], 1);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'http');
+    assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
+    assert.deepEqual(json.methods, { none: false, gssapi: false, userpass: false });
+    assert.equal(json.auth, 'not-tested');
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+    assert.equal(json.latencyMs, null);
+    assert.match(json.verdict, /^not a SOCKS proxy: .*HTTP server/);
+  });
+
+  test('an HTTP server silent to the SOCKS greeting (it waits for a request line): still kind http', T, async () => {
+    const http = cleanup.add(await startPatientHttp());
+    const { json } = await probeJson([`127.0.0.1:${http.port}`], 1);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'http');
+    assert.equal(json.reason, 'it answered an HTTP request but not the SOCKS greeting: an HTTP server, not a SOCKS proxy');
+    assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+  });
+
+  test('a closed port: reachable false, kind refused, exit 1 with the JSON printed', T, async () => {
+    const port = await closedPort();
+    const { json } = await probeJson([`127.0.0.1:${port}`], 1);
+    assert.equal(json.reachable, false);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'refused');
+    assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
+    assert.deepEqual(json.methods, { none: false, gssapi: false, userpass: false });
+    assert.equal(json.auth, 'not-tested');
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+    assert.equal(json.latencyMs, null);
+    assert.match(json.verdict, /^unreachable: nothing listens on 127\.0\.0\.1:\d+ \(connection refused\)$/);
+  });
+
+  test('a port that accepts and never answers: kind silent, within the --timeout bound', T, async () => {
+    const silent = cleanup.add(await startSilent());
+    const { json, ms } = await probeJson([`127.0.0.1:${silent.port}`], 1);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'silent');
+    assert.match(json.reason ?? '', /sent nothing within 1500 ms/);
+    assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+    assert.ok(ms < 1500 * 3 + 2000, `took ${ms} ms`);
+  });
+
+  test('a port that closes at once: kind closed-at-once', T, async () => {
+    const closing = cleanup.add(await startClosingAtOnce());
+    const { json } = await probeJson([`127.0.0.1:${closing.port}`], 1);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'closed-at-once');
+    assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+  });
+
+  test('a fake that says yes to everything and connects nowhere: the data round trip catches it', T, async () => {
+    const fake = cleanup.add(await startYesMan());
+    const { json } = await probeJson([`127.0.0.1:${fake.port}`]);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, true);
+    assert.deepEqual(json.versions, { socks5: true, socks4: false, socks4a: false });
+    // It answers 05 00 to a greeting offering only GSSAPI (or only username/password).
+    assert.deepEqual(json.methods, { none: true, gssapi: false, userpass: false });
+    assert.equal(json.auth, 'not-required');
+    assert.equal(json.commands.connect, 'refused');
+    assert.match(json.details.connect?.reason ?? '', /^no data came back: the proxy answered success without connecting to 127\.0\.0\.1:\d+/);
+    assert.equal(json.commands.bind, 'refused');
+    assert.match(json.details.bind?.reason ?? '', /cannot connect to the announced address/);
+    assert.equal(json.commands.udp, 'refused');
+    assert.ok(json.findings.some((f) => /^CONNECT: success replied without connecting/.test(f)), json.findings.join('\n'));
+    assert.ok(json.findings.some((f) => /^success replied before connecting: CONNECT to 127\.0\.0\.1:\d+, where nothing listens/.test(f)), json.findings.join('\n'));
+    assert.ok(json.findings.some((f) => /^BIND reply names 0\.0\.0\.0/.test(f)), json.findings.join('\n'));
+    assert.ok(json.findings.some((f) => /offering only GSSAPI was answered with no authentication, which was not offered/.test(f)), json.findings.join('\n'));
+  });
+});
+
+describe('socx probe: table and usage', () => {
+  test('the default output is a table and a verdict line on stdout, nothing on stderr, no ANSI', T, async () => {
+    const served = cleanup.add(await startSocxServe(['--no-udp']));
+    const r = await runSocx(['probe', served.authority], { env: ENV });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(r.stderr, '');
+    const out = r.stdout.toString();
+    assert.doesNotMatch(out, /\x1b\[/);
+    for (const row of [/│ Reachable +│ yes /, /│ SOCKS4a +│ yes /, /│ CONNECT +│ ok +│ to 127\.0\.0\.1:\d+, reply [\d.]+ ms, data [\d.]+ ms/, /│ UDP ASSOCIATE +│ refused +│ command not supported \(SOCKS5 reply 0x07\)/]) {
+      assert.match(out, row);
+    }
+    assert.match(out, /\nSOCKS5, SOCKS4, SOCKS4a \(no authentication\); CONNECT, BIND work; UDP refused\n$/);
+  });
+
+  test('a closed port without --json: the table says why, exit 1', T, async () => {
+    const port = await closedPort();
+    const r = await runSocx(['probe', `127.0.0.1:${port}`], { env: ENV });
+    assert.equal(r.code, 1, describeRun(r));
+    assert.match(r.stdout.toString(), /unreachable: nothing listens on 127\.0\.0\.1:\d+ \(connection refused\)\n$/);
+  });
+
+  test('usage errors exit 2 with one line', T, async () => {
+    for (const args of [['probe', '--target', 'nope'], ['probe', 'a:1', '-x', 'b:2'], ['probe', '--timeout', 'x'], ['probe', 'ftp://x']]) {
+      const r = await runSocx(args, { env: ENV });
+      assert.equal(r.code, 2, describeRun(r));
+      assert.equal(r.stdout.length, 0);
+      assert.match(r.stderr, /^socx: .+\n$/);
+    }
+  });
+});
