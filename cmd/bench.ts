@@ -9,7 +9,8 @@ import { startTargets, targetPorts } from '../lib/bench/targets.ts';
 import { parseDuration, parseSize } from '../lib/bench/units.ts';
 import { describeError, SocxError, usageError } from '../lib/errors.ts';
 import { flagOption, integerOption, listOption, stringOption } from './options.ts';
-import { printError, printStatus, stderrIsInteractive } from './output.ts';
+import { printError, printStatus } from './output.ts';
+import { startSpinner } from './spinner.ts';
 
 interface BenchCommandOptions extends BenchOptions {
   readonly json: boolean;
@@ -75,7 +76,7 @@ function selfCommand(): SelfCommand {
 }
 
 async function bench(options: BenchCommandOptions): Promise<number> {
-  const spinner = await startSpinner();
+  const spinner = await startSpinner('starting');
   const abort = new AbortController();
   const interrupt = (): void => abort.abort();
   process.once('SIGINT', interrupt);
@@ -105,20 +106,6 @@ async function bench(options: BenchCommandOptions): Promise<number> {
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
   }
-}
-
-interface Spinner {
-  update(text: string): void;
-  stop(): void;
-}
-
-/** ora on stderr when it is a terminal (and NO_COLOR is unset); loaded only then. A terminal that reports no
- * width (a bare pty) gets none: ora would clear lines without end. */
-async function startSpinner(): Promise<Spinner> {
-  if (!stderrIsInteractive() || !process.stderr.columns) return { update: () => {}, stop: () => {} };
-  const { default: ora } = await import('ora');
-  const spinner = ora({ stream: process.stderr, discardStdin: false, text: 'starting' }).start();
-  return { update: (text) => { spinner.text = text; }, stop: () => { if (spinner.isSpinning) spinner.stop(); } };
 }
 
 async function printTables(json: BenchJson): Promise<void> {

@@ -5,8 +5,8 @@ import { usageError } from '../lib/errors.ts';
 import { probe, type ProbeOptions } from '../lib/probe/probe.ts';
 import { probeGrid, type ProbeReport } from '../lib/probe/report.ts';
 import { flagOption, stringOption } from './options.ts';
-import { stderrIsInteractive } from './output.ts';
 import { DEFAULT_PROXY, parseProxyOptions } from './proxy-options.ts';
+import { startSpinner } from './spinner.ts';
 
 interface ProbeCommandOptions extends ProbeOptions {
   readonly json: boolean;
@@ -44,7 +44,7 @@ function parseHostPort(text: string): Address {
 }
 
 async function runProbe(options: ProbeCommandOptions): Promise<number> {
-  const spinner = await startSpinner();
+  const spinner = await startSpinner('probing');
   let report: ProbeReport;
   try {
     report = await probe({ ...options, onProgress: spinner.update });
@@ -54,19 +54,6 @@ async function runProbe(options: ProbeCommandOptions): Promise<number> {
   if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else await printTable(report);
   return report.speaksSocks ? 0 : 1;
-}
-
-interface Spinner {
-  update(text: string): void;
-  stop(): void;
-}
-
-/** ora on stderr when it is a terminal that reports a width and NO_COLOR is unset (as in cmd/bench.ts). */
-async function startSpinner(): Promise<Spinner> {
-  if (!stderrIsInteractive() || !process.stderr.columns) return { update: () => {}, stop: () => {} };
-  const { default: ora } = await import('ora');
-  const spinner = ora({ stream: process.stderr, discardStdin: false, text: 'probing' }).start();
-  return { update: (text) => { spinner.text = text; }, stop: () => { if (spinner.isSpinning) spinner.stop(); } };
 }
 
 async function printTable(report: ProbeReport): Promise<void> {
