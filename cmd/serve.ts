@@ -8,8 +8,6 @@ import { isLoopback, parseListenAddress } from '../lib/server/listen-address.ts'
 import { formatConnectionRecord } from '../lib/server/log-line.ts';
 import { SocksServer, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
-import type { CommandName } from '../lib/codec/constants.ts';
-import { connectCommand } from '../lib/server/connect-command.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
 import { flagOption, integerOption, listOption, stringOption } from './options.ts';
@@ -86,7 +84,7 @@ function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
 }
 
 function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands'] {
-  const commands: Partial<Record<CommandName, CommandHandler>> = { connect: connectCommand };
+  const commands: { -readonly [K in keyof ServerConfig['commands']]: CommandHandler } = {};
   if (raw.bind !== false) commands.bind = bindCommand;
   if (raw.udp !== false) commands.udp = udpCommand;
   return commands;

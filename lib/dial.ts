@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
 import { SocxError, errnoCode, socketErrorText } from './errors.ts';
 
 export interface DialOptions {
@@ -6,8 +6,25 @@ export interface DialOptions {
   readonly signal?: AbortSignal;
 }
 
-/** How the server and the client open TCP connections; injected so tests run without a network. */
+/** How the client opens TCP connections; injected so tests run without a network. */
 export type Dial = (host: string, port: number, options: DialOptions) => Promise<Socket>;
+
+/** An upstream connection and the bytes it sent before its owner took it (a server that speaks first, or a
+ * chained proxy's reply with data behind it): they must reach the client first, not be lost. */
+export interface Dialed { readonly socket: Socket; readonly head: Buffer | undefined }
+
+export interface UpstreamDialOptions extends DialOptions {
+  /** Read into this buffer with this callback instead of emitting 'data' (the server's shared read buffer). */
+  readonly onread?: OnReadOpts | undefined;
+}
+
+/** How the server opens upstream connections; injected so tests run without a network. */
+export type UpstreamDial = (host: string, port: number, options: UpstreamDialOptions) => Promise<Dialed>;
+
+export const dialUpstream: UpstreamDial = (host, port, options) => {
+  const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, ...(options.onread ? { onread: options.onread } : {}) });
+  return awaitConnect(socket, host, port, options).then((connected) => ({ socket: connected, head: undefined }));
+};
 
 /** A TCP connection with allowHalfOpen (the relay needs it) and Nagle off (handshakes are small writes).
  * Rejects with the socket error itself, so its `code` can be mapped to a SOCKS reply, or a SocxError

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'auth-failed'
   | 'request-rejected'
   | 'network'
+  | 'not-allowed'
+  | 'limit'
   | 'aborted';
 
 export type Phase = 'setup' | 'connect' | 'greeting' | 'auth' | 'request' | 'second-reply' | 'relay' | 'udp';
@@ -77,9 +79,11 @@ export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The errno-style code of a system error (ECONNREFUSED, EAI_AGAIN, …); undefined for anything else, such as
+ * a SocxError, whose `code` is ours. */
 export function errnoCode(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
-  return undefined;
+  if (typeof error !== 'object' || error === null || !('code' in error) || typeof error.code !== 'string') return undefined;
+  return /^E[A-Z0-9_]+$/.test(error.code) ? error.code : undefined;
 }
 
 const socketErrors: Readonly<Record<string, { reply: number; text: string }>> = {
@@ -94,6 +98,10 @@ const socketErrors: Readonly<Record<string, { reply: number; text: string }>> = 
   EAI_NODATA: { reply: Reply.HOST_UNREACHABLE, text: 'host name has no address' },
   EAI_FAIL: { reply: Reply.HOST_UNREACHABLE, text: 'host name lookup failed' },
   ETIMEDOUT: { reply: Reply.TTL_EXPIRED, text: 'timed out' },
+  // A name lookup that ran out of time: the host could not be reached, the connection itself did not time out.
+  ETIMEOUT: { reply: Reply.HOST_UNREACHABLE, text: 'name lookup timed out' },
+  EMFILE: { reply: Reply.GENERAL_FAILURE, text: 'too many open files' },
+  ENFILE: { reply: Reply.GENERAL_FAILURE, text: 'too many open files in the system' },
   EAFNOSUPPORT: { reply: Reply.ADDRESS_TYPE_NOT_SUPPORTED, text: 'address family not supported' },
   EADDRNOTAVAIL: { reply: Reply.HOST_UNREACHABLE, text: 'address not available' },
   EACCES: { reply: Reply.NOT_ALLOWED, text: 'permission denied' },

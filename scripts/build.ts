@@ -47,7 +47,8 @@ async function bundle(): Promise<void> {
       target: 'node24',
       minifyWhitespace: true,
       minifySyntax: true,
-      keepNames: true,
+      // keepNames wraps every function in __name(): 28 µs per connection and objects in dictionary mode.
+      keepNames: false,
       legalComments: 'eof',
       define: { 'import.meta.main': 'false' },
       logLevel: 'silent',

@@ -47,3 +47,10 @@ export function verifyUser(users: Users, username: string, password: string): bo
   const matches = timingSafeEqual(digest(expected ?? '\0unknown user'), digest(password));
   return expected !== undefined && matches;
 }
+
+/** Checks RFC 1929 credentials for a client; may answer later (a slow hash), so it calls back. */
+export type Authenticate = (username: string, password: string, client: { host: string; port: number }, done: (ok: boolean) => void) => void;
+
+export function usersAuthenticator(users: Users): Authenticate {
+  return (username, password, _client, done) => done(verifyUser(users, username, password));
+}

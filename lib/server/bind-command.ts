@@ -5,7 +5,6 @@ import { Reply } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { errnoCode, socketErrorText, socketErrorToReply } from '../errors.ts';
 import { listenOnce, listeningPort, waitForPeer, type WaitOutcome } from './bind-wait.ts';
-import { relayAndRecord } from './relay-session.ts';
 import type { CommandContext, CommandHandler } from './types.ts';
 
 /**
@@ -34,8 +33,7 @@ export const bindCommand: CommandHandler = async (context) => {
   }
   // Bytes the client pipelined behind its request belong to the peer; the wait reads the rest itself (to see
   // the client's EOF), so the handshake reader lets go of the socket here.
-  const head = context.reader.release();
-  socket.setTimeout(0);
+  const { head } = context;
   const bound = toAddress(announcedHost, listeningPort(listener));
   context.reply(Reply.SUCCEEDED, bound);
   record.extra.bound = formatAddress(bound);
@@ -52,7 +50,7 @@ export const bindCommand: CommandHandler = async (context) => {
   }
   // Second reply (RFC 1928 §6): BND.ADDR/PORT are now the address and port of the connecting host.
   context.reply(Reply.SUCCEEDED, from);
-  await relayAndRecord(context, peer, Buffer.concat([head, outcome.early]));
+  await context.relay(peer, Buffer.concat([head, outcome.early]));
 };
 
 /** The IPs a peer may connect from: DST.ADDR (its name resolved), or any (undefined) when DST.ADDR is all

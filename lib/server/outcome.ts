@@ -2,18 +2,6 @@ import type { Address } from '../codec/address.ts';
 import { Reply, Socks4Reply } from '../codec/constants.ts';
 import { encodeSocks4Reply } from '../codec/socks4.ts';
 import { encodeReply } from '../codec/socks5.ts';
-import type { SessionRequest } from './types.ts';
-
-export type HandshakeOutcome =
-  | { readonly ok: true; readonly request: SessionRequest }
-  | {
-    readonly ok: false;
-    /** The last bytes to send before closing: a complete reply in the client's version. */
-    readonly reply: Buffer | undefined;
-    readonly result: string;
-    readonly user?: string | undefined;
-    readonly target?: Address | undefined;
-  };
 
 const NO_ADDRESS: Address = { type: 'ipv4', host: '0.0.0.0', port: 0 };
 

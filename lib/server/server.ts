@@ -1,17 +1,26 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { dialTcp } from '../dial.ts';
+import { canonicalIp } from '../codec/ip.ts';
+import { dialUpstream } from '../dial.ts';
+import { errnoCode, socketErrorText } from '../errors.ts';
 import { resolveHost } from '../resolve.ts';
+import { usersAuthenticator } from './auth.ts';
 import { bindCommand } from './bind-command.ts';
-import { connectCommand } from './connect-command.ts';
-import { runSession } from './session.ts';
+import { defaultLimits } from './limits.ts';
+import { onSharedRead, reset } from './pair-relay.ts';
+import { RateLimitedLog } from './rate-limited-log.ts';
+import { Session, type SessionHost } from './session.ts';
+import { readIntoShared, sharedReadSupported, startReads } from './shared-read.ts';
+import { Sweeper } from './sweep.ts';
 import { udpCommand } from './udp-command.ts';
 import type { ServerConfig } from './types.ts';
 
 export interface ListenAddress { readonly host: string; readonly port: number }
 
+const limits = defaultLimits();
+
 export const defaultServerConfig: ServerConfig = {
   users: new Map(),
+  authenticate: undefined,
   handshakeTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
   bindTimeoutMs: 60_000,
@@ -19,40 +28,102 @@ export const defaultServerConfig: ServerConfig = {
   // The longest legal handshake (SOCKS5 greeting + RFC 1929 request + request with a 255-byte name) is about
   // 1 kB; SOCKS4a's two NUL-terminated fields are bounded at 255 bytes each by the codec.
   maxHandshakeBytes: 2048,
+  maxConnections: limits.maxConnections,
+  maxConnectionsPerIp: 0,
+  maxPendingHandshakes: limits.maxPendingHandshakes,
+  maxBindsPerIp: 16,
+  keepAliveMs: 60_000,
   socks4: true,
   advertise: undefined,
   udpIdleTimeoutMs: 120_000,
   udpPortRange: undefined,
   maxUdpAssociationsPerClient: 32,
   resolve: resolveHost,
-  commands: { connect: connectCommand, bind: bindCommand, udp: udpCommand },
-  dial: dialTcp,
+  commands: { bind: bindCommand, udp: udpCommand },
+  dial: dialUpstream,
   allow: () => true,
+  sharedReads: true,
   onConnection: () => {},
   onDebug: undefined,
+  onWarning: undefined,
 };
+
+/** Fills in what a partial config leaves out; `authenticate` follows from `users` unless given. */
+function completeConfig(config: Partial<ServerConfig>): ServerConfig {
+  const full = { ...defaultServerConfig, ...config };
+  if (config.authenticate === undefined && full.users.size > 0) return { ...full, authenticate: usersAuthenticator(full.users) };
+  return full;
+}
+
+/** Failed logins from one IP, for the growing delay before `01 01`; forgotten after a quiet period. */
+const LOGIN_MEMORY_MS = 10 * 60_000;
+const MAX_LOGIN_ENTRIES = 10_000;
+const loginDelayMs = (failures: number): number => Math.min(100 * 2 ** Math.min(failures - 1, 10), 5000);
+
+export interface ServerStatus {
+  readonly startedAt: number;
+  readonly connections: { readonly handshake: number; readonly relaying: number; readonly total: number };
+  readonly topClients: ReadonlyArray<readonly [ip: string, count: number]>;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+}
 
 /** A SOCKS4/4a/5 server on any number of listeners. Prints nothing: what happens goes to the config's
  * callbacks. */
-export class SocksServer {
-  readonly #config: ServerConfig;
+export class SocksServer implements SessionHost {
+  #config: ServerConfig;
   readonly #servers: Server[] = [];
-  readonly #sockets = new Set<Socket>();
-  readonly #shutdown = new AbortController();
+  readonly #sessions = new Set<Session>();
+  /** Sessions still in their handshake, oldest first. */
+  readonly #pending = new Set<Session>();
+  readonly #perIp = new Map<string, number>();
+  readonly #bindsPerIp = new Map<string, number>();
+  readonly #failedLogins = new Map<string, { failures: number; last: number }>();
+  readonly sweeper = new Sweeper();
+  readonly #warnings = new RateLimitedLog(10_000);
+  readonly #startedAt = Date.now();
+  #bytesUp = 0;
+  #bytesDown = 0;
+  #closing = false;
+  #allDone: (() => void) | undefined;
 
   constructor(config: Partial<ServerConfig> = {}) {
-    this.#config = { ...defaultServerConfig, ...config };
+    this.#config = completeConfig(config);
   }
 
   get connections(): number {
-    return this.#sockets.size;
+    return this.#sessions.size;
+  }
+
+  get config(): ServerConfig {
+    return this.#config;
+  }
+
+  /** New settings for connections accepted from now on; open ones keep the settings they started with. */
+  reconfigure(config: Partial<ServerConfig>): void {
+    this.#config = completeConfig({ ...this.#config, authenticate: undefined, ...config });
+  }
+
+  status(): ServerStatus {
+    let handshake = 0;
+    let relaying = 0;
+    let bytesUp = this.#bytesUp;
+    let bytesDown = this.#bytesDown;
+    for (const session of this.#sessions) {
+      if (session.inHandshake) handshake++;
+      if (session.relaying) relaying++;
+      bytesUp += session.bytesUp;
+      bytesDown += session.bytesDown;
+    }
+    const topClients = [...this.#perIp].sort((a, b) => b[1] - a[1]).slice(0, 5);
+    return { startedAt: this.#startedAt, connections: { handshake, relaying, total: this.#sessions.size }, topClients, bytesUp, bytesDown };
   }
 
   /** Resolves with the real address of each listener (port 0 becomes the port chosen). */
   async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
     for (const { host, port } of addresses) {
-      const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
+      const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => this.#accept(socket));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
@@ -60,6 +131,8 @@ export class SocksServer {
           resolve();
         });
       });
+      // Accept errors (EMFILE, ENFILE) do not stop the listener: libuv keeps accepting as fds come back.
+      server.on('error', (error) => this.#acceptFailed(error));
       this.#servers.push(server);
       const address = server.address();
       if (address && typeof address === 'object') bound.push({ host: address.address, port: address.port });
@@ -67,21 +140,105 @@ export class SocksServer {
     return bound;
   }
 
-  /** Stops accepting, lets open connections finish for up to `graceMs`, then cuts the rest. */
+  /** Stops accepting, lets open connections finish for up to `graceMs`, then resets the rest. */
   async close(graceMs: number): Promise<void> {
+    this.#closing = true;
     // net.Server's close callback runs once every connection it accepted has closed.
     const drained = Promise.all(this.#servers.map((server) => new Promise((resolve) => server.close(resolve))));
-    const grace = new AbortController();
-    await Promise.race([drained, delay(graceMs, undefined, { signal: grace.signal }).catch(() => undefined)]);
-    grace.abort();
-    this.#shutdown.abort();
-    for (const socket of this.#sockets) socket.destroy();
-    await drained;
+    // A relay is over when both of its sockets are, and the listener only counts the client's.
+    const finished = new Promise<void>((resolve) => {
+      this.#allDone = resolve;
+      if (this.#sessions.size === 0) resolve();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise((resolve) => { timer = setTimeout(resolve, graceMs); });
+    await Promise.race([Promise.all([drained, finished]), graceOver]);
+    clearTimeout(timer);
+    for (const session of [...this.#sessions]) session.abort();
+    await Promise.all([drained, finished]);
+    this.sweeper.stop();
   }
 
   #accept(socket: Socket): void {
-    this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
-    void runSession(socket, this.#config, this.#shutdown.signal);
+    const config = this.#config;
+    const ip = canonicalIp(socket.remoteAddress ?? '?');
+    if (this.#closing) return reset(socket);
+    if (config.maxConnections > 0 && this.#sessions.size >= config.maxConnections) {
+      const oldest = this.#pending.values().next().value;
+      if (!oldest) return this.#refuseAtLimit(socket, `the server has ${config.maxConnections} connections open (--max-connections)`);
+      oldest.evict();
+    }
+    const fromIp = this.#perIp.get(ip) ?? 0;
+    if (config.maxConnectionsPerIp > 0 && fromIp >= config.maxConnectionsPerIp) {
+      return this.#refuseAtLimit(socket, `${ip} has ${config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
+    }
+    if (this.#pending.size >= config.maxPendingHandshakes) {
+      const oldest = this.#pending.values().next().value;
+      oldest?.evict();
+      this.#warnings.log('pending', `${config.maxPendingHandshakes} handshakes pending: dropping the oldest for each newcomer`, config.onWarning);
+    }
+    this.#perIp.set(ip, fromIp + 1);
+    const shared = config.sharedReads && sharedReadSupported && readIntoShared(socket, onSharedRead);
+    const session = new Session(this, config, socket, { host: ip, port: socket.remotePort ?? 0 }, shared);
+    this.#sessions.add(session);
+    this.#pending.add(session);
+    if (shared) startReads(socket);
+    else socket.resume();
+  }
+
+  /** Over a connection limit: closed at once (a SOCKS reply needs the version, which is not read yet). */
+  #refuseAtLimit(socket: Socket, why: string): void {
+    this.#warnings.log('limit', `refused a connection: ${why}`, this.#config.onWarning);
+    reset(socket);
+  }
+
+  #acceptFailed(error: Error): void {
+    const code = errnoCode(error);
+    this.#warnings.log(`accept-${code ?? 'error'}`, `cannot accept connections: ${socketErrorText(code)}${code ? ` (${code})` : ''}; retrying as descriptors free up`, this.#config.onWarning);
+  }
+
+  handshakeDone(session: Session): void {
+    this.#pending.delete(session);
+  }
+
+  sessionDone(session: Session): void {
+    if (!this.#sessions.delete(session)) return;
+    this.#pending.delete(session);
+    this.#bytesUp += session.bytesUp;
+    this.#bytesDown += session.bytesDown;
+    const ip = session.info.host;
+    const left = (this.#perIp.get(ip) ?? 1) - 1;
+    if (left > 0) this.#perIp.set(ip, left);
+    else this.#perIp.delete(ip);
+    if (this.#sessions.size === 0) this.#allDone?.();
+  }
+
+  loginFailed(ip: string): number {
+    const now = Date.now();
+    const entry = this.#failedLogins.get(ip);
+    const failures = entry && now - entry.last < LOGIN_MEMORY_MS ? entry.failures + 1 : 1;
+    // Re-inserted so that the map's order is least recently failed first, which is what gets dropped.
+    this.#failedLogins.delete(ip);
+    this.#failedLogins.set(ip, { failures, last: now });
+    if (this.#failedLogins.size > MAX_LOGIN_ENTRIES) {
+      const oldest = this.#failedLogins.keys().next().value;
+      if (oldest !== undefined) this.#failedLogins.delete(oldest);
+    }
+    if (failures >= 5) this.#warnings.log(`login-${ip}`, `${ip}: ${failures} failed logins; each answer now waits ${loginDelayMs(failures)} ms`, this.#config.onWarning);
+    return loginDelayMs(failures);
+  }
+
+  acquireBind(ip: string): boolean {
+    const open = this.#bindsPerIp.get(ip) ?? 0;
+    const max = this.#config.maxBindsPerIp;
+    if (max > 0 && open >= max) return false;
+    this.#bindsPerIp.set(ip, open + 1);
+    return true;
+  }
+
+  releaseBind(ip: string): void {
+    const left = (this.#bindsPerIp.get(ip) ?? 1) - 1;
+    if (left > 0) this.#bindsPerIp.set(ip, left);
+    else this.#bindsPerIp.delete(ip);
   }
 }

@@ -1,91 +1,535 @@
 import type { Socket } from 'node:net';
-import { formatAddress, type Address } from '../codec/address.ts';
-import { commandName, Reply, replyName, Version } from '../codec/constants.ts';
-import { peekVersion } from '../codec/version.ts';
-import { describeError } from '../errors.ts';
-import { MessageReader } from '../message-reader.ts';
-import { encodeFailure, encodeServerReply, type HandshakeOutcome } from './outcome.ts';
-import { socks4Handshake } from './socks4-handshake.ts';
-import { socks5Handshake } from './socks5-handshake.ts';
-import type { CommandContext, ConnectionRecord, ServerConfig } from './types.ts';
+import { formatAddress, toAddress, type Address } from '../codec/address.ts';
+import { AuthStatus, commandName, Method, Reply, replyName, Version } from '../codec/constants.ts';
+import { CodecError } from '../codec/decoded.ts';
+import { decodeSocks4Request } from '../codec/socks4.ts';
+import { decodeGreeting, decodeRequest, encodeMethodSelection, encodeUserPassReply } from '../codec/socks5.ts';
+import type { Dialed } from '../dial.ts';
+import { dialErrorText } from '../dial.ts';
+import { describeError, errnoCode } from '../errors.ts';
+import { safeText } from '../safe-text.ts';
+import { closeAfterReply } from './close-after-reply.ts';
+import { encodeFailure, encodeServerReply } from './outcome.ts';
+import { adopt, onSharedRead, PairRelay, reset, resumeReads, type RelayEnd } from './pair-relay.ts';
+import { replyFor } from './reply-for.ts';
+import { sharedOnread } from './shared-read.ts';
+import { refreshClock, type Sweepable, type Sweeper } from './sweep.ts';
+import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, Outcome, ServerConfig, SessionRequest } from './types.ts';
 
-/** How long a refused client gets to read our last reply before the socket is destroyed. */
-const LINGER_MS = 1000;
-
-/** Sends the last bytes, then reads and discards until the client closes (or the linger ends), so the
- * reply is not lost to a reset caused by unread input. */
-export function closeAfterReply(socket: Socket, reply: Buffer | undefined): void {
-  socket.setTimeout(0);
-  socket.on('error', () => socket.destroy());
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  socket.once('close', () => clearTimeout(timer));
-  if (reply) socket.end(reply);
-  else socket.end();
-  socket.resume();
+/** What a session needs from the server that accepted it. */
+export interface SessionHost {
+  readonly sweeper: Sweeper;
+  /** The session left the handshake (its request is read, or it ended). */
+  handshakeDone(session: Session): void;
+  /** The session is over: its record is final. */
+  sessionDone(session: Session): void;
+  /** A failed login from `ip`: how long to wait before saying so. */
+  loginFailed(ip: string): number;
+  /** Takes one of `ip`'s BIND slots; false when it has none left. */
+  acquireBind(ip: string): boolean;
+  releaseBind(ip: string): void;
 }
 
-export async function runSession(socket: Socket, config: ServerConfig, shutdown: AbortSignal): Promise<void> {
-  const started = performance.now();
-  const client = { host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 };
-  const record: ConnectionRecord = {
-    client: formatAddress(client), version: undefined, command: undefined, target: undefined, user: undefined,
-    ok: false, result: '', bytesUp: 0, bytesDown: 0, durationMs: 0, extra: {},
-  };
-  const abort = new AbortController();
-  const onClose = (): void => abort.abort();
-  const onShutdown = (): void => abort.abort();
-  socket.once('close', onClose);
-  shutdown.addEventListener('abort', onShutdown, { once: true });
-  socket.setTimeout(config.handshakeTimeoutMs);
-  const reader = new MessageReader(socket, { peer: 'client', maxBytes: config.maxHandshakeBytes });
-  const debug = (message: string): void => config.onDebug?.(`${record.client} ${message}`);
+// The session's states, as numbers (Node's type stripping has no enums).
+const GREETING = 0;
+const AUTH = 1;
+const AUTHENTICATING = 2;
+const REQUEST = 3;
+const SOCKS4_REQUEST = 4;
+const CONNECTING = 5;
+const RELAY = 6;
+const COMMAND = 7;
+const DONE = 8;
+type State = typeof GREETING | typeof AUTH | typeof AUTHENTICATING | typeof REQUEST | typeof SOCKS4_REQUEST
+  | typeof CONNECTING | typeof RELAY | typeof COMMAND | typeof DONE;
 
-  const finishWith = (reply: Buffer | undefined, result: string): void => {
-    record.result = result;
-    reader.release();
-    closeAfterReply(socket, reply);
-  };
+const NEED_MORE = -1;
+/** Bytes a client may send behind its request before the upstream is connected. */
+const EARLY_DATA_LIMIT = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST ? 'request' : 'greeting');
 
-  try {
-    const outcome = await handshake(socket, reader, config, record);
-    if (!outcome.ok) {
-      record.user = outcome.user;
-      record.target = outcome.target && formatAddress(outcome.target);
-      return finishWith(outcome.reply, outcome.result);
+/** RFC 1928 §3: with authentication required only username/password will do; without, only "no
+ * authentication". Never a method the client did not offer. */
+export function chooseMethod(offered: readonly number[], requireAuth: boolean): number {
+  const wanted = requireAuth ? Method.USERPASS : Method.NONE;
+  return offered.includes(wanted) ? wanted : Method.NO_ACCEPTABLE;
+}
+
+/** The length of a SOCKS5 request whose bytes are wrong but whose address can be measured, so that the
+ * refusal comes only once all of it is read; NEED_MORE when it is not complete yet, 0 when it cannot be. */
+function requestLength(data: Buffer, offset: number): number {
+  if (data.length < offset + 5) return NEED_MORE;
+  const atyp = data[offset + 3];
+  const addressLength = atyp === 1 ? 4 : atyp === 4 ? 16 : atyp === 3 ? 1 + (data[offset + 4] ?? 0) : -1;
+  if (addressLength < 0) return 0;
+  const length = 4 + addressLength + 2;
+  return data.length - offset >= length ? length : NEED_MORE;
+}
+
+/**
+ * One client connection, from accept to close, as one object: a synchronous handshake parsed straight from
+ * the read buffer (bytes are copied only when a message is split across reads or arrives early), then the
+ * relay it extends. Deadlines are checked by the server's one sweep timer, not a timer per socket.
+ */
+export class Session extends PairRelay implements Sweepable {
+  readonly #host: SessionHost;
+  readonly config: ServerConfig;
+  readonly info: ClientInfo;
+  readonly record: ConnectionRecord;
+  readonly #started: number;
+  #state: State = GREETING;
+  #deadline: number;
+  #version: 4 | 5 = 5;
+  #partial: Buffer | undefined;
+  #head: Buffer | undefined;
+  #user: string | undefined;
+  #authSync = false;
+  #abort: AbortController | undefined;
+  #relayDone: (() => void) | undefined;
+
+  constructor(host: SessionHost, config: ServerConfig, socket: Socket, info: ClientInfo, shared: boolean) {
+    super(socket, shared);
+    this.#host = host;
+    this.config = config;
+    this.info = info;
+    this.#started = performance.now();
+    this.#deadline = refreshClock() + config.handshakeTimeoutMs;
+    this.record = {
+      client: formatAddress(info), version: undefined, command: undefined, target: undefined, user: undefined,
+      ok: false, outcome: 'aborted', reply: undefined, rule: undefined, dialed: undefined, result: '',
+      bytesUp: 0, bytesDown: 0, handshakeMs: 0, durationMs: 0, extra: {},
+    };
+    adopt(socket, this, shared);
+    host.sweeper.add(this);
+  }
+
+  get inHandshake(): boolean {
+    return this.#state <= SOCKS4_REQUEST;
+  }
+
+  #debug(message: string): void {
+    this.config.onDebug?.(`${this.record.client} ${message}`);
+  }
+
+  // ---- events ------------------------------------------------------------------------------------------
+
+  override onRead(socket: Socket, chunk: Buffer, fromShared: boolean): boolean {
+    switch (this.#state) {
+      case RELAY: return super.onRead(socket, chunk, fromShared);
+      // BIND and UDP read the control connection with 'data' listeners of their own.
+      case COMMAND:
+        if (this.clientShared) socket.emit('data', Buffer.from(chunk));
+        return true;
+      // Input after a refusal is read and dropped, so that unread bytes do not turn our close into a reset.
+      case DONE: return true;
+      // Reads go on while the upstream is dialed, so that a client that leaves is seen at once; what it sends
+      // meanwhile is kept for the upstream, up to a bound.
+      case CONNECTING:
+        this.#head = this.#head ? Buffer.concat([this.#head, chunk]) : Buffer.from(chunk);
+        return this.#head.length < EARLY_DATA_LIMIT;
+      case AUTHENTICATING:
+        this.#partial = this.#partial ? Buffer.concat([this.#partial, chunk]) : Buffer.from(chunk);
+        return false;
+      default: return this.#handshake(chunk);
     }
-    const { request } = outcome;
+  }
+
+  override onEnd(socket: Socket): void {
+    if (this.#state === RELAY) return super.onEnd(socket);
+    if (this.inHandshake) this.#end('aborted', `client closed the connection during ${phaseOf(this.#state)}`);
+  }
+
+  override onError(socket: Socket, error: Error): void {
+    if (this.#state === RELAY) return super.onError(socket, error);
+    if (this.inHandshake || this.#state === CONNECTING) {
+      this.#end(errnoCode(error) === 'ECONNRESET' ? 'reset' : 'error', `client connection failed during ${phaseOf(this.#state)}: ${describeError(error)}`);
+    }
+  }
+
+  override onClose(socket: Socket, hadError: boolean): void {
+    if (this.#state === RELAY) return super.onClose(socket, hadError);
+    if (socket !== this.client) return;
+    if (this.inHandshake) this.#end('aborted', `client closed the connection during ${phaseOf(this.#state)}`);
+    else if (this.#state === CONNECTING) this.#end('aborted', 'client closed the connection while connecting');
+  }
+
+  sweep(now: number): boolean {
+    if (this.#state === DONE || this.#state === COMMAND) return false;
+    if (this.#state === RELAY) {
+      const idle = this.config.idleTimeoutMs;
+      if (idle <= 0) return false;
+      if (now - this.lastActive < idle) return true;
+      this.cut('idle-timeout', false);
+      return false;
+    }
+    if (now < this.#deadline) return true;
+    if (this.inHandshake) this.#end('timeout', `client did not complete the ${phaseOf(this.#state)} in time`);
+    else if (this.#state === CONNECTING) this.#refuse(Reply.TTL_EXPIRED, 'timeout', `no connection within ${this.config.connectTimeoutMs} ms`);
+    return false;
+  }
+
+  /** The server is shutting down for good: an open relay is reset, anything else ends now. */
+  abort(): void {
+    if (this.#state === RELAY) return this.cut('aborted', true);
+    this.#abort?.abort();
+    if (this.#state !== COMMAND) this.#end('aborted', 'server shutting down');
+  }
+
+  /** Dropped to make room for a newer connection (too many handshakes pending). */
+  evict(): void {
+    this.#end('limit', 'dropped: too many pending handshakes');
+  }
+
+  // ---- handshake ---------------------------------------------------------------------------------------
+
+  #handshake(chunk: Buffer): boolean {
+    let data = chunk;
+    if (this.#partial) {
+      data = Buffer.concat([this.#partial, chunk]);
+      this.#partial = undefined;
+    }
+    return this.#consume(data);
+  }
+
+  /** Parses as many messages as `data` holds; true to keep reading. */
+  #consume(data: Buffer): boolean {
+    let offset = 0;
+    while (offset < data.length && this.inHandshake) {
+      const used = this.#step(data, offset);
+      if (used === NEED_MORE) break;
+      offset += used;
+    }
+    const rest = offset < data.length ? data.subarray(offset) : undefined;
+    if (this.inHandshake) {
+      if (rest && rest.length > this.config.maxHandshakeBytes) {
+        this.#refuseMalformed(`client sent more than ${this.config.maxHandshakeBytes} bytes of handshake`);
+        return true;
+      }
+      if (rest) this.#partial = Buffer.from(rest);
+      return true;
+    }
+    if (this.#state === AUTHENTICATING) {
+      if (rest) this.#partial = Buffer.from(rest);
+      return false;
+    }
+    if (this.#state === DONE) return true;
+    return this.#state === CONNECTING && (this.#head?.length ?? 0) < EARLY_DATA_LIMIT;
+  }
+
+  #step(data: Buffer, offset: number): number {
+    switch (this.#state) {
+      case GREETING: return this.#greeting(data, offset);
+      case AUTH: return this.#auth(data, offset);
+      case REQUEST: return this.#request(data, offset);
+      case SOCKS4_REQUEST: return this.#socks4Request(data, offset);
+      default: return NEED_MORE;
+    }
+  }
+
+  #greeting(data: Buffer, offset: number): number {
+    const first = data[offset] ?? 0;
+    if (first === Version.SOCKS4) {
+      this.#version = 4;
+      this.record.version = 4;
+      this.#state = SOCKS4_REQUEST;
+      return this.#socks4Request(data, offset);
+    }
+    if (first !== Version.SOCKS5) {
+      this.#end('not-socks', `not a SOCKS request (first byte 0x${first.toString(16).padStart(2, '0')})`);
+      return data.length - offset;
+    }
+    this.record.version = 5;
+    let greeting;
+    try {
+      greeting = decodeGreeting(data, offset);
+    } catch (error) {
+      this.#finish(encodeMethodSelection({ method: Method.NO_ACCEPTABLE }), 'bad-request', `bad greeting: ${(error as Error).message}`);
+      return 2;
+    }
+    if (!greeting.done) return NEED_MORE;
+    const method = chooseMethod(greeting.value.methods, this.config.authenticate !== undefined);
+    if (method === Method.NO_ACCEPTABLE) {
+      this.#finish(encodeMethodSelection({ method }), 'no-method', `no acceptable method (offered ${greeting.value.methods.join(',')})`);
+    } else {
+      this.client.write(encodeMethodSelection({ method }));
+      this.#state = method === Method.USERPASS ? AUTH : REQUEST;
+    }
+    return greeting.length;
+  }
+
+  /** RFC 1929 §2; a malformed request (wrong version, an empty field) is read whole, then refused. */
+  #auth(data: Buffer, offset: number): number {
+    if (data.length < offset + 2) return NEED_MORE;
+    const ulen = data[offset + 1] ?? 0;
+    if (data.length < offset + 3 + ulen) return NEED_MORE;
+    const plen = data[offset + 2 + ulen] ?? 0;
+    const length = 3 + ulen + plen;
+    if (data.length < offset + length) return NEED_MORE;
+    const username = data.toString('utf8', offset + 2, offset + 2 + ulen);
+    if (data[offset] !== Version.USERPASS || ulen === 0 || plen === 0) {
+      this.#user = ulen > 0 ? username : undefined;
+      this.record.user = this.#user;
+      this.#finish(encodeUserPassReply({ status: AuthStatus.FAILURE }), 'bad-request', 'bad username/password request');
+      return length;
+    }
+    const password = data.toString('utf8', offset + 3 + ulen, offset + length);
+    this.#user = username;
+    this.record.user = username;
+    this.#state = AUTHENTICATING;
+    this.#authSync = true;
+    this.config.authenticate?.(username, password, this.info, (ok) => this.#authenticated(ok));
+    this.#authSync = false;
+    return length;
+  }
+
+  #authenticated(ok: boolean): void {
+    if (this.#state !== AUTHENTICATING) return;
+    if (!ok) {
+      const delay = this.#host.loginFailed(this.info.host);
+      const refuse = (): void => this.#finish(encodeUserPassReply({ status: AuthStatus.FAILURE }), 'refused-auth', 'authentication failed');
+      // The session stays in AUTHENTICATING meanwhile: its reads are stopped, and a close ends it as usual.
+      if (delay > 0) setTimeout(() => { if (this.#state === AUTHENTICATING) refuse(); }, delay).unref();
+      else refuse();
+      return;
+    }
+    this.client.write(encodeUserPassReply({ status: AuthStatus.SUCCESS }));
+    this.#state = REQUEST;
+    if (this.#authSync) return;
+    // Answered later: go on with what the client pipelined meanwhile, then read again.
+    const pending = this.#partial;
+    this.#partial = undefined;
+    if (this.#consume(pending ?? EMPTY)) resumeReads(this.client, this.clientShared);
+  }
+
+  #request(data: Buffer, offset: number): number {
+    let decoded;
+    try {
+      decoded = decodeRequest(data, offset);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      const length = error.code === 'bad-address-type' ? 0 : requestLength(data, offset);
+      if (length === NEED_MORE) return NEED_MORE;
+      this.#refuse(replyFor(error), 'bad-request', `bad request: ${error.message}`);
+      return length === 0 ? data.length - offset : length;
+    }
+    if (!decoded.done) return NEED_MORE;
+    const { command, address } = decoded.value;
+    this.#keepEarly(data, offset + decoded.length);
+    this.#dispatch({ version: 5, command, address, user: this.#user });
+    return data.length - offset;
+  }
+
+  #socks4Request(data: Buffer, offset: number): number {
+    let decoded;
+    try {
+      decoded = decodeSocks4Request(data, offset);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      this.#refuse(Reply.GENERAL_FAILURE, 'bad-request', `bad request: ${error.message}`);
+      return data.length - offset;
+    }
+    if (!decoded.done) return NEED_MORE;
+    const { command, address, userId } = decoded.value;
+    const user = userId === '' ? undefined : userId;
+    this.record.user = user;
+    this.record.target = formatAddress(address);
+    if (!this.config.socks4) this.#refuse(Reply.NOT_ALLOWED, 'refused-rule', 'SOCKS4 is disabled');
+    // SOCKS4 has no authentication of its own (USERID is identd's business): letting it through would
+    // bypass the passwords.
+    else if (this.config.authenticate !== undefined) this.#refuse(Reply.NOT_ALLOWED, 'refused-auth', 'SOCKS4 refused: authentication is required');
+    else {
+      this.#keepEarly(data, offset + decoded.length);
+      this.#dispatch({ version: 4, command, address, user });
+    }
+    return data.length - offset;
+  }
+
+  /** Bytes behind the request belong to the upstream (or BIND's peer); copied, since `data` may be the
+   * shared read buffer. */
+  #keepEarly(data: Buffer, end: number): void {
+    if (end < data.length) this.#head = Buffer.from(data.subarray(end));
+  }
+
+  #refuseMalformed(why: string): void {
+    if (this.#state === SOCKS4_REQUEST) this.#refuse(Reply.GENERAL_FAILURE, 'bad-request', why);
+    else this.#end('bad-request', why);
+  }
+
+  // ---- the request -------------------------------------------------------------------------------------
+
+  #dispatch(request: SessionRequest): void {
+    const { record, config } = this;
+    record.handshakeMs = performance.now() - this.#started;
     record.version = request.version;
     record.user = request.user;
     record.target = formatAddress(request.address);
-    record.command = commandName(request.command);
-    debug(`SOCKS${request.version} ${record.command ?? `command 0x${request.command.toString(16)}`} ${record.target}${request.user ? ` user ${request.user}` : ''}`);
+    const command = commandName(request.command);
+    record.command = command;
+    this.#host.handshakeDone(this);
+    if (config.onDebug) {
+      this.#debug(`SOCKS${request.version} ${command ?? `command 0x${request.command.toString(16)}`} ${safeText(record.target)}${request.user ? ` user ${safeText(request.user)}` : ''}`);
+    }
+    const handler = command === 'bind' || command === 'udp' ? config.commands[command] : undefined;
+    if (command !== 'connect' && !handler) return this.#refuse(Reply.COMMAND_NOT_SUPPORTED, 'refused-command', replyName(Reply.COMMAND_NOT_SUPPORTED));
+    if (!config.allow(request, this.info)) return this.#refuse(Reply.NOT_ALLOWED, 'refused-rule', replyName(Reply.NOT_ALLOWED));
+    if (!handler) return this.#connect(request);
+    this.#runCommand(command as 'bind' | 'udp', handler, request);
+  }
 
-    const handler = record.command && config.commands[record.command];
-    if (!handler) return finishWith(encodeFailure(request.version, Reply.COMMAND_NOT_SUPPORTED), replyName(Reply.COMMAND_NOT_SUPPORTED));
-    if (!config.allow(request, client)) return finishWith(encodeFailure(request.version, Reply.NOT_ALLOWED), replyName(Reply.NOT_ALLOWED));
+  #connect(request: SessionRequest): void {
+    this.#state = CONNECTING;
+    const { address } = request;
+    const { config } = this;
+    this.#deadline = refreshClock() + config.connectTimeoutMs + 1000;
+    const shared = this.clientShared;
+    config.dial(address.host, address.port, { timeoutMs: config.connectTimeoutMs, onread: shared ? sharedOnread(onSharedRead) : undefined })
+      .then((dialed) => this.#connected(dialed, shared), (error: unknown) => this.#dialFailed(error));
+  }
 
+  #connected({ socket, head }: Dialed, shared: boolean): void {
+    if (this.#state !== CONNECTING) {
+      socket.destroy();
+      return;
+    }
+    const early = adopt(socket, this, shared);
+    const fromUpstream = head && early ? Buffer.concat([head, early]) : head ?? early;
+    const { record, config } = this;
+    record.dialed = socket.remoteAddress ? formatAddress({ host: socket.remoteAddress, port: socket.remotePort ?? 0 }) : undefined;
+    this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, localAddressOf(socket)));
+    record.reply = Reply.SUCCEEDED;
+    if (config.keepAliveMs > 0) {
+      this.client.setKeepAlive(true, config.keepAliveMs);
+      socket.setKeepAlive(true, config.keepAliveMs);
+    }
+    this.#state = RELAY;
+    const fromClient = this.#head;
+    this.#head = this.#partial = undefined;
+    this.startRelay(socket, shared, fromClient, fromUpstream);
+  }
+
+  #dialFailed(error: unknown): void {
+    if (this.#state !== CONNECTING) return;
+    const code = replyFor(error);
+    const outcome: Outcome = code === Reply.TTL_EXPIRED ? 'timeout' : code === Reply.CONNECTION_REFUSED ? 'upstream-refused' : 'upstream-unreachable';
+    this.#refuse(code, outcome, dialErrorText(error));
+  }
+
+  protected relayEnded(end: RelayEnd, error: Error | undefined): void {
+    const { record } = this;
+    record.ok = true;
+    record.bytesUp = this.bytesUp;
+    record.bytesDown = this.bytesDown;
+    record.outcome = end === 'completed' || end === 'idle-timeout' ? 'ok' : end === 'reset' ? 'reset' : end === 'aborted' ? 'aborted' : 'error';
+    record.result = end === 'completed' ? 'ok' : `ok, ended: ${end}${error ? ` (${errnoCode(error) ?? error.message})` : ''}`;
+    if (this.#relayDone) {
+      const resolve = this.#relayDone;
+      this.#relayDone = undefined;
+      this.#state = COMMAND;
+      resolve();
+      return;
+    }
+    this.#state = DONE;
+    this.#done();
+  }
+
+  /** BIND and UDP ASSOCIATE: less traffic, more waiting; their handlers are async and get a context. */
+  #runCommand(command: 'bind' | 'udp', handler: CommandHandler, request: SessionRequest): void {
+    this.#state = COMMAND;
+    const ip = this.info.host;
+    if (command === 'bind' && !this.#host.acquireBind(ip)) {
+      this.#state = REQUEST;
+      return this.#refuse(Reply.NOT_ALLOWED, 'limit', `${ip} has ${this.config.maxBindsPerIp} BINDs open already`);
+    }
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.client.once('close', () => abort.abort());
     const context: CommandContext = {
-      socket, reader, request, client, config, record, signal: abort.signal, debug,
-      reply: (code: number, bound: Address) => { socket.write(encodeServerReply(request.version, code, bound)); },
-      refuse: (code: number, why: string) => finishWith(encodeFailure(request.version, code), why === replyName(code) ? why : `${replyName(code)} (${why})`),
+      socket: this.client,
+      head: this.#head ?? this.#partial ?? EMPTY,
+      request,
+      client: this.info,
+      config: this.config,
+      record: this.record,
+      signal: abort.signal,
+      debug: (message) => this.#debug(message),
+      reply: (code: number, bound: Address) => {
+        this.record.reply = code;
+        this.client.write(encodeServerReply(request.version, code, bound));
+      },
+      refuse: (code: number, why: string) => {
+        this.record.reply = code;
+        this.record.outcome = code === Reply.NOT_ALLOWED ? 'refused-rule' : code === Reply.TTL_EXPIRED ? 'timeout' : 'error';
+        this.record.result = why === replyName(code) ? why : `${replyName(code)} (${why})`;
+        closeAfterReply(this.client, encodeFailure(request.version, code));
+      },
+      relay: (peer: Socket, head: Buffer) => new Promise<void>((resolve) => {
+        this.#relayDone = resolve;
+        adopt(peer, this, false);
+        this.#state = RELAY;
+        this.startRelay(peer, false, head, undefined);
+      }),
     };
-    await handler(context);
-  } catch (error) {
-    record.result = describeError(error);
-    reader.release();
-    socket.destroy();
-  } finally {
-    socket.off('close', onClose);
-    shutdown.removeEventListener('abort', onShutdown);
-    record.durationMs = performance.now() - started;
-    config.onConnection(record);
+    this.#head = this.#partial = undefined;
+    this.record.outcome = 'ok';
+    handler(context).catch((error: unknown) => {
+      this.record.outcome = 'error';
+      this.record.result = describeError(error);
+      this.client.destroy();
+    }).finally(() => {
+      if (command === 'bind') this.#host.releaseBind(ip);
+      this.#state = DONE;
+      this.#done();
+    });
+  }
+
+  // ---- the end -----------------------------------------------------------------------------------------
+
+  #refuse(code: number, outcome: Outcome, why: string): void {
+    this.record.reply = code;
+    this.#finish(encodeFailure(this.#version, code), outcome, why === replyName(code) ? why : `${replyName(code)} (${why})`);
+  }
+
+  /** Sends the last reply and closes once the client has read it. */
+  #finish(reply: Buffer | undefined, outcome: Outcome, result: string): void {
+    if (this.#state === DONE) return;
+    const wasHandshake = this.inHandshake;
+    this.#state = DONE;
+    this.record.outcome = outcome;
+    this.record.result = result;
+    if (wasHandshake) this.#host.handshakeDone(this);
+    this.#partial = this.#head = undefined;
+    closeAfterReply(this.client, reply);
+    this.#done();
+  }
+
+  /** Ends without a reply (the client is gone, or never spoke SOCKS, or ran out of time). */
+  #end(outcome: Outcome, result: string): void {
+    if (this.#state === DONE) return;
+    const wasHandshake = this.inHandshake;
+    this.#state = DONE;
+    this.record.outcome = outcome;
+    this.record.result = result;
+    if (wasHandshake) this.#host.handshakeDone(this);
+    this.#partial = this.#head = undefined;
+    if (outcome === 'reset' || outcome === 'limit') reset(this.client);
+    else this.client.destroy();
+    this.#done();
+  }
+
+  #reported = false;
+
+  #done(): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.record.durationMs = performance.now() - this.#started;
+    this.#host.sweeper.delete(this);
+    this.#host.sessionDone(this);
+    this.config.onConnection(this.record);
   }
 }
 
-async function handshake(socket: Socket, reader: MessageReader, config: ServerConfig, record: ConnectionRecord): Promise<HandshakeOutcome> {
-  const version = await reader.read(peekVersion, 'greeting');
-  if (version === Version.SOCKS5 || version === Version.SOCKS4) record.version = version;
-  if (version === Version.SOCKS5) return socks5Handshake(socket, reader, config);
-  if (version === Version.SOCKS4) return socks4Handshake(reader, config);
-  return { ok: false, reply: undefined, result: `not a SOCKS request (first byte 0x${version.toString(16).padStart(2, '0')})` };
+/** BND.ADDR/PORT: the local end of the upstream socket, as RFC 1928 §6 asks. */
+export function localAddressOf(socket: Socket): Address {
+  return toAddress(socket.localAddress ?? '0.0.0.0', socket.localPort ?? 0);
 }

@@ -1,10 +1,9 @@
 import type { Socket } from 'node:net';
 import type { Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
-import type { Dial } from '../dial.ts';
-import type { MessageReader } from '../message-reader.ts';
+import type { UpstreamDial } from '../dial.ts';
 import type { Resolve } from '../resolve.ts';
-import type { Users } from './auth.ts';
+import type { Authenticate, Users } from './auth.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
 export interface SessionRequest {
@@ -16,7 +15,25 @@ export interface SessionRequest {
 
 export interface ClientInfo { readonly host: string; readonly port: number }
 
-/** What one connection did, for the per-connection log line. */
+/** How a connection ended, from a closed set (the log's and the metrics' vocabulary). */
+export type Outcome =
+  | 'ok'
+  | 'not-socks'
+  | 'bad-request'
+  | 'no-method'
+  | 'refused-auth'
+  | 'refused-rule'
+  | 'refused-command'
+  | 'upstream-refused'
+  | 'upstream-unreachable'
+  | 'timeout'
+  | 'limit'
+  | 'reset'
+  | 'aborted'
+  | 'error';
+
+/** What one connection did: the per-connection log line is a view of it. Fields a client controls (target,
+ * user) are kept as sent; every view escapes them. */
 export interface ConnectionRecord {
   client: string;
   version: 4 | 5 | undefined;
@@ -24,17 +41,27 @@ export interface ConnectionRecord {
   target: string | undefined;
   user: string | undefined;
   ok: boolean;
+  outcome: Outcome;
+  /** The reply code sent (SOCKS5 terms), when one was. */
+  reply: number | undefined;
+  /** The policy rule that decided, when one did. */
+  rule: string | undefined;
+  /** The IP and port actually dialed. */
+  dialed: string | undefined;
   result: string;
   bytesUp: number;
   bytesDown: number;
+  handshakeMs: number;
   durationMs: number;
   /** Command-specific counters (e.g. UDP datagrams), printed as key=value. */
   extra: Record<string, string | number>;
 }
 
+/** What BIND and UDP ASSOCIATE get from the session once the request is read. */
 export interface CommandContext {
   readonly socket: Socket;
-  readonly reader: MessageReader;
+  /** Bytes the client sent behind its request. */
+  readonly head: Buffer;
   readonly request: SessionRequest;
   readonly client: ClientInfo;
   readonly config: ServerConfig;
@@ -46,6 +73,8 @@ export interface CommandContext {
   reply(code: number, bound: Address): void;
   /** Sends a failure reply, records why, and closes the connection once the reply is delivered. */
   refuse(code: number, why: string): void;
+  /** Relays the client with `peer` (BIND's second leg) and resolves when both have closed. */
+  relay(peer: Socket, head: Buffer): Promise<void>;
   debug(message: string): void;
 }
 
@@ -53,6 +82,9 @@ export type CommandHandler = (context: CommandContext) => Promise<void>;
 
 export interface ServerConfig {
   readonly users: Users;
+  /** Checks RFC 1929 credentials; undefined: no authentication (derived from `users` when not given). */
+  readonly authenticate: Authenticate | undefined;
+  /** An absolute deadline, from accept to the last byte of the request, whatever the client trickles. */
   readonly handshakeTimeoutMs: number;
   readonly connectTimeoutMs: number;
   /** How long a BIND waits for its peer to connect before the failure reply (and the port is freed). */
@@ -60,6 +92,16 @@ export interface ServerConfig {
   /** 0 disables. */
   readonly idleTimeoutMs: number;
   readonly maxHandshakeBytes: number;
+  /** Connections open at once, all states; 0 no limit. */
+  readonly maxConnections: number;
+  /** Connections open at once from one client IP; 0 no limit. */
+  readonly maxConnectionsPerIp: number;
+  /** Connections still in their handshake; when full, the oldest is dropped for the newcomer. */
+  readonly maxPendingHandshakes: number;
+  /** BIND requests waiting or relaying per client IP; 0 no limit. */
+  readonly maxBindsPerIp: number;
+  /** TCP keepalive on both legs of a relay (idle time before the first probe); 0 off. */
+  readonly keepAliveMs: number;
   readonly socks4: boolean;
   /** The address to announce in BIND and UDP ASSOCIATE replies instead of our local one (behind NAT). */
   readonly advertise: string | undefined;
@@ -72,9 +114,14 @@ export interface ServerConfig {
   readonly maxUdpAssociationsPerClient: number;
   /** Resolves host names in UDP datagrams (ATYP 03); TCP targets go through `dial`. */
   readonly resolve: Resolve;
-  readonly commands: Readonly<Partial<Record<CommandName, CommandHandler>>>;
-  readonly dial: Dial;
+  /** BIND and UDP ASSOCIATE handlers, when enabled; CONNECT is the session's own, always on. */
+  readonly commands: Readonly<Partial<Record<Exclude<CommandName, 'connect'>, CommandHandler>>>;
+  readonly dial: UpstreamDial;
   readonly allow: (request: SessionRequest, client: ClientInfo) => boolean;
+  /** Read relayed sockets into one shared buffer (false: 'data' events, a fresh Buffer per read). */
+  readonly sharedReads: boolean;
   readonly onConnection: (record: ConnectionRecord) => void;
   readonly onDebug: ((message: string) => void) | undefined;
+  /** Operational events (limits hit, accept errors), already rate-limited. */
+  readonly onWarning: ((message: string) => void) | undefined;
 }

@@ -3,7 +3,7 @@ import { isUnspecified, toAddress, type Address } from '../codec/address.ts';
 import { Reply } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
-import { closeAfterReply } from './session.ts';
+import { closeAfterReply } from './close-after-reply.ts';
 import { openUdpAssociation, type UdpAssociation, type UdpCounters, type UdpEndReason } from './udp-association.ts';
 import type { CommandContext, CommandHandler, ServerConfig } from './types.ts';
 
@@ -103,8 +103,6 @@ export const udpCommand: CommandHandler = async (context) => {
 /** The control connection carries nothing more (RFC 1928 §7): read and discard, and end the association the
  * moment it ends or fails; end the connection when the association ends first (idle timeout). */
 async function untilControlEnds(context: CommandContext, socket: Socket, association: UdpAssociation): Promise<UdpEndReason> {
-  socket.setTimeout(0);
-  context.reader.release();
   const onEnd = (): void => association.close('control-closed');
   const onAbort = (): void => association.close(socket.destroyed ? 'control-closed' : 'shutdown');
   const discard = (): void => {};

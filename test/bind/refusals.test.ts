@@ -3,7 +3,6 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectCommand } from '../../lib/server/connect-command.ts';
 import { Collector, connectTo, hex } from '../helpers/net.ts';
 import { greet, startSocksServer } from '../helpers/socks.ts';
 import { ANY4, assertNotListening, bindRequest4, bindRequest5, connectPeer, readReply } from './helpers.ts';
@@ -91,7 +90,7 @@ describe('BIND refusals', () => {
   }
 
   test('SOCKS5 with BIND disabled (commands without bind, as --no-bind) → 0x07; SOCKS4 → 0x5B', T, async () => {
-    const server = await startSocksServer({ commands: { connect: connectCommand } });
+    const server = await startSocksServer({ commands: {} });
     try {
       const c5 = await server.client();
       await greet(c5);

@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Address } from '../../lib/codec/address.ts';
-import type { Dial } from '../../lib/dial.ts';
+import type { UpstreamDial } from '../../lib/dial.ts';
 import { SocxError } from '../../lib/errors.ts';
 import type { ServerConfig, SessionRequest, ClientInfo } from '../../lib/server/types.ts';
 import { closedPort, hex, startEcho, type EchoServer } from '../helpers/net.ts';
@@ -13,7 +13,7 @@ import { authenticate, greet, request5, socks4Connect, socketError, startSocksSe
 const SOCKS5_FAILURE = (code: string): Buffer => hex(`05 ${code} 00 01 00000000 0000`);
 const SOCKS4_REJECTED = hex('00 5b 0000 00000000');
 
-const rejectingDial = (error: unknown): Dial => async () => { throw error; };
+const rejectingDial = (error: unknown): UpstreamDial => async () => { throw error; };
 
 interface Case {
   readonly name: string;

@@ -8,7 +8,7 @@ import type { Address } from '../../lib/codec/address.ts';
 import { decodeReply } from '../../lib/codec/socks5.ts';
 import { openSession } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
-import { dialTcp, type Dial } from '../../lib/dial.ts';
+import { dialUpstream, type UpstreamDial } from '../../lib/dial.ts';
 import { Collector, deferred, hex, sleep, startEcho, withTimeout, writeByteByByte, type EchoServer } from '../helpers/net.ts';
 import { connectRequest, greet, GREETING_NO_AUTH, request5, socks4Connect, startSocksServer, type TestServer } from '../helpers/socks.ts';
 
@@ -132,10 +132,10 @@ describe('SocksServer CONNECT details', () => {
   test('replies only after the upstream connect has succeeded', { timeout: 10_000 }, async () => {
     const dialing = deferred();
     const gate = deferred();
-    const dial: Dial = async (host, port, options) => {
+    const dial: UpstreamDial = async (host, port, options) => {
       dialing.resolve();
       await gate.promise;
-      return dialTcp(host, port, options);
+      return dialUpstream(host, port, options);
     };
     const server = await startSocksServer({ dial });
     try {
@@ -235,16 +235,21 @@ describe('SocksServer CONNECT details', () => {
       await c.end();
       const record = await server.record(0);
       assert.equal(server.records.length, 1);
-      assert.deepEqual({ ...record, durationMs: 0 }, {
+      assert.deepEqual({ ...record, durationMs: 0, handshakeMs: 0 }, {
         client: `127.0.0.1:${clientPort}`,
         version: 5,
         command: 'connect',
         target: `127.0.0.1:${echo.port}`,
         user: 'alice',
         ok: true,
+        outcome: 'ok',
+        reply: 0,
+        rule: undefined,
+        dialed: `127.0.0.1:${echo.port}`,
         result: 'ok',
         bytesUp: 8,
         bytesDown: 8,
+        handshakeMs: 0,
         durationMs: 0,
         extra: {},
       });

@@ -8,7 +8,6 @@ import type { Address } from '../../lib/codec/address.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { maxUdpPayload, openUdpSession, resolveUdpTarget, type UdpSession, type UdpSessionOptions } from '../../lib/client/udp.ts';
 import { exitCodeFor, SocxError } from '../../lib/errors.ts';
-import { connectCommand } from '../../lib/server/connect-command.ts';
 import { deferred, hex, startRogue, withTimeout } from '../helpers/net.ts';
 import { startSocksServer, type TestServer } from '../helpers/socks.ts';
 import { startUdpEcho, TestUdp, unwrap, wrap } from './udp-helpers.ts';
@@ -132,7 +131,7 @@ describe('UdpSession edges', () => {
   });
 
   test('a server without UDP ASSOCIATE: request-rejected, reply 0x07 (exit 4)', T, async () => {
-    const server = await startSocksServer({ commands: { connect: connectCommand } });
+    const server = await startSocksServer({ commands: {} });
     try {
       const error = await failure(openUdpSession(options(server)));
       assert.equal(error.code, 'request-rejected');

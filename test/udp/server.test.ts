@@ -8,7 +8,6 @@ import { Command } from '../../lib/codec/constants.ts';
 import { encodeSocks4Request } from '../../lib/codec/socks4.ts';
 import { encodeRequest } from '../../lib/codec/socks5.ts';
 import { formatConnectionRecord } from '../../lib/server/log-line.ts';
-import { connectCommand } from '../../lib/server/connect-command.ts';
 import type { Resolve } from '../../lib/resolve.ts';
 import { hex, sleep } from '../helpers/net.ts';
 import { greet, startSocksServer, type TestServer } from '../helpers/socks.ts';
@@ -170,7 +169,7 @@ describe('UDP ASSOCIATE options and limits', () => {
   });
 
   test('without the udp command (--no-udp): 05 07 00 01 0.0.0.0:0', T, async () => {
-    const server = await startSocksServer({ commands: { connect: connectCommand } });
+    const server = await startSocksServer({ commands: {} });
     try {
       const { control, bytes } = await associate(server);
       assert.deepEqual(bytes, hex('05 07 00 01 00000000 0000'));
