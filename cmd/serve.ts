@@ -6,7 +6,7 @@ import { SocxError, usageError } from '../lib/errors.ts';
 import { parseCredential, parseUsers, UsersFileError } from '../lib/server/auth.ts';
 import { isLoopback, parseListenAddress } from '../lib/server/listen-address.ts';
 import { formatConnectionRecord } from '../lib/server/log-line.ts';
-import { SocksServer, type ListenAddress } from '../lib/server/server.ts';
+import { defaultServerConfig, SocksServer, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
@@ -40,6 +40,11 @@ export function registerServe(cli: CAC): void {
     .option('--udp-ports <low-high>', 'Bind UDP relay sockets only on ports in this range, e.g. 40000-40099 (to map them through a firewall or container); default: any free port')
     .option('--udp-idle-timeout <s>', 'End a UDP association after this many seconds without a relayed datagram; 0 never', { default: 120 })
     .option('--max-udp-associations <n>', 'Open UDP associations allowed per client IP; 0 no limit', { default: 32 })
+    .option('--max-connections <n>', `Connections open at once; over it new ones are closed at once; 0 no limit (default: from the fd limit, ${defaultServerConfig.maxConnections} here)`)
+    .option('--max-connections-per-ip <n>', 'Connections open at once from one client IP; 0 no limit', { default: 0 })
+    .option('--max-handshakes <n>', `Connections still in their handshake; when full, the oldest is dropped for each newcomer (default: a quarter of --max-connections, ${defaultServerConfig.maxPendingHandshakes} here)`)
+    .option('--max-binds-per-ip <n>', 'BIND requests open at once from one client IP; 0 no limit', { default: defaultServerConfig.maxBindsPerIp })
+    .option('--keepalive <s>', 'TCP keepalive on both legs of a relay: idle seconds before the first probe; 0 off', { default: defaultServerConfig.keepAliveMs / 1000 })
     .option('--grace <ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: 5000 })
     .option('-q, --quiet', 'Print only the ready line and errors')
     .option('-v, --verbose', 'Also print handshake details')
@@ -79,7 +84,20 @@ function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
       udpIdleTimeoutMs: (integerOption(raw.udpIdleTimeout, 'udp-idle-timeout', 0) ?? 120) * 1000,
       udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
       maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
+      ...connectionLimits(raw),
+      maxBindsPerIp: integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp,
+      keepAliveMs: (integerOption(raw.keepalive, 'keepalive', 0) ?? defaultServerConfig.keepAliveMs / 1000) * 1000,
     },
+  };
+}
+
+function connectionLimits(raw: Record<string, unknown>): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
+  const maxConnections = integerOption(raw.maxConnections, 'max-connections', 0) ?? defaultServerConfig.maxConnections;
+  const derived = maxConnections === 0 ? defaultServerConfig.maxPendingHandshakes : Math.max(1, Math.floor(maxConnections / 4));
+  return {
+    maxConnections,
+    maxConnectionsPerIp: integerOption(raw.maxConnectionsPerIp, 'max-connections-per-ip', 0) ?? 0,
+    maxPendingHandshakes: integerOption(raw.maxHandshakes, 'max-handshakes', 1) ?? derived,
   };
 }
 
@@ -129,6 +147,7 @@ async function serve(options: ServeOptions): Promise<number> {
     ...options.config,
     onConnection: options.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
     onDebug: options.verbose ? log : undefined,
+    onWarning: log,
   });
   // Handlers go in before the ready line: a supervisor may signal as soon as it sees it.
   const stopped = new Promise<void>((resolve) => {

@@ -1,3 +1,4 @@
+import { safeText } from '../safe-text.ts';
 import type { ConnectionRecord } from './types.ts';
 
 function formatBytes(bytes: number): string {
@@ -11,17 +12,19 @@ function formatDuration(ms: number): string {
 }
 
 /** One line per connection: client, protocol and command, target, result, bytes each way, duration. The
- * user name is shown, the password never reaches this record. */
+ * user name is shown, the password never reaches this record. What the client sent (target name, user) is
+ * escaped: a newline cannot forge a line, an escape sequence cannot reach the operator's terminal. */
 export function formatConnectionRecord(record: ConnectionRecord): string {
   const parts = [
     record.client,
     record.version ? `socks${record.version}` : '-',
     record.command ?? '-',
-    record.target ?? '-',
+    // A space in a name would make a field of its own.
+    record.target === undefined ? '-' : safeText(record.target).replaceAll(' ', '\\x20'),
   ];
-  if (record.user !== undefined) parts.push(`user=${JSON.stringify(record.user)}`);
-  parts.push(record.result || (record.ok ? 'ok' : 'failed'));
+  if (record.user !== undefined) parts.push(`user="${safeText(record.user).replaceAll('"', '\\x22')}"`);
+  parts.push(safeText(record.result || (record.ok ? 'ok' : 'failed')));
   parts.push(`up=${formatBytes(record.bytesUp)}`, `down=${formatBytes(record.bytesDown)}`, formatDuration(record.durationMs));
-  for (const [key, value] of Object.entries(record.extra)) parts.push(`${key}=${value}`);
+  for (const [key, value] of Object.entries(record.extra)) parts.push(`${key}=${typeof value === 'string' ? safeText(value) : value}`);
   return parts.join(' ');
 }
