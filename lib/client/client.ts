@@ -9,7 +9,7 @@ import { SocxError, errnoCode, socketErrorText, usageError, type Phase } from '.
 import { MessageReader } from '../message-reader.ts';
 import { httpStatusLine, shortRefusal } from './failed-reply.ts';
 import { describeProxy, type ProxyConfig } from './proxy-url.ts';
-import { resolveLocally } from './resolve.ts';
+import { resolveLocally, type Lookup } from './resolve.ts';
 
 export interface ClientOptions {
   readonly proxy: ProxyConfig;
@@ -17,6 +17,8 @@ export interface ClientOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
   readonly dial?: Dial;
+  /** Resolves names for socks5:// and socks4:// (and a UDP relay's name); default: the system's. */
+  readonly lookup?: Lookup;
 }
 
 /** A connection through which the proxy has granted a request. */
@@ -149,7 +151,7 @@ function asClientError(error: unknown, proxy: ProxyConfig, received: Buffer): un
   const details = { proxy: describeProxy(proxy), cause: error };
   if (error instanceof CodecError) {
     const http = httpStatusLine(received);
-    if (http !== undefined) return new SocxError('protocol', `${describeProxy(proxy)} answered HTTP, not SOCKS ("${http}"): is it a web server or an HTTP proxy?`, details);
+    if (http !== undefined) return new SocxError('protocol', `proxy ${describeProxy(proxy)} answered HTTP, not SOCKS ("${http}"): is it a web server or an HTTP proxy?`, details);
     return new SocxError('protocol', `${describeProxy(proxy)} does not speak SOCKS${proxy.version} as expected: ${error.message}`, details);
   }
   const midReply = error instanceof SocxError && (error.code === 'proxy-closed' || error.code === 'network') && (error.phase === 'request' || error.phase === 'second-reply');

@@ -3,14 +3,20 @@ import type { Address } from '../codec/address.ts';
 import { SocxError, errnoCode, socketErrorText, usageError } from '../errors.ts';
 import type { ProxyConfig } from './proxy-url.ts';
 
+/** How names are resolved; injected so tests can stand in a resolver that never answers. */
+export type Lookup = (host: string, family: 0 | 4) => Promise<{ address: string; family: number }>;
+
+const systemLookup: Lookup = (host, family) => lookup(host, { family });
+
 export interface LookupLimits {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal | undefined;
+  readonly lookup?: Lookup | undefined;
 }
 
 /** getaddrinfo cannot be cancelled, so a resolver that never answers would hold the command forever: the
  * lookup races the caller's deadline (and abort signal), and the late answer is ignored. */
-export async function lookupWithin(host: string, family: 0 | 4, { timeoutMs, signal }: LookupLimits): Promise<{ address: string; family: number }> {
+export async function lookupWithin(host: string, family: 0 | 4, { timeoutMs, signal, lookup: resolve = systemLookup }: LookupLimits): Promise<{ address: string; family: number }> {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const limit = new Promise<never>((_, reject) => {
@@ -19,7 +25,7 @@ export async function lookupWithin(host: string, family: 0 | 4, { timeoutMs, sig
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
   });
-  const answer = lookup(host, { family });
+  const answer = resolve(host, family);
   answer.catch(() => {});
   try {
     return await Promise.race([answer, limit]);
