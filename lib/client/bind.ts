@@ -22,12 +22,16 @@ export interface BoundPeer {
 /** Asks the proxy to accept one connection from `peer` (all zeros: from anyone) — RFC 1928 §4 BIND. */
 export async function requestBind(peer: Address, options: ClientOptions): Promise<PendingBind> {
   const session = await openSession('bind', peer, options);
-  if (session.bound.port === 0) {
-    // No peer can connect to port 0: waiting out --wait would only hide that the proxy did not listen.
-    session.socket.destroy();
-    throw new SocxError('protocol', `${describeProxy(options.proxy)} granted the BIND but announced port 0, where no peer can connect`, { phase: 'request', proxy: describeProxy(options.proxy) });
-  }
   return { session, address: reachableAddress(session.bound, options) };
+}
+
+/** No peer can connect to port 0: waiting out the deadline would only hide that the proxy is not listening.
+ * Closes the BIND and throws a 'protocol' error then. (Separate from requestBind so that probe can still
+ * report what such a proxy announced.) */
+export function requireConnectablePort(pending: PendingBind, { proxy }: ClientOptions): void {
+  if (pending.address.port !== 0) return;
+  pending.session.socket.destroy();
+  throw new SocxError('protocol', `${describeProxy(proxy)} granted the BIND but announced port 0, where no peer can connect`, { phase: 'request', proxy: describeProxy(proxy) });
 }
 
 /** Waits up to `waitMs` for the proxy's second reply; no peer by then is a 'timeout' error. */

@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Address } from '../../lib/codec/address.ts';
-import { acceptPeer, requestBind } from '../../lib/client/bind.ts';
+import { acceptPeer, requestBind, requireConnectablePort } from '../../lib/client/bind.ts';
 import { openSession, type ClientOptions, type ProxySession } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { describeError, exitCodeFor, SocxError } from '../../lib/errors.ts';
@@ -132,7 +132,7 @@ describe('BIND with BND.PORT 0', () => {
   test('fails at once (no waiting out --wait), exit 1, naming port 0; the connection is closed', T, async () => {
     await withRogue(socks5Answer(hex('05 00 00 01 7f000001 0000'), false), async (rogue) => {
       const started = performance.now();
-      const error = await failure(requestBind(ANY_PEER, options(rogue, 'socks5', { timeoutMs: 5000 })), 3000);
+      const error = await failure(requestBind(ANY_PEER, options(rogue, 'socks5', { timeoutMs: 5000 })).then((pending) => requireConnectablePort(pending, options(rogue))), 3000);
       assert.ok(performance.now() - started < 3000);
       assert.equal(error.code, 'protocol');
       assert.equal(exitCodeFor(error), 1);
@@ -143,7 +143,7 @@ describe('BIND with BND.PORT 0', () => {
 
   test('SOCKS4 too', T, async () => {
     await withRogue(async (peer) => { await peer.input.take(9); peer.socket.write(hex('00 5a 0000 7f000001')); }, async (rogue) => {
-      const error = await failure(requestBind(ANY_PEER, options(rogue, 'socks4')));
+      const error = await failure(requestBind(ANY_PEER, options(rogue, 'socks4')).then((pending) => requireConnectablePort(pending, options(rogue))));
       assert.match(describeError(error), /announced port 0/);
       await (await rogue.peer(0)).input.end();
     });
