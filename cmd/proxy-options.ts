@@ -12,7 +12,7 @@ export function withProxyOptions(command: Command): Command {
   return command
     .option('-x, --proxy <url>', `Proxy URL: socks5h://, socks5://, socks4a://, socks4://, [user:pass@]host[:port]; else $SOCX_PROXY, $ALL_PROXY, then ${DEFAULT_PROXY}`)
     .option('-U, --proxy-user <user:pass>', 'Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID)')
-    .option('--timeout <ms>', `Milliseconds allowed for a local DNS lookup, for reaching the proxy and for each handshake step (longer than socx serve's 10 s --connect-timeout, so that the proxy's own timeout reply reaches you)`, { default: DEFAULT_TIMEOUT_MS });
+    .option('--timeout <ms>', `Milliseconds for a local DNS lookup, for reaching the proxy, and for its handshake (above socx serve's 10 s --connect-timeout, so the proxy's own timeout reply reaches you)`, { default: DEFAULT_TIMEOUT_MS });
 }
 
 export interface ProxyOptions {

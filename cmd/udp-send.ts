@@ -35,7 +35,7 @@ export function registerUdpSend(cli: CAC): void {
     .option('--interval <ms>', 'Milliseconds between two sends of --count; 0 sends as fast as the socket takes them', { default: 0 })
     .option('--wait <ms>', 'How long to wait for replies after the last send; 0 sends and exits', { default: 2000 })
     .option('--hex', 'Print each reply as one line of hex instead of its raw bytes')
-    .option('--local <[host:]port>', 'Send from this local UDP address and announce it in the request (default: a free port, announced as 0.0.0.0:0)')
+    .option('--local <[ip:]port>', 'Send from this local UDP address and announce it in the request (default: a free port, announced as 0.0.0.0:0)')
     .option('-v, --verbose', "Print the association and each reply's source on stderr")
     .example("printf 'hello' | socx udp-send -x socks5h://127.0.0.1:1080 127.0.0.1 7")
     .action((host: string, port: string, data: unknown, raw: Record<string, unknown>) => udpSend(parseUdpSendOptions(host, port, data, raw)));
