@@ -1,5 +1,5 @@
 import type { CAC } from 'cac';
-import { acceptPeer, requestBind } from '../lib/client/bind.ts';
+import { acceptPeer, requestBind, requireConnectablePort } from '../lib/client/bind.ts';
 import { parseTarget } from '../lib/client/proxy-url.ts';
 import { formatAddress, type Address } from '../lib/codec/address.ts';
 import { flagOption, integerOption } from './options.ts';
@@ -33,6 +33,7 @@ interface BindOptions extends ProxyOptions {
 
 async function bind(options: BindOptions): Promise<number> {
   const pending = await requestBind(options.peer, options);
+  requireConnectablePort(pending, options);
   report(options, 'bound', pending.address);
   const { socket, peer, head } = await acceptPeer(pending, options, options.waitMs);
   report(options, 'peer', peer);

@@ -3,13 +3,16 @@ import { parseProxyUrl, proxyFromEnvironment, withCredentials, type ProxyConfig 
 import { integerOption, stringOption } from './options.ts';
 
 export const DEFAULT_PROXY = 'socks5h://127.0.0.1:1080';
+/** Above the 10 s a proxy commonly gives a target to accept (socx serve's --connect-timeout, Dante's is
+ * longer still): the proxy's reply 0x06 says more than our own timeout would. */
+export const DEFAULT_TIMEOUT_MS = 20_000;
 
 /** The options every client command shares: which proxy, whose credentials, how long to wait. */
 export function withProxyOptions(command: Command): Command {
   return command
     .option('-x, --proxy <url>', `Proxy URL: socks5h://, socks5://, socks4a://, socks4://, [user:pass@]host[:port]; else $SOCX_PROXY, $ALL_PROXY, then ${DEFAULT_PROXY}`)
     .option('-U, --proxy-user <user:pass>', 'Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID)')
-    .option('--timeout <ms>', 'Limit on reaching the proxy and on each handshake step', { default: 10000 });
+    .option('--timeout <ms>', `Milliseconds for a local DNS lookup, for reaching the proxy, and for its handshake (above socx serve's 10 s --connect-timeout, so the proxy's own timeout reply reaches you)`, { default: DEFAULT_TIMEOUT_MS });
 }
 
 export interface ProxyOptions {
@@ -21,6 +24,6 @@ export function parseProxyOptions(raw: Record<string, unknown>, env: NodeJS.Proc
   const url = stringOption(raw.proxy, 'proxy') ?? proxyFromEnvironment(env) ?? DEFAULT_PROXY;
   return {
     proxy: withCredentials(parseProxyUrl(url), stringOption(raw.proxyUser, 'proxy-user')),
-    timeoutMs: integerOption(raw.timeout, 'timeout', 1) ?? 10_000,
+    timeoutMs: integerOption(raw.timeout, 'timeout', 1) ?? DEFAULT_TIMEOUT_MS,
   };
 }

@@ -1,22 +1,35 @@
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { errnoCode, socketErrorText } from '../lib/errors.ts';
-import { relay } from '../lib/relay.ts';
+import { relay, type RelayResult } from '../lib/relay.ts';
 import { printError } from './output.ts';
 
-/** nc-style: stdin to `socket`, `socket` to stdout. EOF on stdin half-closes the remote side; we are done once
- * the remote side has closed and stdout is flushed (the contract's `socx connect`, which `socx bind` follows).
- * `head`: bytes the remote sent right behind the proxy's last reply, written out first. Resolves with the exit
- * code. */
+/** nc-style, as the contract has it for `socx connect` (and `socx bind`): stdin to `socket`, `socket` to
+ * stdout, each direction ending on its own. EOF on stdin half-closes the remote side; EOF from the remote ends
+ * stdout while the upload goes on, since a receiver that half-closes first still wants every byte. Resolves
+ * with 0 once both directions have ended and stdout is flushed, and with 1 at once on a reset or any other
+ * abrupt end: truncated data is never a success. `head`: bytes the remote sent right behind the proxy's last
+ * reply, written out first. */
 export async function relayStdio(socket: Socket, head: Buffer, remote: string): Promise<number> {
   const stdio = Duplex.from({ readable: process.stdin, writable: process.stdout });
-  const result = await relay(stdio, socket, { headB: head, finishWhenBEnds: true });
+  const result = await relay(stdio, socket, { headB: head });
   // The relay destroys the Duplex.from() wrapper, not process.stdin: when stdin is a socket (a parent that hands
   // us a socketpair, as Node's spawn with 'pipe' does), its pending read kept the process alive until stdin
   // yielded something, long after the remote side had closed.
   process.stdin.destroy();
   if (result.reason === 'completed') return 0;
-  const why = result.error ? socketErrorText(errnoCode(result.error)) : result.reason;
-  printError(`connection to ${remote} ended: ${why}`);
+  printError(describeEnd(result, remote));
   return 1;
+}
+
+/** One line naming how the relay ended early and how much had got through by then. */
+function describeEnd(result: RelayResult, remote: string): string {
+  const counts = `after ${result.bytesAToB} bytes sent and ${result.bytesBToA} received`;
+  if (result.side === 'a') {
+    const why = result.error ? socketErrorText(errnoCode(result.error)) : 'closed';
+    return `stdin/stdout failed (${why}) ${counts}; the connection to ${remote} was closed`;
+  }
+  if (result.reason === 'reset') return `connection reset: the proxy or ${remote} ended the connection abruptly ${counts}`;
+  const why = result.error ? socketErrorText(errnoCode(result.error)) : 'closed before both directions had ended';
+  return `connection to ${remote} failed: ${why} ${counts}`;
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { buffer } from 'node:stream/consumers';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { CAC } from 'cac';
@@ -14,6 +15,7 @@ interface UdpSendOptions extends ProxyOptions {
   readonly target: Address;
   readonly data: Buffer | undefined;
   readonly count: number;
+  readonly intervalMs: number;
   readonly waitMs: number;
   readonly hex: boolean;
   readonly local: { host: string; port: number } | undefined;
@@ -23,13 +25,17 @@ interface UdpSendOptions extends ProxyOptions {
 /** Sends go out in bursts of this many, with a turn of the event loop between, so replies are read while a
  * long --count is still sending and the socket buffer is not flooded. */
 const BURST = 64;
+/** A test tool, not a flood generator: beyond this a relay drops most of an unpaced burst anyway. */
+const MAX_COUNT = 10_000;
+const MAX_INTERVAL_MS = 60_000;
 
 export function registerUdpSend(cli: CAC): void {
   withProxyOptions(cli.command('udp-send <host> <port> [data]', "Send DATA (or all of stdin) as one datagram to HOST:PORT through the proxy's UDP relay (SOCKS5 UDP ASSOCIATE); print each reply's payload"))
-    .option('--count <n>', 'Send the datagram N times', { default: 1 })
+    .option('--count <n>', `Send the datagram N times (at most ${MAX_COUNT}); stderr then gets "sent N, received M"`, { default: 1 })
+    .option('--interval <ms>', 'Milliseconds between two sends of --count; 0 sends as fast as the socket takes them', { default: 0 })
     .option('--wait <ms>', 'How long to wait for replies after the last send; 0 sends and exits', { default: 2000 })
     .option('--hex', 'Print each reply as one line of hex instead of its raw bytes')
-    .option('--local <[host:]port>', 'Send from this local UDP address and announce it in the request (default: a free port, announced as 0.0.0.0:0)')
+    .option('--local <[ip:]port>', 'Send from this local UDP address and announce it in the request (default: a free port, announced as 0.0.0.0:0)')
     .option('-v, --verbose', "Print the association and each reply's source on stderr")
     .example("printf 'hello' | socx udp-send -x socks5h://127.0.0.1:1080 127.0.0.1 7")
     .action((host: string, port: string, data: unknown, raw: Record<string, unknown>) => udpSend(parseUdpSendOptions(host, port, data, raw)));
@@ -41,12 +47,31 @@ function parseUdpSendOptions(host: string, port: unknown, data: unknown, raw: Re
     ...parseProxyOptions(raw),
     target: parseTarget(String(host), String(port)),
     data: dataArgument(data, raw['--']),
-    count: integerOption(raw.count, 'count', 1) ?? 1,
+    count: integerOption(raw.count, 'count', 1, MAX_COUNT) ?? 1,
+    intervalMs: integerOption(raw.interval, 'interval', 0, MAX_INTERVAL_MS) ?? 0,
     waitMs: integerOption(raw.wait, 'wait', 0) ?? 2000,
     hex: flagOption(raw.hex),
-    local: localText === undefined ? undefined : /^\d+$/.test(localText) ? { host: '0.0.0.0', port: Number(localText) } : parseListenAddress(localText),
+    local: localText === undefined ? undefined : parseLocal(localText),
     verbose: flagOption(raw.verbose),
   };
+}
+
+/** `--local [host:]port`: the host must be an IP address, the one the datagrams leave from. */
+function parseLocal(text: string): { host: string; port: number } {
+  const bad = usageError(`bad --local "${text}": expected [IP:]port, e.g. 5353, 127.0.0.1:5353 or [::1]:0`);
+  if (/^\d+$/.test(text)) {
+    const port = Number(text);
+    if (port > 65535) throw bad;
+    return { host: '0.0.0.0', port };
+  }
+  let local;
+  try {
+    local = parseListenAddress(text);
+  } catch {
+    throw bad;
+  }
+  if (isIP(local.host) === 0 || !/:\d+$/.test(text)) throw bad;
+  return local;
 }
 
 /** DATA, or what follows `--` (so DATA may start with a dash: `socx udp-send HOST PORT -- -n`). */
@@ -70,11 +95,17 @@ async function udpSend(options: UdpSendOptions): Promise<number> {
       if (options.verbose) printStatus(`reply ${replies}: ${reply.length} bytes from ${formatAddress(from)}`);
       process.stdout.write(options.hex ? `${reply.toString('hex')}\n` : reply);
     });
-    await sendAll(session, target, payload, options.count);
+    await sendAll(session, target, payload, options.count, options.intervalMs);
     if (options.waitMs > 0) await waitOrEnd(session, options.waitMs);
     await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-    if (replies > 0 || options.waitMs === 0) return 0;
-    printError(session.closeReason ?? `no reply from ${formatAddress(options.target)} within ${options.waitMs} ms`);
+    // With --count, how many came back is the result: a relay drops datagrams without a word.
+    const summary = options.count > 1 ? `sent ${options.count}, received ${replies}` : '';
+    if (replies > 0 || options.waitMs === 0) {
+      if (summary) printStatus(replies < options.count && options.intervalMs === 0 ? `${summary} (--interval MS paces the sends)` : summary);
+      return 0;
+    }
+    const why = session.closeReason ?? `no reply from ${formatAddress(options.target)} within ${options.waitMs} ms`;
+    printError(summary ? `${summary}: ${why}` : why);
     return 1;
   } finally {
     session.close();
@@ -98,13 +129,16 @@ function checkFits(target: Address, payload: Buffer): void {
   }
 }
 
-/** `count` datagrams; resolves once the last has left, rejects with the first send error. */
-async function sendAll(session: UdpSession, target: Address, payload: Buffer, count: number): Promise<void> {
+/** `count` datagrams, `intervalMs` apart (or in bursts when 0); resolves once the last has left, rejects with
+ * the first send error. Stops early when the association ends. */
+async function sendAll(session: UdpSession, target: Address, payload: Buffer, count: number, intervalMs: number): Promise<void> {
   let failure: Error | undefined;
   const onSent = (error: Error | null): void => { failure ??= error ?? undefined; };
   for (let i = 1; i < count; i++) {
     session.send(target, payload, onSent);
-    if (i % BURST === 0) await nextTurn();
+    if (intervalMs > 0) await waitOrEnd(session, intervalMs);
+    else if (i % BURST === 0) await nextTurn();
+    if (failure) throw failure;
   }
   await new Promise<void>((resolve) => session.send(target, payload, (error) => { onSent(error); resolve(); }));
   if (failure) throw failure;

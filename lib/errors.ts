@@ -18,7 +18,12 @@ export type ErrorCode =
 
 export type Phase = 'setup' | 'connect' | 'greeting' | 'auth' | 'request' | 'second-reply' | 'relay' | 'udp';
 
-export interface ProxyReply { readonly version: 4 | 5; readonly code: number }
+export interface ProxyReply {
+  readonly version: 4 | 5;
+  readonly code: number;
+  /** The proxy closed the connection partway through the reply, after its code (`05 05`, `05 07 00 01`). */
+  readonly short?: boolean;
+}
 
 export interface SocxErrorDetails {
   readonly phase?: Phase;
@@ -58,19 +63,21 @@ export function exitCodeFor(error: unknown): number {
     case 'no-acceptable-method':
     case 'auth-failed': return 3;
     case 'request-rejected': return 4;
+    // A reply cut short after its code: the connection broke, but the proxy had said no.
+    case 'proxy-closed': return error.reply ? 4 : 1;
     default: return 1;
   }
 }
 
 export function describeReply(reply: ProxyReply): string {
   const name = reply.version === 5 ? replyName(reply.code) : socks4ReplyName(reply.code);
-  return `${name} (SOCKS${reply.version} reply ${hexByte(reply.code)})`;
+  return `${name} (SOCKS${reply.version} reply ${hexByte(reply.code)}${reply.short ? ', short reply' : ''})`;
 }
 
 /** One line for a person: what failed and, where we can tell, how to fix it. */
 export function describeError(error: unknown): string {
   if (error instanceof SocxError) {
-    if (error.code === 'request-rejected' && error.reply) return `proxy refused: ${describeReply(error.reply)}`;
+    if ((error.code === 'request-rejected' || error.code === 'proxy-closed') && error.reply) return `proxy refused: ${describeReply(error.reply)}`;
     return error.message;
   }
   if (error instanceof CodecError) return `malformed SOCKS message: ${error.message}`;

@@ -9,6 +9,9 @@ export interface RelayResult {
   readonly bytesBToA: number;
   readonly reason: RelayEndReason;
   readonly error: Error | undefined;
+  /** The side whose error or early close ended the relay ('reset', 'error', 'closed'): a caller can tell its
+   * own end (a closed stdout) from the remote's. */
+  readonly side: 'a' | 'b' | undefined;
 }
 
 export interface RelayOptions {
@@ -19,9 +22,6 @@ export interface RelayOptions {
   readonly headA?: Uint8Array | undefined;
   /** Likewise for `b`, delivered to `a` first. */
   readonly headB?: Uint8Array | undefined;
-  /** Finish as soon as `b` has ended and everything it sent is written to `a` (nc's behaviour for
-   * `socx connect`: the command is done when the remote side is), instead of waiting for both directions. */
-  readonly finishWhenBEnds?: boolean;
 }
 
 /**
@@ -39,22 +39,22 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
     let settled = false;
     let idleTimer: NodeJS.Timeout | undefined;
 
-    const settle = (reason: RelayEndReason, error?: Error): void => {
+    const settle = (reason: RelayEndReason, error?: Error, side?: 'a' | 'b'): void => {
       if (settled) return;
       settled = true;
       if (idleTimer) clearTimeout(idleTimer);
       options.signal?.removeEventListener('abort', onAbort);
       a.destroy();
       b.destroy();
-      resolve({ bytesAToB, bytesBToA, reason, error });
+      resolve({ bytesAToB, bytesBToA, reason, error, side });
     };
 
-    const onError = (error: Error): void => {
-      settle(errnoCode(error) === 'ECONNRESET' || errnoCode(error) === 'EPIPE' ? 'reset' : 'error', error);
+    const onErrorOf = (side: 'a' | 'b') => (error: Error): void => {
+      settle(errnoCode(error) === 'ECONNRESET' || errnoCode(error) === 'EPIPE' ? 'reset' : 'error', error, side);
     };
     // A side that ended both ways closes on its own, possibly before the other direction has drained.
-    const onCloseOf = (side: Duplex) => (): void => {
-      if (!(side.readableEnded && side.writableFinished)) settle('closed');
+    const onCloseOf = (stream: Duplex, side: 'a' | 'b') => (): void => {
+      if (!(stream.readableEnded && stream.writableFinished)) settle('closed', undefined, side);
     };
     const onAbort = (): void => settle('aborted');
 
@@ -74,9 +74,9 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
       if (finished === 2) settle('completed');
     };
 
-    for (const side of [a, b]) {
-      side.on('error', onError);
-      side.on('close', onCloseOf(side));
+    for (const [stream, side] of [[a, 'a'], [b, 'b']] as const) {
+      stream.on('error', onErrorOf(side));
+      stream.on('close', onCloseOf(stream, side));
     }
     if (options.headA && options.headA.length > 0) {
       bytesAToB += options.headA.length;
@@ -87,7 +87,7 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
       a.write(options.headB);
     }
     pump(a, b, (n) => { bytesAToB += n; }, directionDone);
-    pump(b, a, (n) => { bytesBToA += n; }, options.finishWhenBEnds ? () => settle('completed') : directionDone);
+    pump(b, a, (n) => { bytesBToA += n; }, directionDone);
 
     if (options.signal) {
       if (options.signal.aborted) return settle('aborted');

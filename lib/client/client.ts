@@ -1,6 +1,5 @@
-import { lookup } from 'node:dns/promises';
 import type { Socket } from 'node:net';
-import { formatAddress, type Address } from '../codec/address.ts';
+import { formatAddress, isUnspecified, type Address } from '../codec/address.ts';
 import { AuthStatus, Command, type CommandName, Method, methodName, Reply, Socks4Reply } from '../codec/constants.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { decodeSocks4Reply, encodeSocks4Request } from '../codec/socks4.ts';
@@ -8,7 +7,9 @@ import { decodeMethodSelection, decodeReply, decodeUserPassReply, encodeGreeting
 import { dialTcp, type Dial } from '../dial.ts';
 import { SocxError, errnoCode, socketErrorText, usageError, type Phase } from '../errors.ts';
 import { MessageReader } from '../message-reader.ts';
+import { httpStatusLine, shortRefusal } from './failed-reply.ts';
 import { describeProxy, type ProxyConfig } from './proxy-url.ts';
+import { resolveLocally, type Lookup } from './resolve.ts';
 
 export interface ClientOptions {
   readonly proxy: ProxyConfig;
@@ -16,6 +17,8 @@ export interface ClientOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
   readonly dial?: Dial;
+  /** Resolves names for socks5:// and socks4:// (and a UDP relay's name); default: the system's. */
+  readonly lookup?: Lookup;
 }
 
 /** A connection through which the proxy has granted a request. */
@@ -38,7 +41,7 @@ const commandCodes: Readonly<Record<CommandName, number>> = {
 export async function openSession(command: CommandName, target: Address, options: ClientOptions): Promise<ProxySession> {
   const { proxy } = options;
   if (command === 'udp') requireSocks5ForUdp(proxy);
-  const resolved = await resolveLocally(target, proxy);
+  const resolved = await resolveLocally(target, proxy, options);
   const socket = await dialProxy(options);
   const reader = new MessageReader(socket, { peer: 'proxy', maxBytes: 1024 });
   const stopWaiting = bound(reader, options);
@@ -48,8 +51,9 @@ export async function openSession(command: CommandName, target: Address, options
       : await socks4Request(socket, reader, commandCodes[command], resolved, proxy, 'request');
     return { socket, bound, head: reader.release() };
   } catch (error) {
+    const received = reader.release();
     socket.destroy();
-    throw asClientError(error, proxy);
+    throw asClientError(error, proxy, received);
   } finally {
     stopWaiting();
   }
@@ -70,8 +74,9 @@ export async function readSecondReply(session: ProxySession, options: ClientOpti
       : checkSocks4Reply(await reader.read(decodeSocks4Reply, 'second-reply'), 'second-reply');
     return { peer, head: reader.release() };
   } catch (error) {
+    const received = reader.release();
     session.socket.destroy();
-    throw asClientError(error, options.proxy);
+    throw asClientError(error, options.proxy, received);
   } finally {
     stopWaiting();
   }
@@ -96,18 +101,6 @@ async function dialProxy({ proxy, timeoutMs, signal, dial = dialTcp }: ClientOpt
     const why = error instanceof SocxError ? error.message : socketErrorText(errnoCode(error));
     const code = error instanceof SocxError ? error.code : 'proxy-unreachable';
     throw new SocxError(code, `Cannot connect to proxy ${formatAddress(proxy)}: ${why}`, { phase: 'connect', proxy: describeProxy(proxy), cause: error });
-  }
-}
-
-/** socks5:// and socks4:// mean the client resolves names; SOCKS4 carries IPv4 only. */
-export async function resolveLocally(target: Address, proxy: ProxyConfig): Promise<Address> {
-  if (proxy.version === 4 && target.type === 'ipv6') throw usageError('SOCKS4 cannot carry an IPv6 target: use a socks5 proxy URL');
-  if (target.type !== 'domain' || proxy.remoteDns) return target;
-  try {
-    const { address, family } = await lookup(target.host, { family: proxy.version === 4 ? 4 : 0 });
-    return { type: family === 6 ? 'ipv6' : 'ipv4', host: address, port: target.port };
-  } catch (error) {
-    throw new SocxError('network', `Cannot resolve ${target.host}: ${socketErrorText(errnoCode(error))} (use socks5h:// or socks4a:// to let the proxy resolve it)`, { phase: 'setup', cause: error });
   }
 }
 
@@ -152,9 +145,25 @@ function checkSocks4Reply(reply: { reply: number; host: string; port: number }, 
   return { type: 'ipv4', host: reply.host, port: reply.port };
 }
 
-function asClientError(error: unknown, proxy: ProxyConfig): unknown {
+/** A reply's name says nothing where a user needs to hear what answered instead, or that the proxy said no
+ * before it hung up. `received`: the bytes of the message that failed. */
+function asClientError(error: unknown, proxy: ProxyConfig, received: Buffer): unknown {
+  const details = { proxy: describeProxy(proxy), cause: error };
   if (error instanceof CodecError) {
-    return new SocxError('protocol', `${describeProxy(proxy)} does not speak SOCKS${proxy.version} as expected: ${error.message}`, { cause: error });
+    const http = httpStatusLine(received);
+    if (http !== undefined) return new SocxError('protocol', `proxy ${describeProxy(proxy)} answered HTTP, not SOCKS ("${http}"): is it a web server or an HTTP proxy?`, details);
+    return new SocxError('protocol', `${describeProxy(proxy)} does not speak SOCKS${proxy.version} as expected: ${error.message}`, details);
+  }
+  const midReply = error instanceof SocxError && (error.code === 'proxy-closed' || error.code === 'network') && (error.phase === 'request' || error.phase === 'second-reply');
+  const reply = midReply ? shortRefusal(received, proxy.version) : undefined;
+  if (midReply && reply) {
+    return new SocxError('proxy-closed', `${describeProxy(proxy)} closed the connection ${received.length} bytes into its reply`, { ...details, phase: error.phase, reply });
   }
   return error;
+}
+
+/** BND.ADDR that names no address: all zeros (RFC 1928 §6), or an empty name, which some servers send.
+ * Either way the proxy means "where you reached me". */
+export function namesNoAddress(bound: Address): boolean {
+  return bound.type === 'domain' ? bound.host === '' : isUnspecified(bound);
 }

@@ -1,13 +1,13 @@
 import dgram, { type Socket as UdpSocket, type SocketType } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
 import { formatAddress, isUnspecified, toAddress, writeAddress, type Address } from '../codec/address.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, udpHeaderLength } from '../codec/socks5.ts';
 import { SocxError, errnoCode, socketErrorText, usageError } from '../errors.ts';
-import { openSession, requireSocks5ForUdp, resolveLocally, type ClientOptions, type ProxySession } from './client.ts';
+import { namesNoAddress, openSession, requireSocks5ForUdp, type ClientOptions, type ProxySession } from './client.ts';
 import { describeProxy } from './proxy-url.ts';
+import { lookupWithin, resolveLocally } from './resolve.ts';
 
 export interface UdpSessionOptions extends ClientOptions {
   /** Send from this local address and announce it in the request. Default: a free port on the address the
@@ -130,7 +130,7 @@ export class UdpSession {
  * proxy (RFC 1928 §7 allows a name in the header). */
 export async function resolveUdpTarget(target: Address, options: ClientOptions): Promise<Address> {
   requireSocks5ForUdp(options.proxy);
-  return resolveLocally(target, options.proxy);
+  return resolveLocally(target, options.proxy, options);
 }
 
 /** Sends UDP ASSOCIATE and sets up the local socket. */
@@ -172,12 +172,12 @@ async function relayAddress(control: ProxySession, options: ClientOptions): Prom
   if (bound.port === 0) {
     throw new SocxError('protocol', `${describeProxy(options.proxy)} announced a UDP relay on port 0`, { phase: 'request' });
   }
-  if (bound.type !== 'domain') {
-    return { host: isUnspecified(bound) ? canonicalIp(control.socket.remoteAddress ?? options.proxy.host) : canonicalIp(bound.host), port: bound.port };
-  }
+  if (namesNoAddress(bound)) return { host: canonicalIp(control.socket.remoteAddress ?? options.proxy.host), port: bound.port };
+  if (bound.type !== 'domain') return { host: canonicalIp(bound.host), port: bound.port };
   try {
-    return { host: (await lookup(bound.host)).address, port: bound.port };
+    return { host: (await lookupWithin(bound.host, 0, options)).address, port: bound.port };
   } catch (error) {
+    if (error instanceof SocxError) throw error;
     throw new SocxError('network', `Cannot resolve the UDP relay's name ${bound.host}: ${socketErrorText(errnoCode(error))}`, { phase: 'udp', cause: error });
   }
 }

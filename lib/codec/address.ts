@@ -43,11 +43,17 @@ export function addressLength(address: Address): number {
   }
 }
 
+export interface ReadAddressOptions {
+  /** Accept a zero-length name. A target must have a name, but some servers send an empty BND.ADDR name in
+   * replies (`05 00 00 03 00 PORT`), which browsers and curl accept. */
+  readonly allowEmptyName?: boolean;
+}
+
 /**
  * RFC 1928 §4/§5: ATYP, then 4 bytes (IPv4), 16 bytes (IPv6) or a length byte and that many bytes (domain),
  * then the port in network byte order.
  */
-export function readAddress(buf: Uint8Array, offset: number): Decoded<Address> {
+export function readAddress(buf: Uint8Array, offset: number, options: ReadAddressOptions = {}): Decoded<Address> {
   if (buf.length < offset + 1) return need(offset + 1 - buf.length);
   const atyp = buf[offset];
   let hostLength: number;
@@ -58,7 +64,7 @@ export function readAddress(buf: Uint8Array, offset: number): Decoded<Address> {
     case AddressType.DOMAIN: {
       if (buf.length < offset + 2) return need(offset + 2 - buf.length);
       hostLength = buf[offset + 1] ?? 0;
-      if (hostLength === 0) throw new CodecError('bad-length', 'empty domain name');
+      if (hostLength === 0 && !options.allowEmptyName) throw new CodecError('bad-length', 'empty domain name');
       hostStart = offset + 2;
       break;
     }

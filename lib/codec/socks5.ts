@@ -1,4 +1,4 @@
-import { addressLength, readAddress, writeAddress, type Address } from './address.ts';
+import { addressLength, readAddress, writeAddress, type Address, type ReadAddressOptions } from './address.ts';
 import { Version } from './constants.ts';
 import { CodecError, done, need, type Decoded } from './decoded.ts';
 
@@ -106,11 +106,11 @@ export function encodeUserPassReply(reply: UserPassReply): Buffer {
 }
 
 /** Request and reply differ only in the meaning of the second byte. */
-function decodeRequestShape(buf: Uint8Array, offset: number, what: string): Decoded<{ code: number; address: Address }> {
+function decodeRequestShape(buf: Uint8Array, offset: number, what: string, options?: ReadAddressOptions): Decoded<{ code: number; address: Address }> {
   if (buf.length < offset + 4) return need(offset + 4 - buf.length);
   expectVersion(buf, offset, Version.SOCKS5, what);
   if (buf[offset + 2] !== 0) throw new CodecError('bad-reserved', `${what}: reserved byte is not 0`);
-  const address = readAddress(buf, offset + 3);
+  const address = readAddress(buf, offset + 3, options);
   if (!address.done) return address;
   return done({ code: buf[offset + 1] ?? 0, address: address.value }, 3 + address.length);
 }
@@ -133,8 +133,9 @@ export function encodeRequest(request: Socks5Request): Buffer {
   return encodeRequestShape(request.command, request.address);
 }
 
+/** BND.ADDR may be an empty name (the request's DST.ADDR may not): the shortest reply is 7 bytes. */
 export function decodeReply(buf: Uint8Array, offset = 0): Decoded<Socks5Reply> {
-  const r = decodeRequestShape(buf, offset, 'reply');
+  const r = decodeRequestShape(buf, offset, 'reply', { allowEmptyName: true });
   return r.done ? done({ reply: r.value.code, address: r.value.address }, r.length) : r;
 }
 

@@ -73,15 +73,19 @@ describe('socx bind ↔ socx serve', () => {
     });
   }
 
-  test('the peer half-closes first: its bytes reach stdout, socx bind exits 0, and the peer sees EOF', T, async () => {
+  test('the peer half-closes first: its bytes reach stdout, the upload still reaches the peer, and socx bind exits 0 after stdin EOF', T, async () => {
     const bind = startBind(['-x', `socks5://${server('v4').authority}`, '127.0.0.1', '0']);
     try {
       const { peer } = await connectPeerTo(bind);
       await bind.line('peer');
       peer.socket.end('the peer is done');
+      bind.child.stdin?.write('still sending');
+      assert.equal((await peer.take(13)).toString(), 'still sending');
+      assert.equal(bind.child.exitCode, null, 'the upload is not over: socx bind must still run');
+      bind.child.stdin?.end(' and done');
+      assert.equal((await peer.end()).toString(), ' and done');
       assert.equal(await exitOf(bind), 0, bind.stderr());
       assert.equal(bind.stdout().toString(), 'the peer is done');
-      await peer.end();
     } finally {
       bind.stop();
     }

@@ -70,8 +70,8 @@ describe('unknown ATYP → bad-address-type', () => {
   });
 });
 
-describe('zero-length domain → bad-length', () => {
-  for (const [what, decode, head] of socks5Shaped) {
+describe('zero-length domain → bad-length (a reply may carry one: empty-bnd-name.test.ts)', () => {
+  for (const [what, decode, head] of socks5Shaped.filter(([, decode]) => decode !== decodeReply)) {
     test(what, () => {
       assertMalformed(decode, `${head} 03 00 0050`, 'bad-length');
       assert.throws(() => decode(bytes(`${head} 03 00`)), isCodecError('bad-length'));

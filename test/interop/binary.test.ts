@@ -81,7 +81,7 @@ describe('dist/socx, alone in an empty directory with an empty environment', () 
     const help = r.stdout.toString();
     assert.match(help, /^\s+-x, --proxy <url>.*SOCX_PROXY.*ALL_PROXY/m);
     assert.match(help, /^\s+-U, --proxy-user <user:pass>/m);
-    assert.match(help, /^\s+--timeout <ms>.*\(default: 10000\)/m);
+    assert.match(help, /^\s+--timeout <ms>.*\(default: 20000\)/m);
   });
 
   const usage: Array<[string, string[]]> = [

@@ -101,19 +101,30 @@ describe('socx connect', () => {
     });
   });
 
-  test('exits when the remote side closes, with stdin still open (a socketpair, as node spawns it)', T, async () => {
-    // A target that greets and hangs up: connect must print the greeting and exit 0 on its own, as nc
-    // and ncat do, even though nobody ever closes its stdin.
-    const target = net.createServer((s) => {
+  test('the remote side closes first, stdin still open (a socketpair, as node spawns it): the upload goes on, stdin EOF ends it, exit 0', T, async () => {
+    // A target that greets and half-closes at once, then keeps reading: every byte still reaches it, and
+    // connect exits 0 once its stdin ends too (the contract: each direction ends on its own).
+    let received = '';
+    let ended: () => void = () => {};
+    const gotAll = new Promise<void>((resolve) => { ended = resolve; });
+    const target = net.createServer({ allowHalfOpen: true }, (s) => {
       s.on('error', () => {});
+      s.on('data', (b: Buffer) => { received += b.toString(); });
+      s.on('end', () => { s.destroy(); ended(); });
       s.end('bye\n');
     });
     await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
     const port = (target.address() as net.AddressInfo).port;
     const connect = spawnSocx(['connect', '-x', `socks5h://${serve.authority}`, '127.0.0.1', String(port)], NO_PROXY_ENV);
     try {
-      assert.equal(await connect.exited(5_000), 0, connect.stderr());
+      await connect.waitForStdout(4, 5_000);
       assert.equal(connect.stdout().toString(), 'bye\n');
+      connect.child.stdin.write('after the ');
+      connect.child.stdin.end('remote EOF');
+      assert.equal(await connect.exited(5_000), 0, connect.stderr());
+      await gotAll;
+      assert.equal(received, 'after the remote EOF');
+      assert.equal(connect.stderr(), '');
     } finally {
       connect.kill();
       await new Promise<void>((resolve) => target.close(() => resolve()));

@@ -297,35 +297,45 @@ describe('relay', () => {
     }
   });
 
-  test('finishWhenBEnds: done once b has ended and its bytes reached a, even though a is still open', { timeout: 10_000 }, async () => {
-    const rig = await startRelay({ finishWhenBEnds: true });
+  test('the upstream half-closes first: the client\'s 4 MiB still arrive whole, and the relay completes only when the client ends too', { timeout: 20_000 }, async () => {
+    const rig = await startRelay();
     try {
       const atClient = new Collector(rig.client);
       rig.upstream.end(Buffer.from('bye'));
-      const result = await settled(rig);
-      assert.equal(result.reason, 'completed');
-      assert.equal(result.bytesBToA, 3);
       assert.equal((await atClient.end()).toString(), 'bye');
-      assert.equal(atClient.ended, true, 'the client gets a clean EOF after the data');
+      let state = 'running';
+      void rig.result.then((r) => { state = r.reason; });
+      const up = randomBytes(4 * 1024 * 1024);
+      const atUpstream = hashUntilEnd(rig.upstream, 15_000);
+      await writeAll(rig.client, up);
+      const got = await atUpstream;
+      assert.deepEqual(got, { sha: sha(up), bytes: up.length });
+      const result = await settled(rig);
+      assert.deepEqual({ reason: result.reason, up: result.bytesAToB, down: result.bytesBToA, side: result.side }, { reason: 'completed', up: up.length, down: 3, side: undefined });
+      assert.notEqual(state, 'running');
     } finally {
       rig.destroy();
     }
   });
 
-  test('without finishWhenBEnds the relay waits for the other direction', { timeout: 10_000 }, async () => {
-    const rig = await startRelay();
-    try {
-      const atClient = new Collector(rig.client);
-      rig.upstream.end(Buffer.from('bye'));
-      await atClient.end();
-      let state = 'running';
-      void rig.result.then((r) => { state = r.reason; });
-      await sleep(100);
-      assert.equal(state, 'running');
-      rig.client.end();
-      assert.equal((await settled(rig)).reason, 'completed');
-    } finally {
-      rig.destroy();
-    }
-  });
+  for (const side of ['a', 'b'] as const) {
+    test(`a reset on ${side} names that side in the result`, { timeout: 10_000 }, async () => {
+      const rig = await startRelay();
+      try {
+        const [resetter, other] = side === 'a' ? [rig.client, rig.upstream] : [rig.upstream, rig.client];
+        const atOther = new Collector(other);
+        resetter.write(Buffer.from('x'));
+        await atOther.take(1);
+        resetter.resetAndDestroy();
+        // The relay notices a reset when it reads, or else when it writes to the side that was reset.
+        other.write(Buffer.from('poke'));
+        const result = await settled(rig);
+        if (result.reason === 'reset') assert.equal(result.side, side);
+        else assert.deepEqual({ reason: result.reason, side: result.side }, { reason: 'closed', side });
+        await atOther.end();
+      } finally {
+        rig.destroy();
+      }
+    });
+  }
 });
