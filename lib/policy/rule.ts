@@ -91,7 +91,9 @@ function parsePorts(text: string): [number, number] | undefined {
 const SET_LIST = `a set (${SET_NAMES.join(', ')})`;
 
 function parseAddresses(text: string, fail: (why: string) => never, expected: string): AddressSet {
-  if (isSetName(text)) return SETS[text];
+  // Set names in any case: "Private" must not quietly become a host name.
+  const lower = text.toLowerCase();
+  if (isSetName(lower)) return SETS[lower];
   const cidr = parseCidr(text);
   if (typeof cidr === 'string') return fail(cidr);
   if (cidr !== undefined) return AddressSet.of([cidr]);
@@ -104,7 +106,7 @@ const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
 function parseDestination(text: string, fail: (why: string) => never): Destination {
   const expected = `a CIDR, a host name, *.suffix or ${SET_LIST}`;
-  if (isSetName(text) || text.includes('/') || text.includes(':') || parseInetAton(text) >= 0) {
+  if (isSetName(text.toLowerCase()) || text.includes('/') || text.includes(':') || parseInetAton(text) >= 0) {
     return { kind: 'addresses', set: parseAddresses(text, fail, expected) };
   }
   const wildcard = text.startsWith('*.');
