@@ -46,7 +46,11 @@ export class AddressSet {
       }
       return false;
     }
-    const [a0 = 0, a1 = 0, a2 = 0, a3 = 0] = key.v6;
+    const words = key.v6;
+    const a0 = words[0] ?? 0;
+    const a1 = words[1] ?? 0;
+    const a2 = words[2] ?? 0;
+    const a3 = words[3] ?? 0;
     const table = this.v6;
     for (let i = 0; i < table.length; i += 8) {
       if ((a0 & (table[i + 4] ?? 0)) === table[i] && (a1 & (table[i + 5] ?? 0)) === table[i + 1]

@@ -9,44 +9,51 @@ import { ipv6ToBytes } from '../codec/ip.ts';
 export function parseInetAton(text: string): number {
   const end = text.length;
   let at = 0;
-  let high = 0; // the parts before the last, shifted into place
+  let high = 0; // the parts before the last, one byte each
   let parts = 0;
   for (;;) {
-    const first = text.charCodeAt(at);
-    if (!(first >= 0x30 && first <= 0x39)) return -1; // every part starts with a digit (no sign, no space)
-    let base = 10;
-    if (first === 0x30) {
-      const next = text.charCodeAt(at + 1) | 0x20;
-      if (next === 0x78 /* x */ && isHexDigit(text.charCodeAt(at + 2))) { base = 16; at += 2; } else base = 8;
-    }
+    // Reads past the end are -1, not charCodeAt's NaN: one number type keeps the loops fast.
+    let code = at < end ? text.charCodeAt(at) : -1;
+    if (!(code >= 0x30 && code <= 0x39)) return -1; // every part starts with a digit (no sign, no space)
     let value = 0;
-    for (; at < end; at++) {
-      const digit = digitValue(text.charCodeAt(at), base);
-      if (digit < 0) break;
-      value = value * base + digit;
-      if (value > 0xffffffff) return -1;
+    if (code !== 0x30) {
+      while (code >= 0x30 && code <= 0x39) {
+        value = value * 10 + code - 0x30;
+        code = ++at < end ? text.charCodeAt(at) : -1;
+      }
+    } else if (at + 2 < end && (text.charCodeAt(at + 1) | 0x20) === 0x78 /* x */ && hexValue(text.charCodeAt(at + 2)) >= 0) {
+      at += 2;
+      code = text.charCodeAt(at);
+      for (let digit = hexValue(code); digit >= 0; digit = hexValue(code)) {
+        value = value * 16 + digit;
+        code = ++at < end ? text.charCodeAt(at) : -1;
+      }
+    } else {
+      while (code >= 0x30 && code <= 0x37) {
+        value = value * 8 + code - 0x30;
+        code = ++at < end ? text.charCodeAt(at) : -1;
+      }
     }
+    // No overflow check in the loops: a double only grows with more digits, so too many still compare as too big.
     if (at === end) {
       // The last part fills what the others left: a.b.c.d, a.b.c (c: 16 bits), a.b (b: 24 bits), a (32 bits).
-      if (value > 0xffffffff / 2 ** (8 * parts)) return -1;
-      return high + value;
+      const room = FILL[parts] ?? 1;
+      return value < room ? high * room + value : -1;
     }
-    if (text.charCodeAt(at) !== 0x2e /* . */ || parts === 3 || value > 0xff) return -1;
-    high += value * 2 ** (8 * (3 - parts));
+    if (code !== 0x2e /* . */ || parts === 3 || value > 0xff) return -1;
+    high = high * 256 + value;
     parts++;
     at++;
   }
 }
 
-function isHexDigit(code: number): boolean {
-  return digitValue(code, 16) >= 0;
-}
+/** 2 ** (8 * (4 - parts)): how many values the last part may take after `parts` dotted ones. */
+const FILL = [2 ** 32, 2 ** 24, 2 ** 16, 2 ** 8];
 
-function digitValue(code: number, base: number): number {
-  let digit = -1;
-  if (code >= 0x30 && code <= 0x39) digit = code - 0x30;
-  else if ((code | 0x20) >= 0x61 && (code | 0x20) <= 0x66) digit = (code | 0x20) - 0x61 + 10;
-  return digit < base ? digit : -1;
+function hexValue(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
 }
 
 /**
@@ -61,8 +68,13 @@ export class IpKey {
   v4 = 0;
   readonly v6 = new Int32Array(4);
   private readonly bytes = new Uint8Array(16);
+  /** The text last read: the fields hold its reading, so the same address again (a UDP stream's destination,
+   * its client) costs a string comparison, not a parse. */
+  private text: string | undefined;
 
   read(text: string): boolean {
+    if (text === this.text) return this.family !== 0;
+    this.text = text;
     if (text.indexOf(':') < 0) {
       const value = parseInetAton(text);
       this.family = value < 0 ? 0 : 4;
