@@ -199,6 +199,25 @@ describe('defaults', () => {
   });
 });
 
+describe('one policy, many checks', () => {
+  test('nothing carries over from one check to the next (the last address read is remembered)', () => {
+    const policy = Policy.parse(['deny from=192.0.2.0/24 to=10.0.0.0/8', 'deny to=*.example.com']);
+    const sequence: ReadonlyArray<readonly [Partial<PolicyQuery>, string]> = [
+      [{ clientIp: '192.0.2.1', destIp: '10.0.0.1' }, 'deny from=192.0.2.0/24 to=10.0.0.0/8'],
+      [{ clientIp: '203.0.113.1', destIp: '10.0.0.1' }, ALLOWED],
+      [{ clientIp: '192.0.2.1', destIp: 'not an address' }, 'default: deny (not an IP address)'],
+      [{ clientIp: '192.0.2.1', destIp: '10.0.0.1' }, 'deny from=192.0.2.0/24 to=10.0.0.0/8'],
+      [{ clientIp: '192.0.2.1', destIp: '127.0.0.1' }, LOOPBACK],
+      [{ clientIp: '192.0.2.1', destIp: '10.0.0.1', destName: 'a.example.com' }, 'deny from=192.0.2.0/24 to=10.0.0.0/8'],
+      [{ clientIp: '203.0.113.1', destIp: '10.0.0.1', destName: 'a.example.com' }, 'deny to=*.example.com'],
+      [{ clientIp: '203.0.113.1', destIp: '10.0.0.1', destName: 'a.example.net' }, ALLOWED],
+      [{ clientIp: 'garbage', destIp: '10.0.0.1' }, ALLOWED],
+      [{ clientIp: '192.0.2.1', destIp: '10.0.0.1' }, 'deny from=192.0.2.0/24 to=10.0.0.0/8'],
+    ];
+    for (const [query, expected] of sequence) assert.equal(policy.check({ ...base, ...query }, true).rule, expected, JSON.stringify(query));
+  });
+});
+
 describe('precheck', () => {
   const request: RequestQuery = { clientIp: '192.0.2.10', destName: 'www.example.com', port: 443, command: 'connect', user: undefined };
   const precheck = (rules: readonly string[], query: Partial<RequestQuery> = {}) => Policy.parse(rules).precheck({ ...request, ...query })?.rule;
