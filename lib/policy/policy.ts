@@ -51,7 +51,8 @@ type Match = 'yes' | 'no' | 'maybe';
  * private networks included, as reaching them is what a SOCKS server is for.
  *
  * check() runs per connection and per datagram: addresses are read into reused numeric keys and compared
- * with precompiled CIDRs, so it allocates nothing unless a name rule has to fold the asked name's case.
+ * with precompiled CIDRs. An IPv4 check allocates nothing (unless a name rule has to fold the asked name's
+ * case); IPv6 text goes through the codec's one reader (ipv6ToBytes), which costs about 1 µs.
  */
 export class Policy {
   private readonly dest = new IpKey();

@@ -46,6 +46,8 @@ export function parseRule(text: string): Rule {
   const [action = '', ...terms] = text.trim().split(/\s+/);
   const written = [action, ...terms].join(' ');
   const fail: (why: string) => never = (why) => { throw usageError(`bad rule "${printable(written)}": ${why}`); };
+  // The rule is echoed in startup lines and logs: no terminal control there (C0, DEL, C1).
+  if (/[\x00-\x1f\x7f-\x9f]/.test(written)) fail('control characters are not allowed in a rule');
   if (action !== 'allow' && action !== 'deny') fail('a rule starts with allow or deny');
   if (terms.length === 0) fail(`nothing to match: name at least one of ${KEYS.map((k) => `${k}=`).join(', ')} (or "any")`);
   const values = new Map<Key, string>();

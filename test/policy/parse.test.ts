@@ -71,7 +71,9 @@ describe('bad rules', () => {
     ['deny from=example.com', `bad rule "deny from=example.com": from=example.com: expected a CIDR or a set (${sets})`],
     ['deny from=10.1/16', 'bad rule "deny from=10.1/16": from=10.1/16: write IPv4 addresses as a.b.c.d (this is 10.0.0.1)'],
     // Whatever the operator's text holds, the message stays one printable line.
-    ['deny to=a\x1b[31m.com', `bad rule "deny to=a\\u001b[31m.com": to=a\\u001b[31m.com: expected a CIDR, a host name, *.suffix or a set (${sets})`],
+    ['deny to=a\x1b[31m.com', 'bad rule "deny to=a\\u001b[31m.com": control characters are not allowed in a rule'],
+    ['deny user=eve\x9b2J', 'bad rule "deny user=eve\\u009b2J": control characters are not allowed in a rule'],
+    ['deny user=\x00', 'bad rule "deny user=\\u0000": control characters are not allowed in a rule'],
     ['deny\nto=bad..name', `bad rule "deny to=bad..name": to=bad..name: expected a CIDR, a host name, *.suffix or a set (${sets})`],
   ];
   for (const [rule, message] of bad) {
