@@ -1,6 +1,5 @@
-import { lookup } from 'node:dns/promises';
 import { isIPv4, type Server } from 'node:net';
-import { formatAddress, isUnspecified, toAddress, type Address } from '../codec/address.ts';
+import { formatAddress, isUnspecified, toAddress } from '../codec/address.ts';
 import { Reply } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { errnoCode, socketErrorText, socketErrorToReply } from '../errors.ts';
@@ -22,8 +21,13 @@ export const bindCommand: CommandHandler = async (context) => {
   if (request.version === 4 && !isIPv4(announcedHost)) {
     return context.refuse(Reply.ADDRESS_TYPE_NOT_SUPPORTED, `SOCKS4 BIND cannot announce the IPv6 address ${announcedHost}`);
   }
-  const expected = await expectedPeer(request.address).catch(() => null);
+  const expected = await expectedPeer(context).catch(() => null);
   if (expected === null) return context.refuse(Reply.HOST_UNREACHABLE, `cannot resolve ${request.address.host}`);
+  // The expected peer is a destination like any other: a rule may refuse it before anything listens.
+  for (const ip of expected ?? []) {
+    const verdict = context.checkPolicy(ip, request.address.type === 'domain' ? request.address.host : undefined, request.address.port);
+    if (!verdict.allowed) return context.refuse(Reply.NOT_ALLOWED, `rule: ${verdict.rule}`);
+  }
 
   let listener: Server;
   try {
@@ -48,18 +52,31 @@ export const bindCommand: CommandHandler = async (context) => {
     peer.destroy();
     return context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)} is not the expected ${request.address.host}`);
   }
+  const verdict = context.checkPolicy(from.host, undefined, from.port);
+  if (!verdict.allowed) {
+    peer.destroy();
+    return context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)}: rule: ${verdict.rule}`);
+  }
   // Second reply (RFC 1928 §6): BND.ADDR/PORT are now the address and port of the connecting host.
   context.reply(Reply.SUCCEEDED, from);
   await context.relay(peer, Buffer.concat([head, outcome.early]));
 };
 
-/** The IPs a peer may connect from: DST.ADDR (its name resolved), or any (undefined) when DST.ADDR is all
- * zeros. DST.PORT is not checked: the peer's source port is its system's choice. */
-async function expectedPeer(address: Address): Promise<ReadonlySet<string> | undefined> {
-  if (isUnspecified(address)) return undefined;
-  if (address.type !== 'domain') return new Set([canonicalIp(address.host)]);
-  const addresses = await lookup(address.host, { all: true });
-  return new Set(addresses.map((entry) => canonicalIp(entry.address)));
+/** The IPs a peer may connect from: DST.ADDR (its name resolved by the server's resolver), or any
+ * (undefined) when DST.ADDR is all zeros. DST.PORT is not checked: the peer's source port is its system's
+ * choice. */
+function expectedPeer(context: CommandContext): Promise<ReadonlySet<string> | undefined> {
+  const { address } = context.request;
+  if (isUnspecified(address)) return Promise.resolve(undefined);
+  if (address.type !== 'domain') return Promise.resolve(new Set([canonicalIp(address.host)]));
+  const resolver = context.config.resolver;
+  if (!resolver) return Promise.reject(new Error('no resolver'));
+  return new Promise((resolve, reject) => {
+    resolver.lookup(address.host, context.client.host, (error, addresses) => {
+      if (error) reject(error);
+      else resolve(new Set(addresses.map((entry) => canonicalIp(entry.address))));
+    });
+  });
 }
 
 /** The wait ended without a peer: a failure reply where the client can still read one. */

@@ -2,17 +2,20 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { canonicalIp } from '../codec/ip.ts';
 import { dialUpstream } from '../dial.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
-import { resolveHost } from '../resolve.ts';
+import { Policy } from '../policy/policy.ts';
+import { createResolver } from '../resolver/resolver.ts';
+import type { ClosableResolver } from '../resolver/types.ts';
 import { usersAuthenticator } from './auth.ts';
 import { bindCommand } from './bind-command.ts';
 import { defaultLimits } from './limits.ts';
+import { isLoopback } from './listen-address.ts';
 import { onSharedRead, reset } from './pair-relay.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
 import { Session, type SessionHost } from './session.ts';
 import { readIntoShared, sharedReadSupported, startReads } from './shared-read.ts';
 import { Sweeper } from './sweep.ts';
 import { udpCommand } from './udp-command.ts';
-import type { ServerConfig } from './types.ts';
+import type { ListenerInfo, ServerConfig } from './types.ts';
 
 export interface ListenAddress { readonly host: string; readonly port: number }
 
@@ -38,21 +41,26 @@ export const defaultServerConfig: ServerConfig = {
   udpIdleTimeoutMs: 120_000,
   udpPortRange: undefined,
   maxUdpAssociationsPerClient: 32,
-  resolve: resolveHost,
+  resolver: undefined,
+  lookupTimeoutMs: 5_000,
+  policy: Policy.parse([]),
   commands: { bind: bindCommand, udp: udpCommand },
   dial: dialUpstream,
-  allow: () => true,
   sharedReads: true,
   onConnection: () => {},
   onDebug: undefined,
   onWarning: undefined,
 };
 
-/** Fills in what a partial config leaves out; `authenticate` follows from `users` unless given. */
-function completeConfig(config: Partial<ServerConfig>): ServerConfig {
+/** Fills in what a partial config leaves out: `authenticate` follows from `users` unless given, and the
+ * resolver is the server's own bounded one unless one is injected. */
+function completeConfig(config: Partial<ServerConfig>, resolver: () => ClosableResolver): ServerConfig {
   const full = { ...defaultServerConfig, ...config };
-  if (config.authenticate === undefined && full.users.size > 0) return { ...full, authenticate: usersAuthenticator(full.users) };
-  return full;
+  return {
+    ...full,
+    authenticate: config.authenticate ?? (full.users.size > 0 ? usersAuthenticator(full.users) : undefined),
+    resolver: full.resolver ?? resolver(),
+  };
 }
 
 /** Failed logins from one IP, for the growing delay before `01 01`; forgotten after a quiet period. */
@@ -87,8 +95,15 @@ export class SocksServer implements SessionHost {
   #closing = false;
   #allDone: (() => void) | undefined;
 
+  #ownResolver: ClosableResolver | undefined;
+
   constructor(config: Partial<ServerConfig> = {}) {
-    this.#config = completeConfig(config);
+    this.#config = completeConfig(config, () => this.#resolver(config.lookupTimeoutMs ?? defaultServerConfig.lookupTimeoutMs));
+  }
+
+  #resolver(timeoutMs: number): ClosableResolver {
+    this.#ownResolver = createResolver({ timeoutMs });
+    return this.#ownResolver;
   }
 
   get connections(): number {
@@ -101,7 +116,8 @@ export class SocksServer implements SessionHost {
 
   /** New settings for connections accepted from now on; open ones keep the settings they started with. */
   reconfigure(config: Partial<ServerConfig>): void {
-    this.#config = completeConfig({ ...this.#config, authenticate: undefined, ...config });
+    // The resolver (and with it --lookup-timeout) stays: lookups in flight belong to it.
+    this.#config = completeConfig({ ...this.#config, authenticate: undefined, ...config }, () => this.#ownResolver ?? this.#resolver(this.#config.lookupTimeoutMs));
   }
 
   status(): ServerStatus {
@@ -123,7 +139,8 @@ export class SocksServer implements SessionHost {
   async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
     for (const { host, port } of addresses) {
-      const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => this.#accept(socket));
+      const listener = { exposed: !isLoopback(host) };
+      const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => this.#accept(socket, listener));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
@@ -157,9 +174,10 @@ export class SocksServer implements SessionHost {
     for (const session of [...this.#sessions]) session.abort();
     await Promise.all([drained, finished]);
     this.sweeper.stop();
+    this.#ownResolver?.close();
   }
 
-  #accept(socket: Socket): void {
+  #accept(socket: Socket, listener: ListenerInfo): void {
     const config = this.#config;
     const ip = canonicalIp(socket.remoteAddress ?? '?');
     if (this.#closing) return reset(socket);
@@ -179,7 +197,7 @@ export class SocksServer implements SessionHost {
     }
     this.#perIp.set(ip, fromIp + 1);
     const shared = config.sharedReads && sharedReadSupported && readIntoShared(socket, onSharedRead);
-    const session = new Session(this, config, socket, { host: ip, port: socket.remotePort ?? 0 }, shared);
+    const session = new Session(this, config, socket, { host: ip, port: socket.remotePort ?? 0 }, listener, shared);
     this.#sessions.add(session);
     this.#pending.add(session);
     if (shared) startReads(socket);

@@ -14,7 +14,10 @@ import { adopt, onSharedRead, PairRelay, reset, resumeReads, type RelayEnd } fro
 import { replyFor } from './reply-for.ts';
 import { sharedOnread } from './shared-read.ts';
 import { refreshClock, type Sweepable, type Sweeper } from './sweep.ts';
-import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, Outcome, ServerConfig, SessionRequest } from './types.ts';
+import { normaliseNumericHost } from '../policy/host-name.ts';
+import type { Verdict } from '../policy/policy.ts';
+import type { ResolvedAddress } from '../resolver/types.ts';
+import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, ListenerInfo, Outcome, ServerConfig, SessionRequest } from './types.ts';
 
 /** What a session needs from the server that accepted it. */
 export interface SessionHost {
@@ -76,6 +79,7 @@ export class Session extends PairRelay implements Sweepable {
   readonly #host: SessionHost;
   readonly config: ServerConfig;
   readonly info: ClientInfo;
+  readonly #listener: ListenerInfo;
   readonly record: ConnectionRecord;
   readonly #started: number;
   #state: State = GREETING;
@@ -88,11 +92,12 @@ export class Session extends PairRelay implements Sweepable {
   #abort: AbortController | undefined;
   #relayDone: (() => void) | undefined;
 
-  constructor(host: SessionHost, config: ServerConfig, socket: Socket, info: ClientInfo, shared: boolean) {
+  constructor(host: SessionHost, config: ServerConfig, socket: Socket, info: ClientInfo, listener: ListenerInfo, shared: boolean) {
     super(socket, shared);
     this.#host = host;
     this.config = config;
     this.info = info;
+    this.#listener = listener;
     this.#started = performance.now();
     this.#deadline = refreshClock() + config.handshakeTimeoutMs;
     this.record = {
@@ -372,18 +377,66 @@ export class Session extends PairRelay implements Sweepable {
     }
     const handler = command === 'bind' || command === 'udp' ? config.commands[command] : undefined;
     if (command !== 'connect' && !handler) return this.#refuse(Reply.COMMAND_NOT_SUPPORTED, 'refused-command', replyName(Reply.COMMAND_NOT_SUPPORTED));
-    if (!config.allow(request, this.info)) return this.#refuse(Reply.NOT_ALLOWED, 'refused-rule', replyName(Reply.NOT_ALLOWED));
+    const early = config.policy.precheck({ clientIp: this.info.host, destName: request.address.type === 'domain' ? request.address.host : undefined, port: command === 'udp' ? undefined : request.address.port, command: command ?? 'connect', user: this.#authenticatedUser(request) });
+    if (early) return this.#refusedByRule(early);
     if (!handler) return this.#connect(request);
     this.#runCommand(command as 'bind' | 'udp', handler, request);
   }
 
+  /** RFC 1929's user, for `user=` rules; a SOCKS4 USERID is not a login. */
+  #authenticatedUser(request: SessionRequest): string | undefined {
+    return request.version === 5 ? request.user : undefined;
+  }
+
+  #check(request: SessionRequest, command: 'connect' | 'bind' | 'udp', destIp: string, destName: string | undefined, port: number): Verdict {
+    const verdict = this.config.policy.check({ clientIp: this.info.host, destIp, destName, port, command, user: this.#authenticatedUser(request) }, this.#listener.exposed);
+    this.record.rule = verdict.rule;
+    return verdict;
+  }
+
+  #refusedByRule(verdict: Verdict): void {
+    this.record.rule = verdict.rule;
+    this.#refuse(Reply.NOT_ALLOWED, 'refused-rule', `rule: ${verdict.rule}`);
+  }
+
+  /** CONNECT: a name is resolved here, every address it gives is checked, and the first one allowed is the
+   * one dialed — no second lookup, so an answer that changes (DNS rebinding) cannot get around the rules. */
   #connect(request: SessionRequest): void {
     this.#state = CONNECTING;
     const { address } = request;
     const { config } = this;
-    this.#deadline = refreshClock() + config.connectTimeoutMs + 1000;
+    this.#deadline = refreshClock() + config.lookupTimeoutMs + config.connectTimeoutMs + 1000;
+    const numeric = address.type === 'domain' ? normaliseNumericHost(address.host) : address.host;
+    if (numeric !== undefined) {
+      const verdict = this.#check(request, 'connect', numeric, undefined, address.port);
+      return verdict.allowed ? this.#dial(numeric, address.port) : this.#refusedByRule(verdict);
+    }
+    const resolver = config.resolver;
+    if (!resolver) return this.#refuse(Reply.HOST_UNREACHABLE, 'upstream-unreachable', 'no resolver');
+    resolver.lookup(address.host, this.info.host, (error, addresses) => this.#resolved(request, error, addresses));
+  }
+
+  #resolved(request: SessionRequest, error: NodeJS.ErrnoException | null, addresses: readonly ResolvedAddress[]): void {
+    if (this.#state !== CONNECTING) return;
+    const { host, port } = request.address;
+    if (error) {
+      const outcome: Outcome = error.code === 'ETIMEOUT' ? 'timeout' : error.code === 'ELOOKUPLIMIT' ? 'limit' : 'upstream-unreachable';
+      return this.#refuse(replyFor(error), outcome, `cannot resolve ${host}: ${error.message}`);
+    }
+    let refused: Verdict | undefined;
+    for (const { address } of addresses) {
+      const verdict = this.#check(request, 'connect', address, host, port);
+      if (verdict.allowed) return this.#dial(address, port);
+      refused ??= verdict;
+    }
+    this.#refusedByRule(refused ?? { allowed: false, rule: 'default: deny (no address)' });
+  }
+
+  #dial(ip: string, port: number): void {
+    const { config } = this;
     const shared = this.clientShared;
-    config.dial(address.host, address.port, { timeoutMs: config.connectTimeoutMs, onread: shared ? sharedOnread(onSharedRead) : undefined })
+    this.record.dialed = formatAddress({ host: ip, port });
+    config.dial(ip, port, { timeoutMs: config.connectTimeoutMs, onread: shared ? sharedOnread(onSharedRead) : undefined })
       .then((dialed) => this.#connected(dialed, shared), (error: unknown) => this.#dialFailed(error));
   }
 
@@ -395,7 +448,6 @@ export class Session extends PairRelay implements Sweepable {
     const early = adopt(socket, this, shared);
     const fromUpstream = head && early ? Buffer.concat([head, early]) : head ?? early;
     const { record, config } = this;
-    record.dialed = socket.remoteAddress ? formatAddress({ host: socket.remoteAddress, port: socket.remotePort ?? 0 }) : undefined;
     this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, localAddressOf(socket)));
     record.reply = Reply.SUCCEEDED;
     if (config.keepAliveMs > 0) {
@@ -453,6 +505,7 @@ export class Session extends PairRelay implements Sweepable {
       record: this.record,
       signal: abort.signal,
       debug: (message) => this.#debug(message),
+      checkPolicy: (destIp, destName, port) => this.#check(request, command, destIp, destName, port),
       reply: (code: number, bound: Address) => {
         this.record.reply = code;
         this.client.write(encodeServerReply(request.version, code, bound));

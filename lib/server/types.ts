@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import type { Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
 import type { UpstreamDial } from '../dial.ts';
-import type { Resolve } from '../resolve.ts';
+import type { Policy, Verdict } from '../policy/policy.ts';
+import type { Resolver } from '../resolver/types.ts';
 import type { Authenticate, Users } from './auth.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
@@ -14,6 +15,9 @@ export interface SessionRequest {
 }
 
 export interface ClientInfo { readonly host: string; readonly port: number }
+
+/** Where a connection arrived: the defaults of the policy differ for a listener others can reach. */
+export interface ListenerInfo { readonly exposed: boolean }
 
 /** How a connection ended, from a closed set (the log's and the metrics' vocabulary). */
 export type Outcome =
@@ -73,6 +77,8 @@ export interface CommandContext {
   reply(code: number, bound: Address): void;
   /** Sends a failure reply, records why, and closes the connection once the reply is delivered. */
   refuse(code: number, why: string): void;
+  /** The policy's verdict on this client reaching `destIp` (the record keeps the rule). */
+  checkPolicy(destIp: string, destName: string | undefined, port: number): Verdict;
   /** Relays the client with `peer` (BIND's second leg) and resolves when both have closed. */
   relay(peer: Socket, head: Buffer): Promise<void>;
   debug(message: string): void;
@@ -112,12 +118,15 @@ export interface ServerConfig {
   readonly udpPortRange: { readonly low: number; readonly high: number } | undefined;
   /** UDP ASSOCIATE: open associations allowed per client IP; 0 no limit. */
   readonly maxUdpAssociationsPerClient: number;
-  /** Resolves host names in UDP datagrams (ATYP 03); TCP targets go through `dial`. */
-  readonly resolve: Resolve;
+  /** Resolves every name the server meets (CONNECT targets, BIND's expected peer, UDP datagrams); the
+   * server makes a bounded one (lookupTimeoutMs, a cap per client) when none is given. */
+  readonly resolver: Resolver | undefined;
+  readonly lookupTimeoutMs: number;
+  /** --allow / --deny, checked against every address dialed, peer accepted, datagram sent. */
+  readonly policy: Policy;
   /** BIND and UDP ASSOCIATE handlers, when enabled; CONNECT is the session's own, always on. */
   readonly commands: Readonly<Partial<Record<Exclude<CommandName, 'connect'>, CommandHandler>>>;
   readonly dial: UpstreamDial;
-  readonly allow: (request: SessionRequest, client: ClientInfo) => boolean;
   /** Read relayed sockets into one shared buffer (false: 'data' events, a fresh Buffer per read). */
   readonly sharedReads: boolean;
   readonly onConnection: (record: ConnectionRecord) => void;

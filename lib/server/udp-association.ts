@@ -4,14 +4,14 @@ import { writeAddress, type Address } from '../codec/address.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6 } from '../codec/socks5.ts';
-import type { Resolve } from '../resolve.ts';
+import type { Resolve } from './udp-names.ts';
 import { NameRouter } from './udp-names.ts';
 
 /** Why a datagram was not relayed: from a source other than the client (`source`), a fragment (`frag`, RFC
  * 1928 §7 reassembly is optional and we do not do it), a header we cannot read (`malformed`), port 0
- * (`bad-target`), a name that did not resolve (`resolve`), a send the kernel refused (`send`), or a reply too
+ * (`bad-target`), a name that did not resolve (`resolve`), a destination the policy refuses (`rule`), a send the kernel refused (`send`), or a reply too
  * big to carry with its header back to the client (`too-big`). */
-export type UdpDropReason = 'source' | 'frag' | 'malformed' | 'bad-target' | 'resolve' | 'send' | 'too-big';
+export type UdpDropReason = 'source' | 'frag' | 'malformed' | 'bad-target' | 'resolve' | 'rule' | 'send' | 'too-big';
 export type UdpEndReason = 'control-closed' | 'idle-timeout' | 'socket-error' | 'shutdown';
 
 export interface UdpCounters {
@@ -37,6 +37,8 @@ export interface UdpAssociationOptions {
   /** End the association after this long without a relayed datagram; 0 never. */
   readonly idleTimeoutMs: number;
   readonly resolve: Resolve;
+  /** The destination policy, per datagram: the address it goes to and the name it asked for, if any. */
+  readonly allow?: ((address: string, port: number, name: string | undefined) => boolean) | undefined;
   readonly debug?: ((message: string) => void) | undefined;
 }
 
@@ -105,7 +107,7 @@ export async function openUdpAssociation(options: UdpAssociationOptions): Promis
 export class UdpAssociation {
   readonly counters: UdpCounters = {
     datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropped: 0, droppedBytes: 0,
-    drops: { source: 0, frag: 0, malformed: 0, 'bad-target': 0, resolve: 0, send: 0, 'too-big': 0 },
+    drops: { source: 0, frag: 0, malformed: 0, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0 },
   };
   readonly ended: Promise<UdpEndReason>;
   readonly #relay: UdpSocket;
@@ -139,7 +141,7 @@ export class UdpAssociation {
     this.#maxToClient = isIPv6(options.clientHost) ? MAX_UDP_PAYLOAD_IPV6 : MAX_UDP_PAYLOAD_IPV4;
     this.ended = new Promise((resolve) => { this.#resolveEnded = resolve; });
     this.#names = new NameRouter(options.resolve, {
-      send: (family, address, port, payload) => this.#sendUp(family, address, port, payload),
+      send: (family, address, port, payload, name) => this.#sendUp(family, address, port, payload, name),
       drop: (bytes) => this.#drop('resolve', bytes),
       debug: options.debug,
     });
@@ -252,7 +254,8 @@ export class UdpAssociation {
     return address;
   }
 
-  #sendUp(family: 4 | 6, host: string, port: number, payload: Buffer): void {
+  #sendUp(family: 4 | 6, host: string, port: number, payload: Buffer, name?: string): void {
+    if (this.#options.allow && !this.#options.allow(host, port, name)) return this.#drop('rule', payload.length);
     let socket = family === 4 ? this.#up4 : this.#up6;
     if (socket === undefined) {
       socket = this.#openUpstream(family === 4 ? 'udp4' : 'udp6');

@@ -5,6 +5,7 @@ import { canonicalIp } from '../codec/ip.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
 import { closeAfterReply } from './close-after-reply.ts';
 import { openUdpAssociation, type UdpAssociation, type UdpCounters, type UdpEndReason } from './udp-association.ts';
+import type { Resolve } from './udp-names.ts';
 import type { CommandContext, CommandHandler, ServerConfig } from './types.ts';
 
 /** Open associations per client IP, per server (a config object belongs to one SocksServer). */
@@ -23,6 +24,19 @@ function lease(config: ServerConfig, host: string): (() => void) | undefined {
     const left = (counts.get(host) ?? 1) - 1;
     if (left > 0) counts.set(host, left);
     else counts.delete(host);
+  };
+}
+
+/** The association's one-address lookups, through the server's resolver (its deadline, its per-client cap). */
+function resolverFor(config: ServerConfig, clientHost: string): Resolve {
+  return (host, callback) => {
+    const resolver = config.resolver;
+    if (!resolver) return callback(Object.assign(new Error('no resolver'), { code: 'ENOTFOUND' }), '', 4);
+    resolver.lookup(host, clientHost, (error, addresses) => {
+      const first = addresses[0];
+      if (error || !first) callback(error ?? Object.assign(new Error(`${host}: no address`), { code: 'ENOTFOUND' }), '', 4);
+      else callback(null, first.address, first.family);
+    });
   };
 }
 
@@ -79,7 +93,8 @@ export const udpCommand: CommandHandler = async (context) => {
         localHost,
         portRange: config.udpPortRange,
         idleTimeoutMs: config.udpIdleTimeoutMs,
-        resolve: config.resolve,
+        resolve: resolverFor(config, clientHost),
+        allow: (address, port, name) => context.checkPolicy(address, name, port).allowed,
         debug: context.debug,
       });
     } catch (error) {

@@ -1,4 +1,7 @@
-import type { Resolve } from '../resolve.ts';
+export type ResolveCallback = (error: Error | null, address: string, family: 4 | 6) => void;
+
+/** How an association turns a name into one address (the server's Resolver, first answer). */
+export type Resolve = (host: string, callback: ResolveCallback) => void;
 
 const NAME_TTL_MS = 60_000;
 const NAME_FAILURE_TTL_MS = 5_000;
@@ -12,7 +15,7 @@ type NameEntry =
 
 export interface NameRouterHandlers {
   /** Sends a datagram to the address a name resolved to. */
-  readonly send: (family: 4 | 6, address: string, port: number, payload: Buffer) => void;
+  readonly send: (family: 4 | 6, address: string, port: number, payload: Buffer, name: string) => void;
   /** A datagram that cannot go: its name did not resolve, or too many wait for it. */
   readonly drop: (bytes: number) => void;
   readonly debug?: ((message: string) => void) | undefined;
@@ -37,7 +40,7 @@ export class NameRouter {
   route(name: string, port: number, payload: Buffer): void {
     const entry = this.#names.get(name);
     const now = entry && entry.state !== 'pending' ? Date.now() : 0;
-    if (entry?.state === 'ok' && entry.expires > now) return this.#handlers.send(entry.family, entry.address, port, payload);
+    if (entry?.state === 'ok' && entry.expires > now) return this.#handlers.send(entry.family, entry.address, port, payload, name);
     if (entry?.state === 'failed' && entry.expires > now) return this.#handlers.drop(payload.length);
     if (entry?.state === 'pending') {
       if (entry.queue.length >= MAX_QUEUED_PER_NAME) return this.#handlers.drop(payload.length);
@@ -56,7 +59,7 @@ export class NameRouter {
         return;
       }
       this.#names.set(name, { state: 'ok', address, family, expires: Date.now() + NAME_TTL_MS });
-      for (const item of queue) this.#handlers.send(family, address, item.port, item.payload);
+      for (const item of queue) this.#handlers.send(family, address, item.port, item.payload, name);
     });
   }
 

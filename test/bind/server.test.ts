@@ -2,6 +2,7 @@
  * byte for byte, the announced address, data and half-close both ways, the record, and the listening port
  * freed in every outcome. */
 
+import { Policy } from '../../lib/policy/policy.ts';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -202,14 +203,16 @@ describe('BIND details', () => {
     }
   });
 
-  test('the allow() hook sees BIND requests and can refuse them (0x02), before anything listens', T, async () => {
-    const server = await startSocksServer({ allow: (request) => request.command !== 0x02 });
+  test('a --deny cmd=bind rule refuses BIND requests (0x02), before anything listens', T, async () => {
+    const server = await startSocksServer({ policy: Policy.parse(['deny cmd=bind']) });
     try {
       const c = await server.client();
       await greet(c);
       c.socket.write(bindRequest5(ANY4));
       assert.deepEqual((await readReply(c, 5)).bytes, hex('05 02 00 01 00000000 0000'));
-      assert.equal((await server.record(0)).extra.bound, undefined);
+      const record = await server.record(0);
+      assert.equal(record.extra.bound, undefined);
+      assert.equal(record.rule, 'deny cmd=bind');
     } finally {
       await server.close();
     }

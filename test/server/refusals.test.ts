@@ -1,12 +1,13 @@
 /** Every way the server says no: a complete reply (10 bytes for SOCKS5, 8 for SOCKS4, `05 FF`, `01 01`),
  * then the connection closes, and the record says why. */
 
+import { Policy } from '../../lib/policy/policy.ts';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Address } from '../../lib/codec/address.ts';
 import type { UpstreamDial } from '../../lib/dial.ts';
 import { SocxError } from '../../lib/errors.ts';
-import type { ServerConfig, SessionRequest, ClientInfo } from '../../lib/server/types.ts';
+import type { ServerConfig } from '../../lib/server/types.ts';
 import { closedPort, hex, startEcho, type EchoServer } from '../helpers/net.ts';
 import { authenticate, greet, request5, socks4Connect, socketError, startSocksServer } from '../helpers/socks.ts';
 
@@ -30,7 +31,7 @@ const cases: Case[] = [
   { name: 'host unreachable (EHOSTUNREACH)', code: '04', config: () => ({ dial: rejectingDial(socketError('EHOSTUNREACH')) }), result: /^host unreachable/ },
   { name: 'host name not found (ENOTFOUND)', code: '04', config: () => ({ dial: rejectingDial(socketError('ENOTFOUND')) }), result: /^host unreachable/ },
   { name: 'an unknown dial error', code: '01', config: () => ({ dial: rejectingDial(new Error('something odd')) }), result: /^general SOCKS server failure/ },
-  { name: 'not allowed by the ruleset', code: '02', config: () => ({ allow: () => false }), result: /^connection not allowed by ruleset/ },
+  { name: 'not allowed by the ruleset', code: '02', config: () => ({ policy: Policy.parse(['deny any']) }), result: /^connection not allowed by ruleset \(rule: deny any\)/ },
 ];
 
 describe('SocksServer failure replies', () => {
@@ -76,18 +77,16 @@ describe('SocksServer failure replies', () => {
     });
   }
 
-  test('allow() sees the request and the client address', { timeout: 10_000 }, async () => {
-    const seen: Array<{ request: SessionRequest; client: ClientInfo }> = [];
-    const server = await startSocksServer({ allow: (request, client) => { seen.push({ request, client }); return request.address.port !== 1; } });
+  test('the policy sees the client, the port, the user, and the name the client asked for (0x02, the rule logged)', { timeout: 10_000 }, async () => {
+    const server = await startSocksServer({ policy: Policy.parse(['deny from=127.0.0.1 to=*.invalid port=1 cmd=connect']) });
     try {
       const client = await server.client();
       await greet(client);
-      const { reply } = await request5(client, { type: 'domain', host: 'example.invalid', port: 1 });
-      assert.equal(reply.reply, 0x02);
-      assert.deepEqual(seen, [{
-        request: { version: 5, command: 1, address: { type: 'domain', host: 'example.invalid', port: 1 }, user: undefined },
-        client: { host: '127.0.0.1', port: client.socket.localPort },
-      }]);
+      const { bytes } = await request5(client, { type: 'domain', host: 'example.invalid', port: 1 });
+      assert.deepEqual(bytes, SOCKS5_FAILURE('02'));
+      const record = await server.record(0);
+      assert.equal(record.outcome, 'refused-rule');
+      assert.equal(record.rule, 'deny from=127.0.0.1 to=*.invalid port=1 cmd=connect');
     } finally {
       await server.close();
     }

@@ -244,7 +244,7 @@ describe('SocksServer CONNECT details', () => {
         ok: true,
         outcome: 'ok',
         reply: 0,
-        rule: undefined,
+        rule: 'default: allow',
         dialed: `127.0.0.1:${echo.port}`,
         result: 'ok',
         bytesUp: 8,

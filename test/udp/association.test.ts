@@ -4,7 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Address } from '../../lib/codec/address.ts';
-import type { Resolve, ResolveCallback } from '../../lib/resolve.ts';
+import type { Resolve, ResolveCallback } from '../../lib/server/udp-names.ts';
 import { openUdpAssociation, type UdpAssociationOptions } from '../../lib/server/udp-association.ts';
 import { sleep, withTimeout } from '../helpers/net.ts';
 import { portIsFree, startUdpEcho, TestUdp, unwrap, wrap } from './udp-helpers.ts';

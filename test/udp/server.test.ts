@@ -8,7 +8,7 @@ import { Command } from '../../lib/codec/constants.ts';
 import { encodeSocks4Request } from '../../lib/codec/socks4.ts';
 import { encodeRequest } from '../../lib/codec/socks5.ts';
 import { formatConnectionRecord } from '../../lib/server/log-line.ts';
-import type { Resolve } from '../../lib/resolve.ts';
+import type { Resolver } from '../../lib/resolver/types.ts';
 import { hex, sleep } from '../helpers/net.ts';
 import { greet, startSocksServer, type TestServer } from '../helpers/socks.ts';
 import { associate, portIsFree, recordOf, startUdpEcho, TestUdp, unwrap, waitUntilFree, wrap, ZERO4 } from './udp-helpers.ts';
@@ -16,10 +16,12 @@ import { associate, portIsFree, recordOf, startUdpEcho, TestUdp, unwrap, waitUnt
 const T = { timeout: 15_000 };
 
 /** Names the tests use; anything else fails as NXDOMAIN would. */
-const fakeResolve: Resolve = (host, callback) => {
-  if (host === 'echo4.test') return callback(null, '127.0.0.1', 4);
-  if (host === 'echo6.test') return callback(null, '::1', 6);
-  callback(Object.assign(new Error(`queryA ENOTFOUND ${host}`), { code: 'ENOTFOUND' }), '', 4);
+const fakeResolver: Resolver = {
+  lookup(host, _client, callback) {
+    if (host === 'echo4.test') return setImmediate(callback, null, [{ address: '127.0.0.1', family: 4 }]);
+    if (host === 'echo6.test') return setImmediate(callback, null, [{ address: '::1', family: 6 }]);
+    setImmediate(callback, Object.assign(new Error(`queryA ENOTFOUND ${host}`), { code: 'ENOTFOUND' }), []);
+  },
 };
 
 for (const listenHost of ['127.0.0.1', '::1']) {
@@ -29,7 +31,7 @@ for (const listenHost of ['127.0.0.1', '::1']) {
     let echo4: TestUdp;
     let echo6: TestUdp;
     before(async () => {
-      server = await startSocksServer({ resolve: fakeResolve }, listenHost);
+      server = await startSocksServer({ resolver: fakeResolver }, listenHost);
       echo4 = await startUdpEcho('127.0.0.1');
       echo6 = await startUdpEcho('::1');
     });
@@ -316,7 +318,7 @@ describe('UDP ASSOCIATE options and limits', () => {
   });
 
   test('a name that does not resolve is dropped and counted (drop_resolve), and later datagrams still flow', T, async () => {
-    const server = await startSocksServer({ resolve: fakeResolve });
+    const server = await startSocksServer({ resolver: fakeResolver });
     const echo = await startUdpEcho();
     const client = await TestUdp.bind('127.0.0.1');
     try {
