@@ -12,6 +12,7 @@ import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
 import { flagOption, integerOption, listOption, stringOption } from './options.ts';
 import { printError, printStatus } from './output.ts';
+import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
 
 interface ServeOptions {
   readonly listen: ListenAddress[];
@@ -45,14 +46,17 @@ export function registerServe(cli: CAC): void {
     .option('--max-handshakes <n>', `Connections still in their handshake; when full, the oldest is dropped for each newcomer (default: a quarter of --max-connections, ${defaultServerConfig.maxPendingHandshakes} here)`)
     .option('--max-binds-per-ip <n>', 'BIND requests open at once from one client IP; 0 no limit', { default: defaultServerConfig.maxBindsPerIp })
     .option('--keepalive <s>', 'TCP keepalive on both legs of a relay: idle seconds before the first probe; 0 off', { default: defaultServerConfig.keepAliveMs / 1000 })
+    .option('--allow <rule>', 'Allow what the rule matches (repeatable; with --deny, first match wins), e.g. "to=10.0.0.0/8 port=22"')
+    .option('--deny <rule>', 'Refuse what the rule matches with reply 0x02 (repeatable), e.g. "private", "to=*.internal", "from=192.0.2.0/24 cmd=bind"')
+    .option('--lookup-timeout <ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: 5000 })
     .option('--grace <ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: 5000 })
     .option('-q, --quiet', 'Print only the ready line and errors')
     .option('-v, --verbose', 'Also print handshake details')
     .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
-    .action((options: Record<string, unknown>) => serve(parseServeOptions(options)));
+    .action((options: Record<string, unknown>) => serve(parseServeOptions(options, rulesFromArgv(cli.rawArgs))));
 }
 
-function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
+function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[]): ServeOptions {
   const listen = listOption(raw.listen, 'listen').map(parseListenAddress);
   const users = new Map<string, string>();
   const usersFile = stringOption(raw.users, 'users');
@@ -85,10 +89,25 @@ function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
       udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
       maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
       ...connectionLimits(raw),
+      policy: parsePolicy(argvRules, listOption(raw.rules, 'rules')),
+      lookupTimeoutMs: integerOption(raw.lookupTimeout, 'lookup-timeout', 1) ?? 5000,
       maxBindsPerIp: integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp,
       keepAliveMs: (integerOption(raw.keepalive, 'keepalive', 0) ?? defaultServerConfig.keepAliveMs / 1000) * 1000,
     },
   };
+}
+
+/** What the server enforces, for the lines after the ready lines. */
+function enforcedLines(config: ServerConfig, bound: readonly ListenAddress[]): string[] {
+  const limit = (n: number): string => (n > 0 ? String(n) : 'no limit');
+  const lines = [`limits: ${limit(config.maxConnections)} connections, ${config.maxPendingHandshakes} in handshake (oldest dropped first), per IP ${limit(config.maxConnectionsPerIp)}; handshake deadline ${config.handshakeTimeoutMs} ms`];
+  const kinds = new Set(bound.map((address) => !isLoopback(address.host)));
+  for (const exposed of [false, true]) {
+    if (!kinds.has(exposed)) continue;
+    const where = kinds.size > 1 ? (exposed ? ' (non-loopback listeners)' : ' (loopback listeners)') : '';
+    for (const line of config.policy.summary(exposed)) lines.push(`policy${where}: ${line}`);
+  }
+  return lines;
 }
 
 function connectionLimits(raw: Record<string, unknown>): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
@@ -171,6 +190,7 @@ async function serve(options: ServeOptions): Promise<number> {
   }
   for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
   if (options.users.size > 0 && !options.quiet) printStatus(`${options.users.size} user(s); SOCKS5 clients must authenticate, SOCKS4 is refused`);
+  if (!options.quiet) for (const line of enforcedLines(server.config, bound)) printStatus(line);
   await stopped;
   return 0;
 }

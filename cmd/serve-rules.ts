@@ -1,0 +1,23 @@
+import { Policy } from '../lib/policy/policy.ts';
+
+/**
+ * --allow and --deny in the order they were given: first match wins, and the option parser keeps each
+ * option's values apart, so the order is read from argv itself. `--allow-open-proxy` is another option.
+ */
+export function rulesFromArgv(argv: readonly string[]): string[] {
+  const rules: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') break;
+    const match = /^--(allow|deny)(?:=(.*))?$/s.exec(arg);
+    if (!match) continue;
+    const value = match[2] ?? argv[++i];
+    if (value !== undefined) rules.push(`${match[1]} ${value}`);
+  }
+  return rules;
+}
+
+/** Rules from the command line come first (they override a config file's), then the file's. */
+export function parsePolicy(argvRules: readonly string[], fileRules: readonly string[] = []): Policy {
+  return Policy.parse([...argvRules, ...fileRules]);
+}
