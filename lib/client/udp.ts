@@ -1,9 +1,9 @@
 import dgram, { type Socket as UdpSocket, type SocketType } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { formatAddress, isUnspecified, toAddress, writeAddress, type Address } from '../codec/address.ts';
+import { formatAddress, isUnspecified, toAddress, type Address } from '../codec/address.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { canonicalIp } from '../codec/ip.ts';
-import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, udpHeaderLength } from '../codec/socks5.ts';
+import { decodeUdpDatagram, encodeUdpHeader, MAX_UDP_PAYLOAD_IPV4, udpHeaderLength } from '../codec/socks5.ts';
 import { SocxError, errnoCode, socketErrorText, usageError } from '../errors.ts';
 import { namesNoAddress, openSession, requireSocks5ForUdp, type ClientOptions, type ProxySession } from './client.ts';
 import { describeProxy } from './proxy-url.ts';
@@ -90,9 +90,7 @@ export class UdpSession {
     }
     if (this.#lastTarget !== target) {
       // A new buffer per target, never rewritten: a queued send may still be reading the old one.
-      const header = Buffer.alloc(udpHeaderLength(target));
-      writeAddress(target, header, 3);
-      this.#lastHeader = header;
+      this.#lastHeader = encodeUdpHeader(target);
       this.#lastTarget = target;
     }
     this.#udp.send([this.#lastHeader, payload], callback);

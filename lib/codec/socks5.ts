@@ -162,13 +162,26 @@ export function udpHeaderLength(address: Address): number {
   return 3 + addressLength(address);
 }
 
+/** Writes RSV RSV FRAG ATYP ADDR PORT at `offset`; returns the offset past it. The out buffer must hold
+ * udpHeaderLength(address) bytes there. */
+export function writeUdpHeader(address: Address, frag: number, out: Uint8Array, offset: number): number {
+  out[offset] = 0;
+  out[offset + 1] = 0;
+  out[offset + 2] = frag;
+  return writeAddress(address, out, offset + 3);
+}
+
+/** The RFC 1928 §7 header alone, to send in front of a payload without copying it. */
+export function encodeUdpHeader(address: Address, frag = 0): Buffer {
+  const out = Buffer.allocUnsafe(udpHeaderLength(address));
+  writeUdpHeader(address, frag, out, 0);
+  return out;
+}
+
 export function encodeUdpDatagram(datagram: UdpDatagram): Buffer {
   const headerLength = udpHeaderLength(datagram.address);
   const out = Buffer.allocUnsafe(headerLength + datagram.payload.length);
-  out[0] = 0;
-  out[1] = 0;
-  out[2] = datagram.frag;
-  writeAddress(datagram.address, out, 3);
+  writeUdpHeader(datagram.address, datagram.frag, out, 0);
   out.set(datagram.payload, headerLength);
   return out;
 }

@@ -1,9 +1,9 @@
 import dgram, { type RemoteInfo, type Socket as UdpSocket, type SocketType } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { writeAddress, type Address } from '../codec/address.ts';
+import type { Address } from '../codec/address.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { canonicalIp } from '../codec/ip.ts';
-import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6 } from '../codec/socks5.ts';
+import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6, writeUdpHeader } from '../codec/socks5.ts';
 import type { Resolve } from './udp-names.ts';
 import { NameRouter } from './udp-names.ts';
 
@@ -318,11 +318,8 @@ export class UdpAssociation {
   /** RFC 1928 §7: a reply carries the address and port of the target it came from. */
   #writeReplyHeader(rinfo: RemoteInfo): void {
     const store = this.#replyStore;
-    store[0] = 0;
-    store[1] = 0;
-    store[2] = 0;
     const host = rinfo.address.includes('%') ? (rinfo.address.split('%')[0] ?? rinfo.address) : rinfo.address;
-    const end = writeAddress({ type: rinfo.family === 'IPv6' ? 'ipv6' : 'ipv4', host, port: rinfo.port }, store, 3);
+    const end = writeUdpHeader({ type: rinfo.family === 'IPv6' ? 'ipv6' : 'ipv4', host, port: rinfo.port }, 0, store, 0);
     this.#replyHeader = store.subarray(0, end);
     this.#replyHost = rinfo.address;
     this.#replyPort = rinfo.port;

@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { commandName, methodName, replyName, socks4ReplyName } from '../../lib/codec/constants.ts';
 import { bytesToIpv6, ipv6ToBytes } from '../../lib/codec/ip.ts';
+import { encodeUdpHeader } from '../../lib/codec/socks5.ts';
 import { bytes, canon, IPV6_CASES, REPLY_NAMES, vectors } from './vectors.ts';
 
 describe('RFC vectors: decode gives the value and length, encode gives the bytes back', () => {
@@ -121,5 +122,13 @@ describe('code names', () => {
     assert.equal(commandName(0), undefined);
     assert.equal(commandName(4), undefined);
     assert.equal(commandName(0xff), undefined);
+  });
+});
+
+describe('RFC 1928 §7 UDP header on its own (both sides write it with the codec)', () => {
+  test('IPv4, IPv6 and name headers, FRAG carried', () => {
+    assert.deepEqual(encodeUdpHeader({ type: 'ipv4', host: '127.0.0.1', port: 53 }), Buffer.from('000000017f0000010035', 'hex'));
+    assert.deepEqual(encodeUdpHeader({ type: 'ipv6', host: '::1', port: 80 }, 2), Buffer.from('00000204000000000000000000000000000000010050', 'hex'));
+    assert.deepEqual(encodeUdpHeader({ type: 'domain', host: 'a.b', port: 1 }), Buffer.from('0000000303612e620001', 'hex'));
   });
 });
