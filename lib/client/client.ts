@@ -9,7 +9,8 @@ import { SocxError, errnoCode, socketErrorText, usageError, type Phase } from '.
 import { MessageReader } from '../message-reader.ts';
 import { httpStatusLine, shortRefusal } from './failed-reply.ts';
 import { describeProxy, type ProxyConfig } from './proxy-url.ts';
-import { resolveLocally, type Lookup } from './resolve.ts';
+import type { Resolver } from '../resolver/types.ts';
+import { resolveLocally } from './resolve.ts';
 
 export interface ClientOptions {
   readonly proxy: ProxyConfig;
@@ -18,7 +19,7 @@ export interface ClientOptions {
   readonly signal?: AbortSignal;
   readonly dial?: Dial;
   /** Resolves names for socks5:// and socks4:// (and a UDP relay's name); default: the system's. */
-  readonly lookup?: Lookup;
+  readonly resolver?: Resolver;
 }
 
 /** A connection through which the proxy has granted a request. */

@@ -1,38 +1,40 @@
-import { lookup } from 'node:dns/promises';
 import type { Address } from '../codec/address.ts';
 import { SocxError, errnoCode, socketErrorText, usageError } from '../errors.ts';
+import { systemResolver } from '../resolver/resolver.ts';
+import type { Resolver } from '../resolver/types.ts';
 import type { ProxyConfig } from './proxy-url.ts';
-
-/** How names are resolved; injected so tests can stand in a resolver that never answers. */
-export type Lookup = (host: string, family: 0 | 4) => Promise<{ address: string; family: number }>;
-
-const systemLookup: Lookup = (host, family) => lookup(host, { family });
 
 export interface LookupLimits {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal | undefined;
-  readonly lookup?: Lookup | undefined;
+  /** The one resolver interface (lib/resolver); by default getaddrinfo, as every client tool uses. */
+  readonly resolver?: Resolver | undefined;
 }
 
 /** getaddrinfo cannot be cancelled, so a resolver that never answers would hold the command forever: the
- * lookup races the caller's deadline (and abort signal), and the late answer is ignored. */
-export async function lookupWithin(host: string, family: 0 | 4, { timeoutMs, signal, lookup: resolve = systemLookup }: LookupLimits): Promise<{ address: string; family: number }> {
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SocxError('timeout', `Cannot resolve ${host}: no answer from the resolver within ${timeoutMs} ms`, { phase: 'setup' })), timeoutMs);
-    onAbort = (): void => reject(new SocxError('aborted', `resolving ${host} was cancelled`, { phase: 'setup' }));
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
+ * lookup has the caller's deadline (and abort signal), and a late answer is ignored. */
+export function lookupWithin(host: string, family: 0 | 4, { timeoutMs, signal, resolver }: LookupLimits): Promise<{ address: string; family: number }> {
+  const own = resolver ? undefined : systemResolver(timeoutMs, { family });
+  const timeout = (): SocxError => new SocxError('timeout', `Cannot resolve ${host}: no answer from the resolver within ${timeoutMs} ms`, { phase: 'setup' });
+  return new Promise<{ address: string; family: number }>((resolve, reject) => {
+    const timer = setTimeout(() => finish(timeout()), timeoutMs);
+    const onAbort = (): void => finish(new SocxError('aborted', `resolving ${host} was cancelled`, { phase: 'setup' }));
+    function finish(error: unknown, answer?: { address: string; family: number }): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      own?.close();
+      if (answer) resolve(answer);
+      else reject(error);
+    }
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    (resolver ?? own)?.lookup(host, '', (error, addresses) => {
+      const first = family === 4 ? addresses.find((a) => a.family === 4) : addresses[0];
+      if (error?.code === 'ETIMEOUT') finish(timeout());
+      else if (error || !first) finish(error ?? Object.assign(new Error(`${host} has no IPv4 address`), { code: 'ENOTFOUND' }));
+      else finish(undefined, first);
+    });
   });
-  const answer = resolve(host, family);
-  answer.catch(() => {});
-  try {
-    return await Promise.race([answer, limit]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
 }
 
 /** socks5:// and socks4:// mean the client resolves names; SOCKS4 carries IPv4 only. */

@@ -2,6 +2,7 @@
  * the shortest valid reply (an empty BND name) is taken with the data behind it, BIND on port 0 fails at once,
  * an HTTP answer is named, and a local DNS lookup is bounded by the timeout. */
 
+import type { Resolver } from '../../lib/resolver/types.ts';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Address } from '../../lib/codec/address.ts';
@@ -177,8 +178,8 @@ describe('local DNS (socks5://, socks4://) is bounded by the timeout', () => {
   for (const scheme of ['socks5', 'socks4']) {
     test(`${scheme}: a resolver that never answers fails with a timeout after timeoutMs, before any connection`, T, async () => {
       await withRogue(() => {}, async (rogue) => {
-        const never = (): Promise<never> => new Promise(() => {});
-        const error = await failure(openSession('connect', { type: 'domain', host: 'slow.example', port: 80 }, options(rogue, scheme, { timeoutMs: 200, lookup: never })), 2000);
+        const never: Resolver = { lookup: () => {} };
+        const error = await failure(openSession('connect', { type: 'domain', host: 'slow.example', port: 80 }, options(rogue, scheme, { timeoutMs: 200, resolver: never })), 2000);
         assert.equal(error.code, 'timeout');
         assert.equal(exitCodeFor(error), 1);
         assert.equal(describeError(error), 'Cannot resolve slow.example: no answer from the resolver within 200 ms');
@@ -189,7 +190,7 @@ describe('local DNS (socks5://, socks4://) is bounded by the timeout', () => {
 
   test('the injected resolver is what socks5:// uses', T, async () => {
     await withRogue(socks5Answer(hex('05 00 00 01 7f000001 0050'), false), async (rogue) => {
-      const session = await openSession('connect', { type: 'domain', host: 'anything.test', port: 80 }, options(rogue, 'socks5', { lookup: async () => ({ address: '192.0.2.9', family: 4 }) }));
+      const session = await openSession('connect', { type: 'domain', host: 'anything.test', port: 80 }, options(rogue, 'socks5', { resolver: { lookup: (_host, _client, callback) => setImmediate(callback, null, [{ address: '192.0.2.9', family: 4 }]) } }));
       session.socket.destroy();
       assert.deepEqual((await rogue.peer(0)).input.all.subarray(3), hex('05 01 00 01 c0000209 0050'));
     });
