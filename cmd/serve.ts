@@ -166,7 +166,7 @@ async function serve(options: ServeOptions): Promise<number> {
     ...options.config,
     onConnection: options.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
     onDebug: options.verbose ? log : undefined,
-    onWarning: log,
+    onWarning: (line) => printStatus(line),
   });
   // Handlers go in before the ready line: a supervisor may signal as soon as it sees it.
   const stopped = new Promise<void>((resolve) => {

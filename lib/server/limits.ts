@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** The soft RLIMIT_NOFILE, from /proc (Node has no getrlimit); undefined where it cannot be read. */
 export function openFileLimit(): number | undefined {
@@ -22,4 +22,15 @@ const RESERVED_FDS = 64;
 export function defaultLimits(fdLimit = openFileLimit() ?? 1024): { maxConnections: number; maxPendingHandshakes: number } {
   const maxConnections = Math.max(16, Math.floor((fdLimit - RESERVED_FDS) / 2));
   return { maxConnections, maxPendingHandshakes: Math.max(8, Math.floor(maxConnections / 4)) };
+}
+
+/** Descriptors this process has open (Linux): a count, 'all' when not even the directory can be opened,
+ * or undefined. A readdir: for a check now and then, not per connection. */
+export function openFileCount(): number | 'all' | undefined {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'EMFILE' || code === 'ENFILE' ? 'all' : undefined;
+  }
 }

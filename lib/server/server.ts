@@ -7,7 +7,7 @@ import { createResolver } from '../resolver/resolver.ts';
 import type { ClosableResolver } from '../resolver/types.ts';
 import { usersAuthenticator } from './auth.ts';
 import { bindCommand } from './bind-command.ts';
-import { defaultLimits } from './limits.ts';
+import { defaultLimits, openFileCount, openFileLimit } from './limits.ts';
 import { isLoopback } from './listen-address.ts';
 import { onSharedRead, reset } from './pair-relay.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
@@ -20,6 +20,9 @@ import type { ListenerInfo, ServerConfig } from './types.ts';
 export interface ListenAddress { readonly host: string; readonly port: number }
 
 const limits = defaultLimits();
+const FD_LIMIT = openFileLimit();
+/** How often the descriptor count is read while the server holds many connections. */
+const FD_CHECK_MS = 1000;
 
 export const defaultServerConfig: ServerConfig = {
   users: new Map(),
@@ -93,6 +96,7 @@ export class SocksServer implements SessionHost {
   #bytesUp = 0;
   #bytesDown = 0;
   #closing = false;
+  #fdTimer: NodeJS.Timeout | undefined;
   #allDone: (() => void) | undefined;
 
   #ownResolver: ClosableResolver | undefined;
@@ -174,6 +178,7 @@ export class SocksServer implements SessionHost {
     for (const session of [...this.#sessions]) session.abort();
     await Promise.all([drained, finished]);
     this.sweeper.stop();
+    clearInterval(this.#fdTimer);
     this.#ownResolver?.close();
   }
 
@@ -200,8 +205,31 @@ export class SocksServer implements SessionHost {
     const session = new Session(this, config, socket, { host: ip, port: socket.remotePort ?? 0 }, listener, shared);
     this.#sessions.add(session);
     this.#pending.add(session);
+    this.#watchDescriptors();
     if (shared) startReads(socket);
     else socket.resume();
+  }
+
+  /**
+   * When accept runs out of descriptors, libuv closes the newcomers itself (so the loop does not spin) and
+   * Node hears nothing: the count is read once a second while connections hold at least a quarter of the
+   * limit, and running out is logged.
+   */
+  #watchDescriptors(): void {
+    if (this.#fdTimer || FD_LIMIT === undefined || this.#sessions.size < FD_LIMIT / 4) return;
+    this.#fdTimer = setInterval(() => {
+      if (this.#sessions.size < FD_LIMIT / 4) {
+        clearInterval(this.#fdTimer);
+        this.#fdTimer = undefined;
+        return;
+      }
+      const open = openFileCount();
+      if (open === 'all' || (open !== undefined && open >= FD_LIMIT - 2)) this.outOfDescriptors(`${open} of ${FD_LIMIT} open`);
+    }, FD_CHECK_MS).unref();
+  }
+
+  outOfDescriptors(detail: string): void {
+    this.#warnings.log('emfile', `cannot accept connections: too many open files (EMFILE, ${detail}); new connections are closed until descriptors free up (raise ulimit -n, or lower --max-connections)`, this.#config.onWarning);
   }
 
   /** Over a connection limit: closed at once (a SOCKS reply needs the version, which is not read yet). */
@@ -212,7 +240,8 @@ export class SocksServer implements SessionHost {
 
   #acceptFailed(error: Error): void {
     const code = errnoCode(error);
-    this.#warnings.log(`accept-${code ?? 'error'}`, `cannot accept connections: ${socketErrorText(code)}${code ? ` (${code})` : ''}; retrying as descriptors free up`, this.#config.onWarning);
+    if (code === 'EMFILE' || code === 'ENFILE') return this.outOfDescriptors(code);
+    this.#warnings.log(`accept-${code ?? 'error'}`, `cannot accept a connection: ${socketErrorText(code)}${code ? ` (${code})` : ''}`, this.#config.onWarning);
   }
 
   handshakeDone(session: Session): void {

@@ -28,6 +28,8 @@ export interface SessionHost {
   sessionDone(session: Session): void;
   /** A failed login from `ip`: how long to wait before saying so. */
   loginFailed(ip: string): number;
+  /** A socket could not be opened for want of descriptors. */
+  outOfDescriptors(detail: string): void;
   /** Takes one of `ip`'s BIND slots; false when it has none left. */
   acquireBind(ip: string): boolean;
   releaseBind(ip: string): void;
@@ -462,6 +464,8 @@ export class Session extends PairRelay implements Sweepable {
 
   #dialFailed(error: unknown): void {
     if (this.#state !== CONNECTING) return;
+    const errno = errnoCode(error);
+    if (errno === 'EMFILE' || errno === 'ENFILE') this.#host.outOfDescriptors(`${errno} opening an upstream connection`);
     const code = replyFor(error);
     const outcome: Outcome = code === Reply.TTL_EXPIRED ? 'timeout' : code === Reply.CONNECTION_REFUSED ? 'upstream-refused' : 'upstream-unreachable';
     this.#refuse(code, outcome, dialErrorText(error));
