@@ -11,7 +11,8 @@ export interface BackendAnswer {
 export type BackendCallback = (error: LookupError | null, answer: BackendAnswer | undefined) => void;
 
 /** Where names go that are neither numeric, in the hosts file, nor cached. Called at most once per name at a
- * time; it may answer long after the front's deadline (the front has answered its callers by then). */
+ * time; it answers asynchronously (as dns.lookup and c-ares do), maybe long after the front's deadline (the
+ * front has answered its callers by then). */
 export interface Backend {
   query(host: string, callback: BackendCallback): void;
   close(): void;

@@ -101,18 +101,17 @@ export class BoundedResolver implements ClosableResolver {
 
     const waiting = this.#perClient.get(client) ?? 0;
     if (waiting >= this.#maxPerClient) return this.#refuse(host, `${waiting} lookups of this client in flight`, callback);
-    let pending = this.#pending.get(key);
-    if (pending === undefined) {
-      if (this.#pending.size >= this.#maxInFlight) return this.#refuse(host, `${this.#pending.size} lookups in flight`, callback);
-      pending = { key, waiters: [], timer: undefined };
-      this.#pending.set(key, pending);
-      const started = pending;
-      // The name as given: to getaddrinfo a trailing dot means "no search domains".
-      this.#backend.query(host, (error, answer) => this.#settle(started, error, answer));
-    }
+    const pending = this.#pending.get(key);
+    if (pending === undefined && this.#pending.size >= this.#maxInFlight) return this.#refuse(host, `${this.#pending.size} lookups in flight`, callback);
+    const entry = pending ?? { key, waiters: [], timer: undefined };
     this.#perClient.set(client, waiting + 1);
-    pending.waiters.push({ client, callback });
-    if (pending.timer === undefined) pending.timer = setTimeout(() => this.#expire(pending), this.#timeoutMs);
+    entry.waiters.push({ client, callback });
+    if (entry.timer === undefined) entry.timer = setTimeout(() => this.#expire(entry), this.#timeoutMs);
+    if (pending !== undefined) return;
+    this.#pending.set(key, entry);
+    // Last, so a backend that answers at once finds its waiter. The name as given: to getaddrinfo a trailing
+    // dot means "no search domains".
+    this.#backend.query(host, (error, answer) => this.#settle(entry, error, answer));
   }
 
   close(): void {
