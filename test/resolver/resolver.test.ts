@@ -262,7 +262,7 @@ describe('cache', () => {
 describe('the hosts file', () => {
   test('is read again when it changes, and a missing one sends names to the name servers', async () => {
     const file = tempHosts('192.0.2.1 moving.test\n');
-    const resolver = createResolver({ servers: [dns.server], hostsFile: file.path, checkIntervalMs: 0, timeoutMs: 60_000 });
+    const resolver = createResolver({ servers: [dns.server], hostsFile: file.path, hostsCheckIntervalMs: 0, timeoutMs: 60_000 });
     try {
       assert.deepEqual(addressesOf(await lookupOnce(resolver, 'moving.test')), ['192.0.2.1']);
       file.write('192.0.2.222 moving.test # moved\n');
