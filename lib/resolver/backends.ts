@@ -1,5 +1,4 @@
 import { lookup as dnsLookup, Resolver as CaresResolver, type LookupAddress, type LookupAllOptions, type RecordWithTtl } from 'node:dns';
-import { FileStamp } from './file-stamp.ts';
 import { lookupError, orderByFamily, type FamilyOrder, type LookupError, type ResolvedAddress } from './types.ts';
 
 export interface BackendAnswer {
@@ -11,7 +10,8 @@ export interface BackendAnswer {
 export type BackendCallback = (error: LookupError | null, answer: BackendAnswer | undefined) => void;
 
 /** Where names go that are neither numeric, in the hosts file, nor cached. Called at most once per name at a
- * time; it may answer long after the front's deadline (the front has answered its callers by then). */
+ * time; it answers asynchronously (as dns.lookup and c-ares do), maybe long after the front's deadline (the
+ * front has answered its callers by then). */
 export interface Backend {
   query(host: string, callback: BackendCallback): void;
   close(): void;
@@ -23,14 +23,11 @@ export interface QueryShape {
 }
 
 export interface DnsBackendOptions extends QueryShape {
-  /** Name servers ("ip" or "ip:port", as dns.setServers takes); default: those of /etc/resolv.conf, re-read
-   * when it changes. */
+  /** Name servers ("ip" or "ip:port", as dns.setServers takes); default: those of /etc/resolv.conf, read by
+   * c-ares once, when the resolver is made (as Node's own dns.resolve* do: a change needs a restart). */
   readonly servers?: readonly string[] | undefined;
   readonly timeoutMs: number;
-  readonly checkIntervalMs: number;
 }
-
-const RESOLV_CONF = '/etc/resolv.conf';
 
 /** How long, once one family has answered with addresses, we wait for the other: RFC 8305 §3's "Resolution
  * Delay", so a server that drops AAAA queries costs 50 ms, not the whole timeout. */
@@ -44,19 +41,10 @@ export function dnsBackend(options: DnsBackendOptions): Backend {
   // c-ares retries on its own; two tries with backoff fit in about our deadline, so a query the front has
   // given up on is not kept alive much longer than that.
   const caresOptions = { timeout: Math.max(50, Math.floor(options.timeoutMs / 3)), tries: 2, maxTimeout: options.timeoutMs };
-  const stamp = options.servers ? undefined : new FileStamp(RESOLV_CONF, options.checkIntervalMs);
-  let resolver = newResolver();
-
-  function newResolver(): CaresResolver {
-    const created = new CaresResolver(caresOptions);
-    if (options.servers) created.setServers(options.servers);
-    return created;
-  }
-
+  const resolver = new CaresResolver(caresOptions);
+  if (options.servers) resolver.setServers(options.servers);
   return {
     query(host, callback) {
-      // A new channel reads resolv.conf again; queries running on the old one finish there.
-      if (stamp?.changed()) resolver = newResolver();
       queryBothFamilies(resolver, host, options, callback);
     },
     close() {

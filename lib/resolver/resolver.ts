@@ -18,8 +18,8 @@ export interface ResolverOptions {
   readonly servers?: readonly string[];
   /** Read by us before any lookup, so local names never wait; null for none. Default /etc/hosts. */
   readonly hostsFile?: string | null;
-  /** How often, at most, the hosts file (and resolv.conf) are checked for changes. */
-  readonly checkIntervalMs?: number;
+  /** How often, at most, the hosts file is checked for changes. */
+  readonly hostsCheckIntervalMs?: number;
   /** 4 or 6 to want one family only (SOCKS4 needs IPv4); 0, the default, for both. */
   readonly family?: 0 | 4 | 6;
   readonly order?: FamilyOrder;
@@ -35,7 +35,7 @@ export const RESOLVER_DEFAULTS = {
   timeoutMs: 5_000,
   maxInFlightPerClient: 8,
   maxInFlight: 256,
-  checkIntervalMs: 1_000,
+  hostsCheckIntervalMs: 1_000,
   cacheSize: 1_024,
   maxTtlMs: 300_000,
 } as const;
@@ -74,7 +74,7 @@ export class BoundedResolver implements ClosableResolver {
     const mechanism = options.mechanism ?? 'dns';
     const order = options.order ?? 'ipv4first';
     const family = options.family ?? 0;
-    const checkIntervalMs = options.checkIntervalMs ?? RESOLVER_DEFAULTS.checkIntervalMs;
+    const hostsCheckIntervalMs = options.hostsCheckIntervalMs ?? RESOLVER_DEFAULTS.hostsCheckIntervalMs;
     this.#timeoutMs = options.timeoutMs ?? RESOLVER_DEFAULTS.timeoutMs;
     // setTimeout turns anything above 2^31-1 ms (and Infinity) into 1 ms.
     if (!(this.#timeoutMs > 0 && this.#timeoutMs <= MAX_TIMER_MS)) throw new RangeError(`lookup timeout must be 1..${MAX_TIMER_MS} ms, not ${this.#timeoutMs}`);
@@ -82,11 +82,11 @@ export class BoundedResolver implements ClosableResolver {
     this.#maxInFlight = options.maxInFlight ?? (mechanism === 'system' ? systemLookupSlots() : RESOLVER_DEFAULTS.maxInFlight);
     this.#family = family;
     const hostsFile = options.hostsFile === undefined ? HOSTS_FILE : options.hostsFile;
-    this.#hosts = hostsFile === null ? undefined : new HostsFile(hostsFile, order, checkIntervalMs);
+    this.#hosts = hostsFile === null ? undefined : new HostsFile(hostsFile, order, hostsCheckIntervalMs);
     this.#cache = new AnswerCache(options.cacheSize ?? RESOLVER_DEFAULTS.cacheSize, options.maxTtlMs ?? RESOLVER_DEFAULTS.maxTtlMs);
     this.#backend = mechanism === 'system'
       ? systemBackend({ family, order, lookup: options.lookup })
-      : dnsBackend({ family, order, servers: options.servers, timeoutMs: this.#timeoutMs, checkIntervalMs });
+      : dnsBackend({ family, order, servers: options.servers, timeoutMs: this.#timeoutMs });
   }
 
   lookup(host: string, client: string, callback: LookupCallback): void {
@@ -101,18 +101,17 @@ export class BoundedResolver implements ClosableResolver {
 
     const waiting = this.#perClient.get(client) ?? 0;
     if (waiting >= this.#maxPerClient) return this.#refuse(host, `${waiting} lookups of this client in flight`, callback);
-    let pending = this.#pending.get(key);
-    if (pending === undefined) {
-      if (this.#pending.size >= this.#maxInFlight) return this.#refuse(host, `${this.#pending.size} lookups in flight`, callback);
-      pending = { key, waiters: [], timer: undefined };
-      this.#pending.set(key, pending);
-      const started = pending;
-      // The name as given: to getaddrinfo a trailing dot means "no search domains".
-      this.#backend.query(host, (error, answer) => this.#settle(started, error, answer));
-    }
+    const pending = this.#pending.get(key);
+    if (pending === undefined && this.#pending.size >= this.#maxInFlight) return this.#refuse(host, `${this.#pending.size} lookups in flight`, callback);
+    const entry = pending ?? { key, waiters: [], timer: undefined };
     this.#perClient.set(client, waiting + 1);
-    pending.waiters.push({ client, callback });
-    if (pending.timer === undefined) pending.timer = setTimeout(() => this.#expire(pending), this.#timeoutMs);
+    entry.waiters.push({ client, callback });
+    if (entry.timer === undefined) entry.timer = setTimeout(() => this.#expire(entry), this.#timeoutMs);
+    if (pending !== undefined) return;
+    this.#pending.set(key, entry);
+    // Last, so a backend that answers at once finds its waiter. The name as given: to getaddrinfo a trailing
+    // dot means "no search domains".
+    this.#backend.query(host, (error, answer) => this.#settle(entry, error, answer));
   }
 
   close(): void {

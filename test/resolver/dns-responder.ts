@@ -77,14 +77,16 @@ export interface DnsResponder {
   close(): Promise<void>;
 }
 
-export function startDnsResponder(answer: (name: string) => DnsAnswer, host = '127.0.0.1', port = 0): Promise<DnsResponder> {
+/** `answer` is asked per question; `type` is 'A', 'AAAA' or the numeric QTYPE of anything else. */
+export function startDnsResponder(answer: (name: string, type: string) => DnsAnswer, host = '127.0.0.1', port = 0): Promise<DnsResponder> {
   const socket = dgram.createSocket(isIPv6(host) ? 'udp6' : 'udp4');
   const queries: string[] = [];
   socket.on('message', (message, peer) => {
     const question = decodeQuestion(message);
     if (question === undefined) return;
-    queries.push(`${question.type === QType.AAAA ? 'AAAA' : question.type === QType.A ? 'A' : question.type} ${question.name}`);
-    const reply = answer(question.name);
+    const type = question.type === QType.AAAA ? 'AAAA' : question.type === QType.A ? 'A' : String(question.type);
+    queries.push(`${type} ${question.name}`);
+    const reply = answer(question.name, type);
     if (reply === 'blackhole') return;
     let response: Buffer;
     if (reply === 'nxdomain' || reply === 'servfail') {
