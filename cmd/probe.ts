@@ -3,13 +3,17 @@ import { parseTarget } from '../lib/client/proxy-url.ts';
 import type { Address } from '../lib/codec/address.ts';
 import { usageError } from '../lib/errors.ts';
 import { probe, type ProbeOptions } from '../lib/probe/probe.ts';
-import { probeGrid, type ProbeReport } from '../lib/probe/report.ts';
-import { flagOption, stringOption } from './options.ts';
+import { FAIL_ON_CHECKS, failedChecks, probeGrid, type FailOnCheck, type ProbeReport } from '../lib/probe/report.ts';
+import { flagOption, listOption, stringOption } from './options.ts';
+import { printError } from './output.ts';
+import { renderGrid, stdoutShape } from './probe-table.ts';
 import { DEFAULT_PROXY, parseProxyOptions } from './proxy-options.ts';
 import { startSpinner } from './spinner.ts';
 
 interface ProbeCommandOptions extends ProbeOptions {
   readonly json: boolean;
+  readonly wide: boolean;
+  readonly failOn: readonly FailOnCheck[];
 }
 
 export function registerProbe(cli: CAC): void {
@@ -20,6 +24,8 @@ export function registerProbe(cli: CAC): void {
     .option('--timeout <ms>', 'Limit on each step: reaching the proxy, each reply, each data round trip', { default: 3000 })
     .option('--target <host:port>', "CONNECT here (any reply byte counts as a round trip) instead of the probe's own echo on the local address facing the proxy")
     .option('--json', 'Print one JSON object instead of the table')
+    .option('--wide', 'Do not wrap the table to the terminal width (80 columns when stdout is not a terminal)')
+    .option('--fail-on <checks>', `Exit 1 when one of these checks does not pass (comma-separated or repeated): ${FAIL_ON_CHECKS.join(', ')}`)
     .example('socx probe socks5h://127.0.0.1:1080')
     .example('socx probe --json -U alice:s3cret proxy.example:1080')
     .action((url: string | undefined, raw: Record<string, unknown>) => runProbe(parseProbeOptions(url, raw)));
@@ -33,6 +39,8 @@ function parseProbeOptions(url: string | undefined, raw: Record<string, unknown>
     ...parseProxyOptions({ ...raw, proxy: url === undefined ? flag : String(url) }),
     target: targetText === undefined ? undefined : parseHostPort(targetText),
     json: flagOption(raw.json),
+    wide: flagOption(raw.wide),
+    failOn: parseFailOn(raw.failOn),
   };
 }
 
@@ -52,21 +60,22 @@ async function runProbe(options: ProbeCommandOptions): Promise<number> {
     spinner.stop();
   }
   if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else await printTable(report);
+  else process.stdout.write(`${await renderGrid(probeGrid(report), stdoutShape(options.wide))}${report.verdict}\n`);
+  const failed = failedChecks(report, options.failOn);
+  if (failed.length > 0) {
+    printError(`--fail-on: ${failed.join(', ')} did not pass`);
+    return 1;
+  }
   return report.speaksSocks ? 0 : 1;
 }
 
-async function printTable(report: ProbeReport): Promise<void> {
-  const { default: Table } = await import('cli-table3');
-  const grid = probeGrid(report);
-  // No colour: this goes to stdout, which may well be a file.
-  const width = (column: number, cap: number): number => Math.min(cap, Math.max(...[grid.header, ...grid.rows].map((row) => row[column]?.length ?? 0)) + 2);
-  const table = new Table({
-    head: [...grid.header],
-    style: { head: [], border: [], compact: true },
-    wordWrap: true,
-    colWidths: [width(0, 30), width(1, 16), width(2, 72)],
-  });
-  table.push(...grid.rows.map((row) => [...row]));
-  process.stdout.write(`${table.toString()}\n${report.verdict}\n`);
+/** --fail-on auth,connect (or repeated): names from FAIL_ON_CHECKS. */
+function parseFailOn(raw: unknown): FailOnCheck[] {
+  const names = listOption(raw, 'fail-on').flatMap((item) => item.split(',')).map((name) => name.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!(FAIL_ON_CHECKS as readonly string[]).includes(name)) throw usageError(`--fail-on: unknown check "${name}" (one of ${FAIL_ON_CHECKS.join(', ')})`);
+  }
+  return names as FailOnCheck[];
 }
+
+
