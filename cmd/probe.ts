@@ -4,7 +4,9 @@ import type { Address } from '../lib/codec/address.ts';
 import { usageError } from '../lib/errors.ts';
 import { probe, type ProbeOptions } from '../lib/probe/probe.ts';
 import { FAIL_ON_CHECKS, failedChecks, probeGrid, type FailOnCheck, type ProbeReport } from '../lib/probe/report.ts';
-import { flagOption, listOption, stringOption } from './options.ts';
+import { runConformance, type ConformanceReport } from '../lib/probe/conformance.ts';
+import { conformanceGrid, conformanceSummary } from '../lib/probe/conformance-report.ts';
+import { flagOption, integerOption, listOption, stringOption } from './options.ts';
 import { printError } from './output.ts';
 import { renderGrid, stdoutShape } from './probe-table.ts';
 import { DEFAULT_PROXY, parseProxyOptions } from './proxy-options.ts';
@@ -12,6 +14,8 @@ import { startSpinner } from './spinner.ts';
 
 interface ProbeCommandOptions extends ProbeOptions {
   readonly json: boolean;
+  readonly conformance: boolean;
+  readonly deadlineMs: number;
   readonly wide: boolean;
   readonly failOn: readonly FailOnCheck[];
 }
@@ -24,6 +28,8 @@ export function registerProbe(cli: CAC): void {
     .option('--timeout <ms>', 'Limit on each step: reaching the proxy, each reply, each data round trip', { default: 3000 })
     .option('--target <host:port>', "CONNECT here (any reply byte counts as a round trip) instead of the probe's own echo on the local address facing the proxy")
     .option('--json', 'Print one JSON object instead of the table')
+    .option('--conformance', 'Run the RFC 1928 / 1929 / SOCKS4 / SOCKS4a checklist instead: each check pass, fail or n/a, with the section and the evidence bytes; exit 0 when it ran')
+    .option('--handshake-deadline <ms>', 'With --conformance: the longest a handshake trickled a byte a second may stay open before the handshake-deadline check fails; 0 skips that check', { default: DEFAULT_DEADLINE_MS })
     .option('--wide', 'Do not wrap the table to the terminal width (80 columns when stdout is not a terminal)')
     .option('--fail-on <checks>', `Exit 1 when one of these checks does not pass (comma-separated or repeated): ${FAIL_ON_CHECKS.join(', ')}`)
     .example('socx probe socks5h://127.0.0.1:1080')
@@ -39,6 +45,8 @@ function parseProbeOptions(url: string | undefined, raw: Record<string, unknown>
     ...parseProxyOptions({ ...raw, proxy: url === undefined ? flag : String(url) }),
     target: targetText === undefined ? undefined : parseHostPort(targetText),
     json: flagOption(raw.json),
+    conformance: flagOption(raw.conformance),
+    deadlineMs: integerOption(raw.handshakeDeadline, 'handshake-deadline', 0) ?? DEFAULT_DEADLINE_MS,
     wide: flagOption(raw.wide),
     failOn: parseFailOn(raw.failOn),
   };
@@ -51,7 +59,25 @@ function parseHostPort(text: string): Address {
   return parseTarget(match[1], match[2]);
 }
 
+/** Above the 30 s that Dante (timeout.negotiate) and many servers use, so such a deadline passes with room;
+ * a server without one costs this long. */
+const DEFAULT_DEADLINE_MS = 40_000;
+
+async function runConformanceCommand(options: ProbeCommandOptions): Promise<number> {
+  const spinner = await startSpinner('conformance');
+  let report: ConformanceReport;
+  try {
+    report = await runConformance({ ...options, onProgress: spinner.update });
+  } finally {
+    spinner.stop();
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${report.reachable ? await renderGrid(conformanceGrid(report), stdoutShape(options.wide)) : ''}${conformanceSummary(report)}\n`);
+  return report.reachable ? 0 : 1;
+}
+
 async function runProbe(options: ProbeCommandOptions): Promise<number> {
+  if (options.conformance) return runConformanceCommand(options);
   const spinner = await startSpinner('probing');
   let report: ProbeReport;
   try {
