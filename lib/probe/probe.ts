@@ -72,7 +72,7 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   }
 
   const { auth, authReason } = authResult(methods, userpass, proxy);
-  const client = commandClient(proxy, timeoutMs, versions, methods, auth, authReason);
+  const client = commandClient(proxy, timeoutMs, versions.socks5, socks4.detail.status === 'ok', methods, auth, authReason);
   progress('CONNECT, BIND, UDP ASSOCIATE and address types, with data');
   const socks4a = versions.socks4 ? checkSocks4a(named, proxy, timeoutMs) : Promise.resolve(untested('the proxy does not answer SOCKS4'));
   if ('reason' in client) {
@@ -157,14 +157,14 @@ function authResult(methods: ProbeReport['methods'], userpass: GreetingOutcome, 
 
 type CommandClient = { readonly options: ClientOptions; readonly version: 4 | 5 } | { readonly reason: string };
 
-/** Commands go over SOCKS5 when it is usable (names to the proxy, as socks5h://), else over SOCKS4. Rejected
- * credentials with no-auth also accepted: the commands go without them. */
-function commandClient(proxy: ProxyConfig, timeoutMs: number, versions: ProbeReport['versions'], methods: ProbeReport['methods'], auth: AuthResult, authReason: string | undefined): CommandClient {
-  if (versions.socks5 && (auth === 'ok' || methods.none)) {
+/** Commands go over SOCKS5 when it is usable (names to the proxy, as socks5h://), else over SOCKS4 when data
+ * flows through it. Rejected credentials with no-auth also accepted: the commands go without them. */
+function commandClient(proxy: ProxyConfig, timeoutMs: number, socks5: boolean, socks4Works: boolean, methods: ProbeReport['methods'], auth: AuthResult, authReason: string | undefined): CommandClient {
+  if (socks5 && (auth === 'ok' || methods.none)) {
     const credentials = auth === 'ok' ? {} : { username: undefined, password: undefined };
     return { version: 5, options: { proxy: { ...proxy, ...credentials, version: 5, remoteDns: true }, timeoutMs } };
   }
-  if (versions.socks4) return { version: 4, options: { proxy: { ...proxy, version: 4, remoteDns: true }, timeoutMs } };
+  if (socks4Works) return { version: 4, options: { proxy: { ...proxy, version: 4, remoteDns: true }, timeoutMs } };
   return { reason: authReason ?? 'SOCKS5 authentication did not succeed' };
 }
 

@@ -91,17 +91,26 @@ export function probeGrid(report: ProbeReport): Grid {
   return collapseNotes(header, rows);
 }
 
-/** The same hint on several rows ("give credentials with -U" on every command) is said once, as a note. */
+/** The same hint on several rows ("give credentials with -U" on every command) is said once, as a note.
+ * Rows that passed keep their detail (timings may well repeat). */
 function collapseNotes(header: readonly string[], rows: string[][]): Grid {
   const counts = new Map<string, number>();
-  for (const row of rows) if (row[2]) counts.set(row[2], (counts.get(row[2]) ?? 0) + 1);
+  const hint = (row: readonly string[]): string | undefined => (row[2] && !PASSED.has(row[1] ?? '') ? row[2] : undefined);
+  for (const row of rows) {
+    const text = hint(row);
+    if (text !== undefined) counts.set(text, (counts.get(text) ?? 0) + 1);
+  }
   const notes = [...counts].filter(([, count]) => count > 1).map(([text]) => text);
-  const shown = rows.map(([check = '', result = '', detail = '']) => {
-    const index = notes.indexOf(detail);
+  const shown = rows.map((row) => {
+    const [check = '', result = '', detail = ''] = row;
+    const text = hint(row);
+    const index = text === undefined ? -1 : notes.indexOf(text);
     return [check, result, index < 0 ? detail : `see note ${index + 1}`];
   });
   return { header, rows: shown, notes };
 }
+
+const PASSED: ReadonlySet<string> = new Set(['yes', 'ok', 'accepted', 'not-required']);
 
 const accepted = (value: boolean): string => (value ? 'accepted' : 'not accepted');
 
