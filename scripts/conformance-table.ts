@@ -1,7 +1,8 @@
 // npm run conformance:table [-- --write]
 //
 // Runs `socx probe --conformance --json` (from the sources: no build needed) against socx serve, microsocks,
-// Dante (BIND and UDP on) and `ssh -D`, each started here on a free loopback port, and prints the markdown
+// Dante (BIND and UDP on), `ssh -D`, and socx serve and microsocks with a user, each started here on a free
+// loopback port, and prints the markdown
 // table of README.md's "How servers do". With --write, puts it into README.md between the markers below.
 // microsocks, Dante and OpenSSH come from apt (see .ci/run).
 
@@ -11,7 +12,7 @@ import path from 'node:path';
 import type { ConformanceReport } from '../lib/probe/conformance.ts';
 import { conformanceMarkdown } from '../lib/probe/conformance-report.ts';
 import { startProcess } from '../test/support/process.ts';
-import { startConformanceServers } from '../test/probe/servers.ts';
+import { startConformanceServers, type Server } from '../test/probe/servers.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const entry = path.join(root, 'cmd', 'main.ts');
@@ -19,8 +20,8 @@ const readme = path.join(root, 'README.md');
 const BEGIN = '<!-- conformance:begin: written by npm run conformance:table -- --write; edit outside these markers -->';
 const END = '<!-- conformance:end -->';
 
-async function startSocxServe(): Promise<{ host: string; port: number; stop(): Promise<void> }> {
-  const serve = await startProcess(process.execPath, [entry, 'serve', '--listen', '127.0.0.1:0', '--quiet', '--grace', '0'], {
+async function startSocxServe(args: string[]): Promise<{ host: string; port: number; stop(): Promise<void> }> {
+  const serve = await startProcess(process.execPath, [entry, 'serve', '--listen', '127.0.0.1:0', '--quiet', '--grace', '0', ...args], {
     readyPattern: /listening on 127\.0\.0\.1:\d+/,
     readyStream: 'stderr',
     timeoutMs: 15_000,
@@ -30,9 +31,9 @@ async function startSocxServe(): Promise<{ host: string; port: number; stop(): P
 }
 
 /** `socx probe --conformance --json` against host:port; resolves with the parsed report. */
-function runConformance(host: string, port: number): Promise<ConformanceReport> {
+function runConformance(server: Server): Promise<ConformanceReport> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, 'probe', '--conformance', '--json', `${host}:${port}`], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [entry, 'probe', '--conformance', '--json', `${server.host}:${server.port}`, ...(server.credentials ? ['-U', server.credentials] : [])], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.once('error', reject);
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   let table: string;
   try {
     process.stderr.write(`running the conformance checks against ${servers.map((server) => server.label).join(', ')} (up to a minute)\n`);
-    const reports = await Promise.all(servers.map(async (server) => ({ label: server.label, report: await runConformance(server.host, server.port) })));
+    const reports = await Promise.all(servers.map(async (server) => ({ label: server.label, report: await runConformance(server) })));
     table = conformanceMarkdown(reports);
   } finally {
     await Promise.all(servers.map((server) => server.stop()));

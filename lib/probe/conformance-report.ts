@@ -1,4 +1,3 @@
-import { escapeText } from './bytes.ts';
 import type { ConformanceReport } from './conformance.ts';
 import type { Grid } from './report.ts';
 
@@ -18,7 +17,8 @@ export function conformanceSummary(report: ConformanceReport): string {
 /** The README's "How servers do": a check a row, a server a column, each cell its result. */
 export function conformanceMarkdown(columns: ReadonlyArray<{ readonly label: string; readonly report: ConformanceReport }>): string {
   const first = columns[0]?.report.checks ?? [];
-  const cell = (text: string): string => escapeText(text).replace(/\|/g, '\\|');
+  // Our own words (ids, titles, sections), so only the table's own syntax needs escaping.
+  const cell = (text: string): string => text.replace(/\|/g, '\\|');
   const lines = [
     `| Check | Section | ${columns.map((column) => cell(column.label)).join(' | ')} |`,
     `|---|---|${columns.map(() => '---').join('|')}|`,

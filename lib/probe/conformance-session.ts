@@ -11,8 +11,12 @@ import { openWire, Wire, type Read } from './wire.ts';
 /** The greeting (and RFC 1929 exchange) that gets this proxy to the request stage, as one buffer. */
 export function greetingBytes(proxy: ProxyConfig, method: number): Buffer {
   const greeting = encodeGreeting({ methods: [method] });
-  if (method !== Method.USERPASS) return greeting;
-  return Buffer.concat([greeting, encodeUserPassRequest({ username: proxy.username ?? '', password: proxy.password ?? '' })]);
+  return method === Method.USERPASS ? Buffer.concat([greeting, credentialBytes(proxy)]) : greeting;
+}
+
+/** RFC 1929 §2: the given username and password. */
+function credentialBytes(proxy: ProxyConfig): Buffer {
+  return encodeUserPassRequest({ username: proxy.username ?? '', password: proxy.password ?? '' });
 }
 
 /** Which method SOCKS5 requests can go through: no-auth when offered alone, else username/password when
@@ -47,16 +51,19 @@ async function offerAlone(proxy: ProxyConfig, method: number, timeoutMs: number)
 /** Greets offering `method` alone and, for username/password, authenticates; undefined once at the request
  * stage, else what went wrong. */
 export async function throughGreeting(wire: Wire, proxy: ProxyConfig, method: number): Promise<string | undefined> {
-  wire.send(greetingBytes(proxy, method));
-  return readGreetingAnswers(wire, method);
+  // One message at a time, each after its answer: only socks5-pipelined sends them together.
+  wire.send(encodeGreeting({ methods: [method] }));
+  return readGreetingAnswers(wire, method, () => wire.send(credentialBytes(proxy)));
 }
 
-/** The answers to greetingBytes(): the method selection and, for username/password, the status. */
-export async function readGreetingAnswers(wire: Wire, method: number): Promise<string | undefined> {
+/** The answers to greetingBytes(): the method selection and, for username/password, the status;
+ * `beforeStatus` runs between the two (to send the credentials when they were not sent already). */
+export async function readGreetingAnswers(wire: Wire, method: number, beforeStatus?: () => void): Promise<string | undefined> {
   const selection = await wire.read(decodeMethodSelection);
   if (!selection.ok) return `no method selection: ${selection.text}`;
   if (selection.value.method !== method) return `the proxy chose ${methodName(selection.value.method)} (${hexBytes(selection.bytes)})`;
   if (method !== Method.USERPASS) return undefined;
+  beforeStatus?.();
   const status = await wire.read(decodeUserPassReply);
   if (!status.ok) return `no username/password status: ${status.text}`;
   return status.value.status === AuthStatus.SUCCESS ? undefined : `the proxy rejected the credentials (${hexBytes(status.bytes)})`;

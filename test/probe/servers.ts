@@ -1,6 +1,7 @@
-/** The four servers `probe --conformance` is run against in CI and for the README's "How servers do": socx
- * serve, microsocks, Dante (BIND and UDP on) and OpenSSH's `ssh -D` (through a throwaway sshd), each on a
- * free loopback port. */
+/** The servers `probe --conformance` is run against in CI and for the README's "How servers do": socx serve,
+ * microsocks, Dante (BIND and UDP on) and OpenSSH's `ssh -D` (through a throwaway sshd), and socx serve and
+ * microsocks again with a user (probed with its credentials, for the RFC 1929 checks), each on a free
+ * loopback port. */
 
 import { freePort, requireBinary, startProcess } from '../support/process.ts';
 import { startDante, startMicrosocks, startSshd } from '../support/peers.ts';
@@ -9,10 +10,15 @@ export interface Server {
   readonly label: string;
   readonly host: string;
   readonly port: number;
+  /** user:pass to probe with (-U), for a server that has a user. */
+  readonly credentials?: string;
   stop(): Promise<void>;
 }
 
-export type SocxStarter = () => Promise<{ host: string; port: number; stop(): Promise<void> }>;
+export type SocxStarter = (args: string[]) => Promise<{ host: string; port: number; stop(): Promise<void> }>;
+
+/** The user the servers with authentication have. */
+export const USER = { name: 'alice', password: 's3cret' } as const;
 
 /** `ssh -N -D PORT` to a local sshd: OpenSSH's dynamic forwarding, a SOCKS4/5 server inside the ssh client. */
 export async function startSshDynamic(): Promise<Server> {
@@ -34,13 +40,15 @@ export async function startSshDynamic(): Promise<Server> {
   }
 }
 
-/** All four, in the README's column order; on a failure the ones started are stopped. */
+/** All of them, in the README's column order; on a failure the ones started are stopped. */
 export async function startConformanceServers(startSocx: SocxStarter): Promise<Server[]> {
   const starters: Array<() => Promise<Server>> = [
-    async () => ({ label: 'socx serve', ...await startSocx() }),
+    async () => ({ label: 'socx serve', ...await startSocx([]) }),
     async () => ({ label: 'microsocks', ...await startMicrosocks() }),
     async () => ({ label: 'Dante', ...await startDante({ bind: true, udp: true }) }),
     startSshDynamic,
+    async () => ({ label: 'socx serve --auth', credentials: `${USER.name}:${USER.password}`, ...await startSocx(['--auth', `${USER.name}:${USER.password}`]) }),
+    async () => ({ label: 'microsocks -u', credentials: `${USER.name}:${USER.password}`, ...await startMicrosocks({ user: USER.name, password: USER.password }) }),
   ];
   const settled = await Promise.allSettled(starters.map((start) => start()));
   const started = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
