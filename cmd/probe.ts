@@ -41,6 +41,7 @@ function parseProbeOptions(url: string | undefined, raw: Record<string, unknown>
   const flag = stringOption(raw.proxy, 'proxy');
   if (url !== undefined && flag !== undefined) throw usageError('give the proxy either as the URL argument or with -x, not both');
   const targetText = stringOption(raw.target, 'target');
+  if (flagOption(raw.conformance) && raw.failOn !== undefined) throw usageError('--fail-on applies to the probe table, not to --conformance (which exits 0 whatever the results)');
   return {
     ...parseProxyOptions({ ...raw, proxy: url === undefined ? flag : String(url) }),
     target: targetText === undefined ? undefined : parseHostPort(targetText),

@@ -22,11 +22,19 @@ export function escapeText(text: string): string {
   });
 }
 
-/** A banner ("SSH-2.0-OpenSSH_9.2\r\n") as quoted, escaped text when it is printable ASCII (line ends and tabs
- * allowed), else as hex. */
+/** A banner ("SSH-2.0-OpenSSH_9.2\r\n") as quoted, escaped text when it starts with printable ASCII (tabs
+ * allowed): its first line, and a count of what follows; else hex. */
 export function showBytes(bytes: Uint8Array, max = 64): string {
   const head = bytes.subarray(0, max);
-  const printable = head.length > 0 && head.every((byte) => (byte >= 0x20 && byte <= 0x7e) || byte === 0x0d || byte === 0x0a || byte === 0x09);
-  if (!printable) return hexBytes(bytes, 16);
-  return `"${escapeText(Buffer.from(head).toString('latin1'))}"${bytes.length > max ? ' …' : ''}`;
+  // The first line: a banner says what it is there.
+  let text = 0;
+  while (text < head.length && isPrintable(head[text] ?? 0)) if (head[text++] === 0x0a) break;
+  // A few printable bytes may be chance (a SOCKS4 reply's port); a banner is a line or more.
+  if (text < 4 && text < bytes.length) return hexBytes(bytes, 16);
+  const rest = bytes.length - text;
+  return `"${escapeText(Buffer.from(head.subarray(0, text)).toString('latin1'))}"${rest > 0 ? ` and ${rest} more bytes` : ''}`;
+}
+
+function isPrintable(byte: number): boolean {
+  return (byte >= 0x20 && byte <= 0x7e) || byte === 0x0d || byte === 0x0a || byte === 0x09;
 }

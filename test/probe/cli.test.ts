@@ -4,7 +4,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDante, startHttpServer, startMicrosocks } from '../support/peers.ts';
+import { startDante, startHttpServer, startMicrosocks, startSshd } from '../support/peers.ts';
 import { closedPort } from '../helpers/net.ts';
 import { Cleanup, describeRun, NO_PROXY_ENV, runSocx, startSocxServe, type SocxServer } from '../interop/socx.ts';
 import { startClosingAtOnce, startPatientHttp, startSilent, startYesMan } from './fakes.ts';
@@ -214,6 +214,14 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
     assert.equal(json.reason, 'it answered an HTTP request but not the SOCKS greeting: an HTTP server, not a SOCKS proxy');
     assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
     assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+  });
+
+  test('an SSH server: its banner shown as text, exit 1', T, async () => {
+    const sshd = cleanup.add(await startSshd());
+    const { json } = await probeJson([`${sshd.host}:${sshd.port}`], 1);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'other');
+    assert.match(json.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_[^"]*\\r\\n"/);
   });
 
   test('a closed port: reachable false, kind refused, exit 1 with the JSON printed', T, async () => {

@@ -47,6 +47,7 @@ describe('decodeFirstAnswer', () => {
 describe('bytes from a peer', () => {
   test('a printable banner is quoted text with line ends escaped; anything else is hex', () => {
     assert.equal(showBytes(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')), '"SSH-2.0-OpenSSH_9.2\\r\\n"');
+    assert.equal(showBytes(Buffer.from('SSH-2.0-X\r\n\x05\xff', 'latin1')), '"SSH-2.0-X\\r\\n" and 2 more bytes');
     assert.equal(showBytes(Buffer.from('\x1b[31mEVIL\r\n')), '1b 5b 33 31 6d 45 56 49 4c 0d 0a');
     assert.equal(showBytes(hex('005b000000000000')), '00 5b 00 00 00 00 00 00');
   });
@@ -195,6 +196,7 @@ describe('probe() in process', () => {
     const report = await probe({ proxy: parseProxyUrl(`127.0.0.1:${fake.port}`), timeoutMs: 1000 });
     assert.equal(report.speaksSocks, false);
     assert.equal(report.kind, 'other');
-    assert.equal(report.reason, 'it answered the SOCKS5 greeting with "SSH-2.0-OpenSSH_9.2p1 Debian\\r\\n"');
+    // Its 05 ff may come in the same read as the banner.
+    assert.match(report.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_9\.2p1 Debian\\r\\n"( and 2 more bytes)?$/);
   });
 });
