@@ -34,6 +34,8 @@ export function registerProbe(cli: CAC): void {
     .option('--fail-on <checks>', `Exit 1 when one of these checks does not pass (comma-separated or repeated): ${FAIL_ON_CHECKS.join(', ')}`)
     .example('socx probe socks5h://127.0.0.1:1080')
     .example('socx probe --json -U alice:s3cret proxy.example:1080')
+    .example('socx probe --conformance --handshake-deadline 0 socks5h://127.0.0.1:1080')
+    .example('socx probe --fail-on connect,udp 127.0.0.1:1080 || echo broken')
     .action((url: string | undefined, raw: Record<string, unknown>) => runProbe(parseProbeOptions(url, raw)));
 }
 
