@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Address } from '../codec/address.ts';
-import { AuthStatus, Method, methodName, Reply, replyName, socks4ReplyName, Socks4Reply } from '../codec/constants.ts';
+import { AuthStatus, Method, methodName, replyName, socks4ReplyName, Socks4Reply } from '../codec/constants.ts';
 import { decodeSocks4Reply, encodeSocks4Request } from '../codec/socks4.ts';
 import { decodeMethodSelection, decodeReply, decodeUserPassReply, encodeGreeting, encodeRequest, encodeUserPassRequest, type Socks5Reply } from '../codec/socks5.ts';
 import type { ProxyConfig } from '../client/proxy-url.ts';
@@ -37,12 +37,17 @@ export async function socks5Access(proxy: ProxyConfig, timeoutMs: number): Promi
 
 /** The method chosen for a greeting offering `method` alone, or why there was none. */
 async function offerAlone(proxy: ProxyConfig, method: number, timeoutMs: number): Promise<number | string> {
-  const wire = await openWire(proxy, timeoutMs);
-  if (!(wire instanceof Wire)) return wire.text;
+  const selection = await offer({ proxy, timeoutMs }, [method]);
+  return selection.ok ? selection.value.method : `no SOCKS5 method selection: ${selection.text}`;
+}
+
+/** A greeting offering `methods`, on its own connection: the selection, or why none came. */
+export async function offer(context: Pick<ConformanceContext, 'proxy' | 'timeoutMs'>, methods: number[]): Promise<Read<{ method: number }> | { ok: false; text: string }> {
+  const wire = await openWire(context.proxy, context.timeoutMs);
+  if (!(wire instanceof Wire)) return { ok: false, text: wire.text };
   try {
-    wire.send(encodeGreeting({ methods: [method] }));
-    const selection = await wire.read(decodeMethodSelection);
-    return selection.ok ? selection.value.method : `no SOCKS5 method selection: ${selection.text}`;
+    wire.send(encodeGreeting({ methods }));
+    return await wire.read(decodeMethodSelection);
   } finally {
     wire.destroy();
   }
@@ -98,8 +103,6 @@ export function showReply(read: { bytes: Buffer; value: Socks5Reply }): string {
 export function showSocks4Reply(read: { bytes: Buffer; value: { reply: number } }): string {
   return `${hexBytes(read.bytes)} (${socks4ReplyName(read.value.reply)})`;
 }
-
-export const SUCCEEDED = Reply.SUCCEEDED;
 
 /** One SOCKS4 (or, for a name, SOCKS4a) request on a fresh connection: its reply, the Wire left open. */
 export async function socks4Request(context: Pick<ConformanceContext, 'proxy' | 'timeoutMs'>, command: number, address: Address): Promise<{ wire: Wire; reply: Read<{ reply: number; port: number; host: string }> } | string> {

@@ -3,21 +3,9 @@ import { toAddress, type Address } from '../codec/address.ts';
 import { Command, Method, methodName, Reply } from '../codec/constants.ts';
 import { decodeMethodSelection, decodeReply, encodeGreeting, encodeRequest } from '../codec/socks5.ts';
 import { hexBytes } from './bytes.ts';
-import { greetingBytes, payload, readGreetingAnswers, showReply, socks5Request } from './conformance-session.ts';
+import { greetingBytes, offer, payload, readGreetingAnswers, showReply, socks5Request } from './conformance-session.ts';
 import { fail, notApplicable, pass, type ConformanceContext, type Outcome } from './conformance-types.ts';
-import { openWire, Wire, type Read } from './wire.ts';
-
-/** A greeting offering one method, on its own connection: the selection, or why none came. */
-async function offer(context: ConformanceContext, methods: number[]): Promise<Read<{ method: number }> | { ok: false; text: string }> {
-  const wire = await openWire(context.proxy, context.timeoutMs);
-  if (!(wire instanceof Wire)) return { ok: false, text: wire.text };
-  try {
-    wire.send(encodeGreeting({ methods }));
-    return await wire.read(decodeMethodSelection);
-  } finally {
-    wire.destroy();
-  }
-}
+import { openWire, Wire } from './wire.ts';
 
 /** RFC 1928 §3: "If the selected METHOD is X'FF', none of the methods listed by the client are acceptable". */
 export async function noAcceptableMethod(context: ConformanceContext): Promise<Outcome> {
