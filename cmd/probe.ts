@@ -3,13 +3,21 @@ import { parseTarget } from '../lib/client/proxy-url.ts';
 import type { Address } from '../lib/codec/address.ts';
 import { usageError } from '../lib/errors.ts';
 import { probe, type ProbeOptions } from '../lib/probe/probe.ts';
-import { probeGrid, type ProbeReport } from '../lib/probe/report.ts';
-import { flagOption, stringOption } from './options.ts';
+import { FAIL_ON_CHECKS, failedChecks, probeGrid, type FailOnCheck, type ProbeReport } from '../lib/probe/report.ts';
+import { runConformance, type ConformanceReport } from '../lib/probe/conformance.ts';
+import { conformanceGrid, conformanceSummary } from '../lib/probe/conformance-report.ts';
+import { flagOption, integerOption, listOption, stringOption } from './options.ts';
+import { printError } from './output.ts';
+import { renderGrid, stdoutShape } from './probe-table.ts';
 import { DEFAULT_PROXY, parseProxyOptions } from './proxy-options.ts';
 import { startSpinner } from './spinner.ts';
 
 interface ProbeCommandOptions extends ProbeOptions {
   readonly json: boolean;
+  readonly conformance: boolean;
+  readonly deadlineMs: number;
+  readonly wide: boolean;
+  readonly failOn: readonly FailOnCheck[];
 }
 
 export function registerProbe(cli: CAC): void {
@@ -20,8 +28,14 @@ export function registerProbe(cli: CAC): void {
     .option('--timeout <ms>', 'Limit on each step: reaching the proxy, each reply, each data round trip', { default: 3000 })
     .option('--target <host:port>', "CONNECT here (any reply byte counts as a round trip) instead of the probe's own echo on the local address facing the proxy")
     .option('--json', 'Print one JSON object instead of the table')
+    .option('--conformance', 'Run the RFC 1928 / 1929 / SOCKS4 / SOCKS4a checklist instead: each check pass, fail or n/a, with the section and the evidence bytes; exit 0 when it ran')
+    .option('--handshake-deadline <ms>', 'With --conformance: the longest a handshake trickled a byte a second may stay open before the handshake-deadline check fails; 0 skips that check', { default: DEFAULT_DEADLINE_MS })
+    .option('--wide', 'Do not wrap the table to the terminal width (80 columns when stdout is not a terminal)')
+    .option('--fail-on <checks>', `Exit 1 when one of these checks does not pass (comma-separated or repeated): ${FAIL_ON_CHECKS.join(', ')}`)
     .example('socx probe socks5h://127.0.0.1:1080')
     .example('socx probe --json -U alice:s3cret proxy.example:1080')
+    .example('socx probe --conformance --handshake-deadline 0 socks5h://127.0.0.1:1080')
+    .example('socx probe --fail-on connect,udp 127.0.0.1:1080 || echo broken')
     .action((url: string | undefined, raw: Record<string, unknown>) => runProbe(parseProbeOptions(url, raw)));
 }
 
@@ -29,10 +43,15 @@ function parseProbeOptions(url: string | undefined, raw: Record<string, unknown>
   const flag = stringOption(raw.proxy, 'proxy');
   if (url !== undefined && flag !== undefined) throw usageError('give the proxy either as the URL argument or with -x, not both');
   const targetText = stringOption(raw.target, 'target');
+  if (flagOption(raw.conformance) && raw.failOn !== undefined) throw usageError('--fail-on applies to the probe table, not to --conformance (which exits 0 whatever the results)');
   return {
     ...parseProxyOptions({ ...raw, proxy: url === undefined ? flag : String(url) }),
     target: targetText === undefined ? undefined : parseHostPort(targetText),
     json: flagOption(raw.json),
+    conformance: flagOption(raw.conformance),
+    deadlineMs: integerOption(raw.handshakeDeadline, 'handshake-deadline', 0) ?? DEFAULT_DEADLINE_MS,
+    wide: flagOption(raw.wide),
+    failOn: parseFailOn(raw.failOn),
   };
 }
 
@@ -43,7 +62,25 @@ function parseHostPort(text: string): Address {
   return parseTarget(match[1], match[2]);
 }
 
+/** Above the 30 s that Dante (timeout.negotiate) and many servers use, so such a deadline passes with room;
+ * a server without one costs this long. */
+const DEFAULT_DEADLINE_MS = 40_000;
+
+async function runConformanceCommand(options: ProbeCommandOptions): Promise<number> {
+  const spinner = await startSpinner('conformance');
+  let report: ConformanceReport;
+  try {
+    report = await runConformance({ ...options, onProgress: spinner.update });
+  } finally {
+    spinner.stop();
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${report.reachable ? await renderGrid(conformanceGrid(report), stdoutShape(options.wide)) : ''}${conformanceSummary(report)}\n`);
+  return report.reachable ? 0 : 1;
+}
+
 async function runProbe(options: ProbeCommandOptions): Promise<number> {
+  if (options.conformance) return runConformanceCommand(options);
   const spinner = await startSpinner('probing');
   let report: ProbeReport;
   try {
@@ -52,21 +89,22 @@ async function runProbe(options: ProbeCommandOptions): Promise<number> {
     spinner.stop();
   }
   if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else await printTable(report);
+  else process.stdout.write(`${await renderGrid(probeGrid(report), stdoutShape(options.wide))}${report.verdict}\n`);
+  const failed = failedChecks(report, options.failOn);
+  if (failed.length > 0) {
+    printError(`--fail-on: ${failed.join(', ')} did not pass`);
+    return 1;
+  }
   return report.speaksSocks ? 0 : 1;
 }
 
-async function printTable(report: ProbeReport): Promise<void> {
-  const { default: Table } = await import('cli-table3');
-  const grid = probeGrid(report);
-  // No colour: this goes to stdout, which may well be a file.
-  const width = (column: number, cap: number): number => Math.min(cap, Math.max(...[grid.header, ...grid.rows].map((row) => row[column]?.length ?? 0)) + 2);
-  const table = new Table({
-    head: [...grid.header],
-    style: { head: [], border: [], compact: true },
-    wordWrap: true,
-    colWidths: [width(0, 30), width(1, 16), width(2, 72)],
-  });
-  table.push(...grid.rows.map((row) => [...row]));
-  process.stdout.write(`${table.toString()}\n${report.verdict}\n`);
+/** --fail-on auth,connect (or repeated): names from FAIL_ON_CHECKS. */
+function parseFailOn(raw: unknown): FailOnCheck[] {
+  const names = listOption(raw, 'fail-on').flatMap((item) => item.split(',')).map((name) => name.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!(FAIL_ON_CHECKS as readonly string[]).includes(name)) throw usageError(`--fail-on: unknown check "${name}" (one of ${FAIL_ON_CHECKS.join(', ')})`);
+  }
+  return names as FailOnCheck[];
 }
+
+

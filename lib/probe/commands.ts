@@ -3,15 +3,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { acceptPeer, requestBind } from '../client/bind.ts';
 import { openSession, type ClientOptions } from '../client/client.ts';
 import { openUdpSession } from '../client/udp.ts';
-import { formatAddress, isUnspecified, toAddress, type Address } from '../codec/address.ts';
+import { formatAddress, isUnspecified, type Address } from '../codec/address.ts';
 import { Method, replyName, socks4ReplyName } from '../codec/constants.ts';
 import { dialTcp } from '../dial.ts';
 import { SocxError, describeReply } from '../errors.ts';
+import { escapeText, hexBytes } from './bytes.ts';
 import { elapsedMs, startClock } from './clock.ts';
 import { errorText } from './detect.ts';
 import { awaitBytes, tappedDial } from './exchange.ts';
 
-export type CommandStatus = 'ok' | 'refused' | 'untested';
+/** 'refused': the proxy answered no (or said yes and carried nothing); 'timeout': it never answered. */
+export type CommandStatus = 'ok' | 'refused' | 'timeout' | 'untested';
 
 export interface CommandDetail {
   readonly status: CommandStatus;
@@ -23,8 +25,10 @@ export interface CommandDetail {
   readonly roundTripMs?: number;
   /** The reply, as the RFC names it, with its code: "connection refused (SOCKS5 reply 0x05)". */
   readonly reply?: string;
-  /** BND.ADDR:PORT of the first reply. */
+  /** BND.ADDR:PORT of the first reply (a name in it escaped). */
   readonly bound?: string;
+  /** The proxy replied success, whatever happened to the data after. */
+  readonly granted?: boolean;
 }
 
 export interface CommandCheck {
@@ -55,21 +59,21 @@ export async function checkConnect(target: ConnectTarget, client: ClientOptions,
     return refusal('CONNECT', error, tap.received(), client);
   }
   const latencyMs = elapsedMs(clock);
-  const bound = formatAddress(session.bound);
+  const bound = shownAddress(session.bound);
   try {
-    if (replyOnly) return { detail: { status: 'ok', latencyMs, bound }, findings: [] };
+    if (replyOnly) return { detail: { status: 'ok', latencyMs, bound, granted: true }, findings: [] };
     const local = target.connections !== undefined;
     const payload = local ? Buffer.concat([Buffer.from('socx-probe '), randomBytes(16)]) : REMOTE_PROBE;
     const trip = startClock();
     session.socket.write(payload);
     const exchange = await awaitBytes(session.socket, session.head, local ? payload : undefined, client.timeoutMs);
-    if (exchange.ok) return { detail: { status: 'ok', latencyMs, roundTripMs: elapsedMs(trip), bound }, findings: [] };
+    if (exchange.ok) return { detail: { status: 'ok', latencyMs, roundTripMs: elapsedMs(trip), bound, granted: true }, findings: [] };
     const reached = before === undefined || target.connections === undefined ? undefined : target.connections() > before;
     const why = reached === false
       ? `no data came back: the proxy answered success without connecting to ${formatAddress(target.address)} (${exchange.reason})`
       : reached ? `the proxy connected to ${formatAddress(target.address)} but ${exchange.reason}` : exchange.reason;
     return {
-      detail: { status: 'refused', reason: why, latencyMs, bound },
+      detail: { status: 'refused', reason: why, latencyMs, bound, granted: true },
       findings: [reached === false ? 'CONNECT: success replied without connecting: the target never saw a connection and no data came back' : `CONNECT: success replied, but no data round trip: ${exchange.reason}`],
     };
   } finally {
@@ -97,15 +101,15 @@ export async function checkBind(expectedPeer: Address, client: ClientOptions): P
   }
   const latencyMs = elapsedMs(clock);
   const announced = pending.session.bound;
-  const bound = formatAddress(announced);
+  const bound = shownAddress(announced);
   const findings = isUnspecified(announced) ? [`BIND reply names ${announced.host} as BND.ADDR: clients on other hosts cannot tell their peer where to connect`] : [];
-  const untested = (reason: string): CommandCheck => ({ detail: { status: 'refused', reason, latencyMs, bound }, findings });
+  const untested = (reason: string, status: CommandStatus = 'refused'): CommandCheck => ({ detail: { status, reason, latencyMs, bound, granted: true }, findings });
   let peer;
   try {
     peer = await dialTcp(pending.address.host, pending.address.port, { timeoutMs: client.timeoutMs });
   } catch (error) {
     pending.session.socket.destroy();
-    return untested(`cannot connect to the announced address ${formatAddress(pending.address)}: ${errorText(error)}`);
+    return untested(`cannot connect to the announced address ${shownAddress(pending.address)}: ${errorText(error)}`);
   }
   try {
     const trip = startClock();
@@ -115,7 +119,7 @@ export async function checkBind(expectedPeer: Address, client: ClientOptions): P
     try {
       accepted = await acceptPeer(pending, client, client.timeoutMs);
     } catch (error) {
-      return untested(`no second reply after connecting to ${formatAddress(pending.address)}: ${errorText(error)}`);
+      return untested(`no second reply after connecting to ${shownAddress(pending.address)}: ${errorText(error)}`, timedOut(error) ? 'timeout' : 'refused');
     }
     const inbound = await awaitBytes(accepted.socket, accepted.head, toClient, client.timeoutMs);
     if (!inbound.ok) return untested(`second reply came, but the peer's data did not: ${inbound.reason}`);
@@ -123,7 +127,7 @@ export async function checkBind(expectedPeer: Address, client: ClientOptions): P
     accepted.socket.write(toPeer);
     const outbound = await awaitBytes(peer, Buffer.alloc(0), toPeer, client.timeoutMs);
     if (!outbound.ok) return untested(`the peer did not receive the client's data: ${outbound.reason}`);
-    return { detail: { status: 'ok', latencyMs, roundTripMs: elapsedMs(trip), bound }, findings };
+    return { detail: { status: 'ok', latencyMs, roundTripMs: elapsedMs(trip), bound, granted: true }, findings };
   } finally {
     peer.destroy();
     pending.session.socket.destroy();
@@ -141,7 +145,7 @@ export async function checkUdp(target: Address, client: ClientOptions): Promise<
     return refusal('UDP ASSOCIATE', error, tap.received(), client);
   }
   const latencyMs = elapsedMs(clock);
-  const bound = formatAddress(session.bound);
+  const bound = shownAddress(session.bound);
   const findings = isUnspecified(session.bound) ? [`UDP ASSOCIATE reply names ${session.bound.host} as the relay address: clients on other hosts cannot reach the relay`] : [];
   try {
     const payload = Buffer.concat([Buffer.from('socx-probe udp '), randomBytes(8)]);
@@ -161,9 +165,10 @@ export async function checkUdp(target: Address, client: ClientOptions): Promise<
     })();
     const ok = await back;
     stop.abort();
-    if (ok) return { detail: { status: 'ok', latencyMs, roundTripMs: elapsedMs(trip), bound }, findings };
+    if (ok) return { detail: { status: 'ok', latencyMs, roundTripMs: elapsedMs(trip), bound, granted: true }, findings };
+    // The relay never answering is a timeout; the proxy ending the association is a no.
     const reason = session.closeReason ?? `no datagram came back from ${formatAddress(target)} through the relay at ${formatAddress(session.relay)} within ${client.timeoutMs} ms`;
-    return { detail: { status: 'refused', reason, latencyMs, bound }, findings };
+    return { detail: { status: session.closeReason === undefined ? 'timeout' : 'refused', reason, latencyMs, bound, granted: true }, findings };
   } finally {
     session.close();
   }
@@ -192,17 +197,18 @@ function refusal(command: string, error: unknown, received: Buffer, client: Clie
     }
     return { detail: { status: 'refused', reason: 'the proxy closed the connection without replying' }, findings };
   }
-  return { detail: { status: 'refused', reason: errorText(error) }, findings };
+  return { detail: { status: timedOut(error) ? 'timeout' : 'refused', reason: errorText(error) }, findings };
+}
+
+function timedOut(error: unknown): boolean {
+  return error instanceof SocxError && error.code === 'timeout';
+}
+
+/** host:port with a name from the proxy escaped: it is the peer's text. */
+function shownAddress(address: Address): string {
+  return formatAddress(address.type === 'domain' ? { host: escapeText(address.host), port: address.port } : address);
 }
 
 export function untested(reason: string): CommandCheck {
   return { detail: { status: 'untested', reason }, findings: [] };
-}
-
-export function addressOf(host: string, port: number): Address {
-  return toAddress(host, port);
-}
-
-function hexBytes(bytes: Buffer): string {
-  return bytes.toString('hex').replace(/(..)(?!$)/g, '$1 ');
 }

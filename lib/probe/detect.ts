@@ -7,6 +7,7 @@ import { dialTcp } from '../dial.ts';
 import { SocxError, errnoCode, socketErrorText } from '../errors.ts';
 import { MessageReader } from '../message-reader.ts';
 import type { ProxyConfig } from '../client/proxy-url.ts';
+import { showBytes } from './bytes.ts';
 import { elapsedMs, startClock } from './clock.ts';
 
 /** What an endpoint is when it is not (or not only) SOCKS5, as told by its answer to a SOCKS5 greeting. */
@@ -36,7 +37,7 @@ type FirstAnswer = { readonly type: 'selection'; readonly method: number } | { r
 const HTTP = Buffer.from('HTTP/');
 
 /** The answer to a SOCKS5 greeting: a method selection (RFC 1928 §3), an HTTP status line (an HTTP server
- * answering garbage with 400), or anything else. */
+ * answering garbage with 400), or anything else (a banner such as SSH's is shown as escaped text). */
 export function decodeFirstAnswer(buf: Uint8Array, offset = 0): Decoded<FirstAnswer> {
   const first = buf[offset];
   if (first === undefined) return need(1);
@@ -48,8 +49,7 @@ export function decodeFirstAnswer(buf: Uint8Array, offset = 0): Decoded<FirstAns
   if (Buffer.from(buf.subarray(offset, offset + have)).equals(HTTP.subarray(0, have))) {
     return have < HTTP.length ? need(HTTP.length - have) : done({ type: 'http' }, have);
   }
-  const bytes = Buffer.from(buf.subarray(offset, offset + 16)).toString('hex').replace(/(..)(?!$)/g, '$1 ');
-  return done({ type: 'other', bytes }, buf.length - offset);
+  return done({ type: 'other', bytes: showBytes(buf.subarray(offset)) }, buf.length - offset);
 }
 
 /**
@@ -87,6 +87,19 @@ export async function offerMethod(method: number, { proxy, timeoutMs }: StepOpti
   } finally {
     clearTimeout(timer);
     socket.destroy();
+  }
+}
+
+/** A bare TCP connection, closed at once: whether anything listens, and the local address that faces it (where
+ * the probe's echo targets must listen). */
+export async function reach({ proxy, timeoutMs }: StepOptions): Promise<{ readonly localAddress: string } | GreetingOutcome> {
+  try {
+    const socket = await dialTcp(proxy.host, proxy.port, { timeoutMs });
+    const localAddress = socket.localAddress ?? '127.0.0.1';
+    socket.destroy();
+    return { localAddress };
+  } catch (error) {
+    return dialFailure(error, proxy, timeoutMs);
   }
 }
 

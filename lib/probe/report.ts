@@ -21,6 +21,8 @@ export interface ProbeReport {
   readonly reason?: string;
   /** Where CONNECT went. */
   readonly target?: string;
+  /** Whether a CONNECT with data works in each version (`versions` says only whether the proxy speaks it). */
+  readonly dataFlow: { readonly socks5: CommandStatus; readonly socks4: CommandStatus; readonly socks4a: CommandStatus };
   readonly addressTypes: { readonly ipv4: CommandStatus; readonly ipv6: CommandStatus; readonly domain: CommandStatus };
   readonly details: Readonly<Record<DetailName, CommandDetail>>;
   readonly findings: readonly string[];
@@ -45,7 +47,7 @@ export function verdictFor(report: Verdictless): string {
   const names = { connect: 'CONNECT', bind: 'BIND', udp: 'UDP' } as const;
   const byStatus = (status: CommandStatus): string[] => (Object.keys(names) as Array<keyof typeof names>).filter((name) => report.commands[name] === status).map((name) => names[name]);
   const parts = [`${versions} (${auth})`];
-  for (const [status, label] of [['ok', 'work'], ['refused', 'refused'], ['untested', 'untested']] as const) {
+  for (const [status, label] of [['ok', 'work'], ['refused', 'refused'], ['timeout', 'got no answer'], ['untested', 'untested']] as const) {
     const list = byStatus(status);
     if (list.length > 0) parts.push(`${list.join(', ')} ${label === 'work' && list.length === 1 ? 'works' : label}`);
   }
@@ -56,20 +58,23 @@ export function verdictFor(report: Verdictless): string {
 export interface Grid {
   readonly header: readonly string[];
   readonly rows: ReadonlyArray<readonly string[]>;
+  /** Details that more than one row shares, printed once under the table; those rows say "see note N". */
+  readonly notes: readonly string[];
 }
 
 const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 
 /** The table `socx probe` prints: one check a row, its result, and the detail behind it. */
 export function probeGrid(report: ProbeReport): Grid {
+  const header = ['Check', 'Result', 'Detail'];
   const rows: string[][] = [['Reachable', yesNo(report.reachable), report.reachable ? report.proxy : report.reason ?? '']];
-  if (!report.reachable) return { header: ['Check', 'Result', 'Detail'], rows };
+  if (!report.reachable) return { header, rows, notes: [] };
   rows.push(['Speaks SOCKS', yesNo(report.speaksSocks), report.speaksSocks ? '' : `${report.kind}: ${report.reason ?? ''}`]);
   if (report.speaksSocks) {
     rows.push(
       ['SOCKS5', yesNo(report.versions.socks5), report.latencyMs === null ? '' : `greeting ${report.latencyMs} ms`],
-      ['SOCKS4', yesNo(report.versions.socks4), versionDetail(report.details.socks4)],
-      ['SOCKS4a', yesNo(report.versions.socks4a), versionDetail(report.details.socks4a)],
+      ['SOCKS4', yesNo(report.versions.socks4), versionDetail(report.versions.socks4, report.details.socks4)],
+      ['SOCKS4a', yesNo(report.versions.socks4a), versionDetail(report.versions.socks4a, report.details.socks4a)],
       ['Method no-auth', accepted(report.methods.none), ''],
       ['Method GSSAPI', accepted(report.methods.gssapi), ''],
       ['Method username/password', accepted(report.methods.userpass), ''],
@@ -83,13 +88,37 @@ export function probeGrid(report: ProbeReport): Grid {
     );
   }
   for (const finding of report.findings) rows.push(['Warning', '!', finding]);
-  return { header: ['Check', 'Result', 'Detail'], rows };
+  return collapseNotes(header, rows);
 }
+
+/** The same hint on several rows ("give credentials with -U" on every command) is said once, as a note.
+ * Rows that passed keep their detail (timings may well repeat). */
+function collapseNotes(header: readonly string[], rows: string[][]): Grid {
+  const counts = new Map<string, number>();
+  const hint = (row: readonly string[]): string | undefined => (row[2] && !PASSED.has(row[1] ?? '') ? row[2] : undefined);
+  for (const row of rows) {
+    const text = hint(row);
+    if (text !== undefined) counts.set(text, (counts.get(text) ?? 0) + 1);
+  }
+  const notes = [...counts].filter(([, count]) => count > 1).map(([text]) => text);
+  const shown = rows.map((row) => {
+    const [check = '', result = '', detail = ''] = row;
+    const text = hint(row);
+    const index = text === undefined ? -1 : notes.indexOf(text);
+    return [check, result, index < 0 ? detail : `see note ${index + 1}`];
+  });
+  return { header, rows: shown, notes };
+}
+
+const PASSED: ReadonlySet<string> = new Set(['yes', 'ok', 'accepted', 'not-required']);
 
 const accepted = (value: boolean): string => (value ? 'accepted' : 'not accepted');
 
-function versionDetail(detail: CommandDetail): string {
-  return detail.status === 'ok' ? timing(detail) : detail.reply ?? detail.reason ?? '';
+/** A version's row: the timings when data flows; else why not, after "answers" when the proxy spoke it. */
+function versionDetail(spoken: boolean, detail: CommandDetail): string {
+  if (detail.status === 'ok') return timing(detail);
+  const why = detail.reply ?? detail.reason ?? '';
+  return spoken ? `answers, but CONNECT ${detail.status === 'timeout' ? 'got no answer' : 'failed'}: ${why}` : why;
 }
 
 function commandDetail(detail: CommandDetail, where?: string): string {
@@ -104,4 +133,29 @@ function boundText(detail: CommandDetail, what = 'bound'): string | undefined {
 function timing(detail: CommandDetail): string {
   if (detail.latencyMs === undefined) return '';
   return detail.roundTripMs === undefined ? `reply ${detail.latencyMs} ms` : `reply ${detail.latencyMs} ms, data ${detail.roundTripMs} ms`;
+}
+
+/** What `--fail-on` may name: a row of the table, or `warnings`. */
+export const FAIL_ON_CHECKS = ['reachable', 'socks', 'socks5', 'socks4', 'socks4a', 'auth', 'connect', 'bind', 'udp', 'ipv4', 'ipv6', 'domain', 'warnings'] as const;
+export type FailOnCheck = (typeof FAIL_ON_CHECKS)[number];
+
+/** The named checks that did not pass: a version not spoken, auth neither ok nor not-required, a command or
+ * address type other than ok, any warning. */
+export function failedChecks(report: ProbeReport, names: readonly FailOnCheck[]): FailOnCheck[] {
+  const passed: Record<FailOnCheck, boolean> = {
+    reachable: report.reachable,
+    socks: report.speaksSocks,
+    socks5: report.versions.socks5,
+    socks4: report.versions.socks4,
+    socks4a: report.versions.socks4a,
+    auth: report.auth === 'ok' || report.auth === 'not-required',
+    connect: report.commands.connect === 'ok',
+    bind: report.commands.bind === 'ok',
+    udp: report.commands.udp === 'ok',
+    ipv4: report.addressTypes.ipv4 === 'ok',
+    ipv6: report.addressTypes.ipv6 === 'ok',
+    domain: report.addressTypes.domain === 'ok',
+    warnings: report.findings.length === 0,
+  };
+  return names.filter((name) => !passed[name]);
 }

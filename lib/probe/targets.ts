@@ -17,6 +17,8 @@ export interface ProbeTargets {
   readonly closedPort: number;
   /** TCP connections accepted so far. */
   connections(): number;
+  /** Whether the UDP echo has received this payload (it remembers the last 256). */
+  udpSaw(payload: Uint8Array): boolean;
   close(): Promise<void>;
 }
 
@@ -46,13 +48,18 @@ export async function startTargets(host: string): Promise<ProbeTargets> {
       const port = await listen(newServer(), otherHost, tcpPort).catch(() => listen(newServer(), otherHost, 0)).catch(() => undefined);
       otherLoopback = port === undefined ? undefined : { host: otherHost, port };
     }
-    udp = await udpEcho(host);
+    const seen: string[] = [];
+    udp = await udpEcho(host, (message) => {
+      seen.push(message.toString('hex'));
+      if (seen.length > 256) seen.shift();
+    });
     const udpPort = udp.address().port;
     const closedPort = await findClosedPort(host);
     const udpSocket = udp;
     return {
       host, tcpPort, udpPort, otherLoopback, closedPort,
       connections: () => accepted,
+      udpSaw: (payload) => seen.includes(Buffer.from(payload).toString('hex')),
       close: async () => {
         for (const socket of sockets) socket.destroy();
         udpSocket.close();
@@ -88,9 +95,12 @@ function listen(server: Server, host: string, port: number): Promise<number> {
   });
 }
 
-function udpEcho(host: string): Promise<UdpSocket> {
+function udpEcho(host: string, onMessage: (message: Buffer) => void): Promise<UdpSocket> {
   const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
-  socket.on('message', (message, from) => socket.send(message, from.port, from.address));
+  socket.on('message', (message, from) => {
+    onMessage(message);
+    socket.send(message, from.port, from.address);
+  });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.bind({ address: host, port: 0 }, () => {

@@ -4,7 +4,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDante, startHttpServer, startMicrosocks } from '../support/peers.ts';
+import { startDante, startHttpServer, startMicrosocks, startSshd } from '../support/peers.ts';
 import { closedPort } from '../helpers/net.ts';
 import { Cleanup, describeRun, NO_PROXY_ENV, runSocx, startSocxServe, type SocxServer } from '../interop/socx.ts';
 import { startClosingAtOnce, startPatientHttp, startSilent, startYesMan } from './fakes.ts';
@@ -24,6 +24,7 @@ interface ProbeJson {
   kind: string;
   reason?: string;
   target?: string;
+  dataFlow: { socks5: string; socks4: string; socks4a: string };
   addressTypes: { ipv4: string; ipv6: string; domain: string };
   details: Record<string, { status: string; reason?: string; reply?: string; latencyMs?: number; roundTripMs?: number; bound?: string }>;
   findings: string[];
@@ -92,11 +93,13 @@ describe('socx probe against socx serve', () => {
     assert.equal((JSON.parse(r.stdout.toString()) as ProbeJson).proxy, `socks5://${open.authority}`);
   });
 
-  test('--auth, no credentials given: userpass only, auth not-tested, SOCKS4 refused, commands untested with the reason', T, async () => {
+  test('--auth, no credentials given: userpass only, auth not-tested, SOCKS4 spoken but refused, commands untested with the reason', T, async () => {
     const { json } = await probeJson([authed.authority]);
     assert.equal(json.reachable, true);
     assert.equal(json.speaksSocks, true);
-    assert.deepEqual(json.versions, { socks5: true, socks4: false, socks4a: false });
+    // It answers SOCKS4 in SOCKS4 (a refusal): spoken, no data.
+    assert.deepEqual(json.versions, { socks5: true, socks4: true, socks4a: false });
+    assert.deepEqual(json.dataFlow, { socks5: 'untested', socks4: 'refused', socks4a: 'refused' });
     assert.equal(json.details.socks4?.reply, 'request rejected or failed (SOCKS4 reply 0x5b)');
     assert.deepEqual(json.methods, { none: false, gssapi: false, userpass: true });
     assert.equal(json.auth, 'not-tested');
@@ -112,7 +115,8 @@ describe('socx probe against socx serve', () => {
     const { json } = await probeJson([authed.authority, '-U', 'alice:s3cret']);
     assert.equal(json.auth, 'ok');
     assert.deepEqual(json.methods, { none: false, gssapi: false, userpass: true });
-    assert.deepEqual(json.versions, { socks5: true, socks4: false, socks4a: false });
+    assert.deepEqual(json.versions, { socks5: true, socks4: true, socks4a: false });
+    assert.deepEqual(json.dataFlow, { socks5: 'ok', socks4: 'refused', socks4a: 'refused' });
     assert.deepEqual(json.commands, { connect: 'ok', bind: 'ok', udp: 'ok' });
     for (const name of ['connect', 'bind', 'udp'] as const) assertCommandOk(json, name);
     assert.deepEqual(json.addressTypes, { ipv4: 'ok', ipv6: 'ok', domain: 'ok' });
@@ -129,9 +133,11 @@ describe('socx probe against socx serve', () => {
     assert.doesNotMatch(JSON.stringify(json), /wrong/);
   });
 
-  test('--no-bind --no-udp --no-socks4: BIND and UDP refused with the reply name, SOCKS4 and 4a off, CONNECT ok', T, async () => {
+  test('--no-bind --no-udp --no-socks4: BIND and UDP refused with the reply name, SOCKS4 refused in SOCKS4, CONNECT ok', T, async () => {
     const { json } = await probeJson([restricted.authority]);
-    assert.deepEqual(json.versions, { socks5: true, socks4: false, socks4a: false });
+    // One rule for every version: it answers SOCKS4 (with a refusal), so it speaks it; no data flows.
+    assert.deepEqual(json.versions, { socks5: true, socks4: true, socks4a: false });
+    assert.deepEqual(json.dataFlow, { socks5: 'ok', socks4: 'refused', socks4a: 'refused' });
     assert.equal(json.details.socks4?.reply, 'request rejected or failed (SOCKS4 reply 0x5b)');
     assert.deepEqual(json.methods, { none: true, gssapi: false, userpass: false });
     assert.equal(json.auth, 'not-required');
@@ -141,7 +147,7 @@ describe('socx probe against socx serve', () => {
       assert.equal(json.details[name]?.reply, 'command not supported (SOCKS5 reply 0x07)');
     }
     assert.deepEqual(json.findings, []);
-    assert.equal(json.verdict, 'SOCKS5 (no authentication); CONNECT works; BIND, UDP refused');
+    assert.equal(json.verdict, 'SOCKS5, SOCKS4 (no authentication); CONNECT works; BIND, UDP refused');
   });
 });
 
@@ -210,6 +216,14 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
     assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
   });
 
+  test('an SSH server: its banner shown as text, exit 1', T, async () => {
+    const sshd = cleanup.add(await startSshd());
+    const { json } = await probeJson([`${sshd.host}:${sshd.port}`], 1);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'other');
+    assert.match(json.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_[^"]*\\r\\n"/);
+  });
+
   test('a closed port: reachable false, kind refused, exit 1 with the JSON printed', T, async () => {
     const port = await closedPort();
     const { json } = await probeJson([`127.0.0.1:${port}`], 1);
@@ -268,9 +282,32 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
 });
 
 describe('socx probe: table and usage', () => {
-  test('the default output is a table and a verdict line on stdout, nothing on stderr, no ANSI', T, async () => {
+  test('the default output fits 80 columns when stdout is not a terminal; --fail-on exits 1 naming the failed check', T, async () => {
     const served = cleanup.add(await startSocxServe(['--no-udp']));
-    const r = await runSocx(['probe', served.authority], { env: ENV });
+    const r = await runSocx(['probe', served.authority, '--fail-on', 'connect,udp'], { env: ENV });
+    assert.equal(r.code, 1, describeRun(r));
+    assert.equal(r.stderr, 'socx: --fail-on: udp did not pass\n');
+    const lines = r.stdout.toString().trimEnd().split('\n');
+    for (const line of lines) assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
+    assert.ok(lines.some((line) => line.length === 80), 'the table spans the 80 columns');
+    const ok = await runSocx(['probe', served.authority, '--fail-on', 'connect', '--fail-on', 'bind,socks4a'], { env: ENV });
+    assert.equal(ok.code, 0, describeRun(ok));
+  });
+
+  test('repeated hints collapse into one note under the table', T, async () => {
+    const authed = cleanup.add(await startSocxServe(['--auth', 'alice:s3cret']));
+    const r = await runSocx(['probe', authed.authority, '--wide'], { env: ENV });
+    assert.equal(r.code, 0, describeRun(r));
+    const out = r.stdout.toString();
+    assert.match(out, /│ Auth +│ not-tested +│ see note 1 +│/);
+    for (const row of ['CONNECT', 'BIND', 'UDP ASSOCIATE', 'Address IPv4', 'Address IPv6', 'Address domain']) assert.match(out, new RegExp(`│ ${row} +│ untested +│ see note 1 +│`));
+    assert.match(out, /\nNote 1: the proxy requires a username and password: give them with -U user:pass or in the URL\n/);
+    assert.equal(out.split('-U user:pass').length, 2, 'the hint once, in the note');
+  });
+
+  test('--wide: the table as wide as its cells, a verdict line on stdout, nothing on stderr, no ANSI', T, async () => {
+    const served = cleanup.add(await startSocxServe(['--no-udp']));
+    const r = await runSocx(['probe', served.authority, '--wide'], { env: ENV });
     assert.equal(r.code, 0, describeRun(r));
     assert.equal(r.stderr, '');
     const out = r.stdout.toString();
@@ -289,7 +326,7 @@ describe('socx probe: table and usage', () => {
   });
 
   test('usage errors exit 2 with one line', T, async () => {
-    for (const args of [['probe', '--target', 'nope'], ['probe', 'a:1', '-x', 'b:2'], ['probe', '--timeout', 'x'], ['probe', 'ftp://x']]) {
+    for (const args of [['probe', '--target', 'nope'], ['probe', 'a:1', '-x', 'b:2'], ['probe', '--timeout', 'x'], ['probe', 'ftp://x'], ['probe', '--fail-on', 'connect,nope'], ['probe', '--conformance', '--handshake-deadline', 'soon']]) {
       const r = await runSocx(args, { env: ENV });
       assert.equal(r.code, 2, describeRun(r));
       assert.equal(r.stdout.length, 0);

@@ -3,6 +3,9 @@
  * replies short. Each tracks its sockets and closes them on stop. */
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { Method } from '../../lib/codec/constants.ts';
+import { decodeSocks4Request, type Socks4Request } from '../../lib/codec/socks4.ts';
+import { decodeGreeting, decodeRequest, decodeUserPassRequest, encodeMethodSelection, encodeReply, type Socks5Request } from '../../lib/codec/socks5.ts';
 import { closeServer, listen } from '../helpers/net.ts';
 
 export interface Fake {
@@ -74,4 +77,74 @@ export function startPatientHttp(): Promise<Fake> {
       if (text.includes('\r\n\r\n')) socket.end('HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n');
     });
   });
+}
+
+/** What a scripted fake does at each SOCKS stage; `undefined` from a request handler means "never answer". */
+export interface Script {
+  /** The method chosen for a greeting offering `methods`. */
+  readonly choose: (methods: readonly number[]) => number;
+  /** RFC 1929: whether these credentials pass. */
+  readonly login?: (username: string, password: string) => boolean;
+  readonly socks5?: (request: Socks5Request) => Buffer | undefined;
+  readonly socks4?: (request: Socks4Request) => Buffer | undefined;
+  /** Sent on accept, before anything is read (an SSH server's banner). */
+  readonly banner?: Buffer;
+}
+
+/** A fake that speaks just enough SOCKS, with the lib's own decoders, to give the probe any set of answers:
+ * a Tor-like proxy that takes no-auth and username/password, one that never answers a request. */
+export function startScripted(script: Script): Promise<Fake> {
+  return startFake((socket) => {
+    if (script.banner) socket.write(script.banner);
+    let buffer = Buffer.alloc(0);
+    let stage: 'greeting' | 'auth' | 'request' | 'done' = 'greeting';
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      try {
+        for (;;) {
+          if (stage === 'greeting' && buffer[0] === 0x04) {
+            const request = decodeSocks4Request(buffer);
+            if (!request.done) return;
+            stage = 'done';
+            const reply = script.socks4?.(request.value);
+            if (reply) socket.write(reply);
+            return;
+          }
+          if (stage === 'greeting') {
+            const greeting = decodeGreeting(buffer);
+            if (!greeting.done) return;
+            buffer = buffer.subarray(greeting.length);
+            const method = script.choose(greeting.value.methods);
+            socket.write(encodeMethodSelection({ method }));
+            if (method === Method.NO_ACCEPTABLE) return void socket.end();
+            stage = method === Method.USERPASS ? 'auth' : 'request';
+          } else if (stage === 'auth') {
+            const credentials = decodeUserPassRequest(buffer);
+            if (!credentials.done) return;
+            buffer = buffer.subarray(credentials.length);
+            const ok = script.login?.(credentials.value.username, credentials.value.password) ?? false;
+            socket.write(Buffer.from([0x01, ok ? 0x00 : 0x01]));
+            if (!ok) return void socket.end();
+            stage = 'request';
+          } else if (stage === 'request') {
+            const request = decodeRequest(buffer);
+            if (!request.done) return;
+            stage = 'done';
+            const reply = script.socks5?.(request.value);
+            if (reply) socket.end(reply);
+            return;
+          } else {
+            return;
+          }
+        }
+      } catch {
+        socket.destroy();
+      }
+    });
+  });
+}
+
+/** A complete SOCKS5 refusal with this REP. */
+export function socks5Refusal(reply: number): Buffer {
+  return encodeReply({ reply, address: { type: 'ipv4', host: '0.0.0.0', port: 0 } });
 }

@@ -10,7 +10,11 @@ import { openProxyFinding, probe } from '../../lib/probe/probe.ts';
 import { probeGrid, verdictFor, type ProbeReport } from '../../lib/probe/report.ts';
 import { hex } from '../helpers/net.ts';
 import { startSocksServer } from '../helpers/socks.ts';
-import { startShortReplier } from './fakes.ts';
+import { Method, Reply } from '../../lib/codec/constants.ts';
+import { encodeSocks4Reply } from '../../lib/codec/socks4.ts';
+import { escapeText, showBytes } from '../../lib/probe/bytes.ts';
+import { failedChecks } from '../../lib/probe/report.ts';
+import { startScripted, startShortReplier, socks5Refusal } from './fakes.ts';
 
 const T = { timeout: 30_000 };
 
@@ -40,6 +44,19 @@ describe('decodeFirstAnswer', () => {
   });
 });
 
+describe('bytes from a peer', () => {
+  test('a printable banner is quoted text with line ends escaped; anything else is hex', () => {
+    assert.equal(showBytes(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')), '"SSH-2.0-OpenSSH_9.2\\r\\n"');
+    assert.equal(showBytes(Buffer.from('SSH-2.0-X\r\n\x05\xff', 'latin1')), '"SSH-2.0-X\\r\\n" and 2 more bytes');
+    assert.equal(showBytes(Buffer.from('\x1b[31mEVIL\r\n')), '1b 5b 33 31 6d 45 56 49 4c 0d 0a');
+    assert.equal(showBytes(hex('005b000000000000')), '00 5b 00 00 00 00 00 00');
+  });
+  test('escapeText leaves printable ASCII and escapes the rest', () => {
+    assert.equal(escapeText('a b~'), 'a b~');
+    assert.equal(escapeText('x\x1b[2J\x07\ty\u00e9'), 'x\\x1b[2J\\x07\\ty\\xe9');
+  });
+});
+
 describe('verdict, table and the open-proxy rule', () => {
   const base = {
     reachable: true, speaksSocks: true, kind: 'socks', proxy: 'socks5h://127.0.0.1:1080', latencyMs: 1,
@@ -49,6 +66,25 @@ describe('verdict, table and the open-proxy rule', () => {
     details: Object.fromEntries(['connect', 'bind', 'udp', 'socks4', 'socks4a', 'ipv4', 'ipv6', 'domain'].map((name) => [name, { status: 'ok', latencyMs: 1 }])),
     findings: ['one'], verdict: '',
   } as unknown as ProbeReport;
+
+  test('a command that never got an answer is named apart from a refusal', () => {
+    assert.equal(verdictFor({ ...base, commands: { connect: 'timeout', bind: 'refused', udp: 'timeout' } }), 'SOCKS5, SOCKS4 (username/password accepted); BIND refused; CONNECT, UDP got no answer; 1 warning');
+  });
+
+  test('a detail shared by several rows is said once, as a note', () => {
+    const hint = 'give them with -U user:pass';
+    const details = { ...base.details, connect: { status: 'untested', reason: hint }, bind: { status: 'untested', reason: hint }, udp: { status: 'untested', reason: hint } };
+    const grid = probeGrid({ ...base, versions: { socks5: true, socks4: true, socks4a: true }, addressTypes: { ipv4: 'ok', ipv6: 'ok', domain: 'ok' }, commands: { connect: 'untested', bind: 'untested', udp: 'untested' }, details } as unknown as ProbeReport);
+    assert.deepEqual(grid.notes, [hint]);
+    assert.deepEqual(grid.rows.filter((row) => row[2] === 'see note 1').map((row) => row[0]), ['CONNECT', 'BIND', 'UDP ASSOCIATE']);
+    assert.equal(grid.rows.filter((row) => row[2] === hint).length, 0);
+  });
+
+  test('--fail-on: the named checks that did not pass, in the order named', () => {
+    assert.deepEqual(failedChecks(base, ['connect', 'bind', 'udp', 'auth', 'socks4a', 'ipv6', 'warnings', 'socks5']), ['bind', 'udp', 'socks4a', 'ipv6', 'warnings']);
+    assert.deepEqual(failedChecks({ ...base, findings: [], auth: 'not-required' }, ['auth', 'warnings', 'connect']), []);
+    assert.deepEqual(failedChecks({ ...base, auth: 'not-tested' }, ['auth']), ['auth']);
+  });
 
   test('the verdict names versions, auth, what works, what not, and counts warnings', () => {
     assert.equal(verdictFor(base), 'SOCKS5, SOCKS4 (username/password accepted); CONNECT works; BIND refused; UDP untested; 1 warning');
@@ -93,7 +129,8 @@ describe('probe() in process', () => {
       assert.deepEqual(report.addressTypes, { ipv4: 'ok', ipv6: 'ok', domain: 'ok' });
       assert.deepEqual(report.findings, []);
       assert.ok(report.target?.startsWith(host.includes(':') ? '127.0.0.1:' : `${host}:`), report.target);
-      assert.ok(progress.length >= 5, progress.join(', '));
+      assert.deepEqual(report.dataFlow, { socks5: 'ok', socks4: 'ok', socks4a: 'ok' });
+      assert.ok(progress.length >= 3, progress.join(', '));
     });
   }
 
@@ -108,5 +145,58 @@ describe('probe() in process', () => {
     for (const command of ['CONNECT', 'BIND', 'UDP ASSOCIATE']) {
       assert.ok(report.findings.includes(`short error reply to ${command}: 2 bytes (05 07) and then closed, where a complete reply has 10`), report.findings.join('\n'));
     }
+  });
+
+  test('a proxy that answers the greeting and never a request: commands "timeout", not "refused"', T, async () => {
+    const fake = await startScripted({ choose: () => Method.NONE });
+    stops.push(() => fake.stop());
+    const report = await probe({ proxy: parseProxyUrl(`127.0.0.1:${fake.port}`), timeoutMs: 500 });
+    assert.deepEqual(report.commands, { connect: 'timeout', bind: 'timeout', udp: 'timeout' });
+    assert.match(report.details.connect.reason ?? '', /did not answer within 500 ms/);
+    assert.deepEqual(report.versions, { socks5: true, socks4: false, socks4a: false });
+    assert.match(report.verdict, /CONNECT, BIND, UDP got no answer/);
+  });
+
+  test('one rule for every version: refusing every target in SOCKS4 and SOCKS5 alike, both are spoken; no data flows', T, async () => {
+    const fake = await startScripted({
+      choose: () => Method.NONE,
+      socks5: () => socks5Refusal(Reply.NOT_ALLOWED),
+      socks4: () => encodeSocks4Reply({ reply: 0x5b, port: 0, host: '0.0.0.0' }),
+    });
+    stops.push(() => fake.stop());
+    const report = await probe({ proxy: parseProxyUrl(`127.0.0.1:${fake.port}`), timeoutMs: 1000 });
+    // SOCKS4a is spoken only when granted: a SOCKS4-only server answers a SOCKS4a request too.
+    assert.deepEqual(report.versions, { socks5: true, socks4: true, socks4a: false });
+    assert.deepEqual(report.dataFlow, { socks5: 'refused', socks4: 'refused', socks4a: 'refused' });
+    assert.equal(report.details.socks4.reply, 'request rejected or failed (SOCKS4 reply 0x5b)');
+    assert.deepEqual(report.commands, { connect: 'refused', bind: 'refused', udp: 'refused' });
+    const row = probeGrid(report).rows.find((cells) => cells[0] === 'SOCKS4');
+    assert.deepEqual(row, ['SOCKS4', 'yes', 'answers, but CONNECT failed: request rejected or failed (SOCKS4 reply 0x5b)']);
+  });
+
+  for (const [given, expected] of [['alice:s3cret', 'ok'], ['alice:wrong', 'failed'], [undefined, 'not-required']] as const) {
+    test(`no-auth and username/password both accepted (Tor), credentials ${given ?? 'none'}: auth ${expected}`, T, async () => {
+      const fake = await startScripted({
+        choose: (methods) => (methods.length === 1 ? methods[0] ?? Method.NO_ACCEPTABLE : Method.USERPASS),
+        login: (user, password) => user === 'alice' && password === 's3cret',
+        socks5: () => socks5Refusal(Reply.NOT_ALLOWED),
+      });
+      stops.push(() => fake.stop());
+      const report = await probe({ proxy: parseProxyUrl(`socks5h://${given === undefined ? '' : `${given}@`}127.0.0.1:${fake.port}`), timeoutMs: 1000 });
+      assert.deepEqual(report.methods, { none: true, gssapi: true, userpass: true });
+      assert.equal(report.auth, expected);
+      // Rejected credentials with no-auth open: the commands still run, without them.
+      assert.deepEqual(report.commands, { connect: 'refused', bind: 'refused', udp: 'refused' });
+    });
+  }
+
+  test('an SSH server: its banner shown as escaped text, not hex', T, async () => {
+    const fake = await startScripted({ choose: () => Method.NO_ACCEPTABLE, banner: Buffer.from('SSH-2.0-OpenSSH_9.2p1 Debian\r\n') });
+    stops.push(() => fake.stop());
+    const report = await probe({ proxy: parseProxyUrl(`127.0.0.1:${fake.port}`), timeoutMs: 1000 });
+    assert.equal(report.speaksSocks, false);
+    assert.equal(report.kind, 'other');
+    // Its 05 ff may come in the same read as the banner.
+    assert.match(report.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_9\.2p1 Debian\\r\\n"( and 2 more bytes)?$/);
   });
 });
