@@ -107,6 +107,8 @@ const socketErrors: Readonly<Record<string, { reply: number; text: string }>> = 
   ETIMEDOUT: { reply: Reply.TTL_EXPIRED, text: 'timed out' },
   // A name lookup that ran out of time: the host could not be reached, the connection itself did not time out.
   ETIMEOUT: { reply: Reply.HOST_UNREACHABLE, text: 'name lookup timed out' },
+  ELOOKUPLIMIT: { reply: Reply.GENERAL_FAILURE, text: 'too many name lookups in flight' },
+  ECANCELLED: { reply: Reply.GENERAL_FAILURE, text: 'cancelled' },
   EMFILE: { reply: Reply.GENERAL_FAILURE, text: 'too many open files' },
   ENFILE: { reply: Reply.GENERAL_FAILURE, text: 'too many open files in the system' },
   EAFNOSUPPORT: { reply: Reply.ADDRESS_TYPE_NOT_SUPPORTED, text: 'address family not supported' },

@@ -277,3 +277,20 @@ describe('the hosts file', () => {
     }
   });
 });
+
+test('a name longer than 253 characters, or with a label over 63, is not a DNS name: ENOTFOUND at once, no query', async () => {
+  const dns = await startDnsResponder(() => 'blackhole');
+  const resolver = createResolver({ servers: [dns.server], hostsFile: null, timeoutMs: 5000 });
+  try {
+    for (const name of [Array.from({ length: 4 }, () => 'a'.repeat(63)).join('.'), `${'b'.repeat(64)}.test`, 'a..b']) {
+      const started = performance.now();
+      const error = await new Promise<NodeJS.ErrnoException | null>((resolve) => resolver.lookup(name, '127.0.0.1', (e) => resolve(e)));
+      assert.equal(error?.code, 'ENOTFOUND', name);
+      assert.ok(performance.now() - started < 1000);
+    }
+    assert.deepEqual(dns.queries, []);
+  } finally {
+    resolver.close();
+    await dns.close();
+  }
+});
