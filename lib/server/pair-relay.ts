@@ -18,6 +18,8 @@ export interface SocketOwner {
   onEnd(socket: Socket): void;
   onError(socket: Socket, error: Error): void;
   onClose(socket: Socket, hadError: boolean): void;
+  /** Everything written to `socket` has been handed to the kernel (after a write was left pending). */
+  onDrain(socket: Socket): void;
 }
 
 /** The read callback of every socket in shared-buffer mode; `this` is the socket, as Node calls it. */
@@ -36,6 +38,7 @@ function onData(this: Socket, chunk: Buffer): void {
 function onEnd(this: Socket): void { (this as Owned)[kOwner]?.onEnd(this); }
 function onError(this: Socket, error: Error): void { (this as Owned)[kOwner]?.onError(this, error); }
 function onClose(this: Socket, hadError: boolean): void { (this as Owned)[kOwner]?.onClose(this, hadError); }
+function onDrain(this: Socket): void { (this as Owned)[kOwner]?.onDrain(this); }
 
 /** Gives `socket` to `owner`: its events go to the owner's methods, through listeners shared by all
  * sockets (no closures per connection). `shared`: the socket reads into the shared buffer; else 'data'. */
@@ -50,6 +53,7 @@ export function adopt(socket: Socket, owner: SocketOwner, shared: boolean): Buff
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
+  socket.on('drain', onDrain);
   return early;
 }
 
@@ -68,6 +72,13 @@ export function reset(socket: Socket): void {
   if (socket.destroyed) return;
   if (typeof socket.resetAndDestroy === 'function' && (socket as unknown as { _handle?: unknown })._handle) socket.resetAndDestroy();
   else socket.destroy();
+}
+
+/** Asks for 'drain' once the pending writes complete: Writable emits it only after a write() that returned
+ * false, and a chunk smaller than the high-water mark returns true even when the kernel did not take it. */
+function notifyWhenWritten(socket: Socket): void {
+  const state = (socket as unknown as { _writableState?: { needDrain: boolean } })._writableState;
+  if (state) state.needDrain = true;
 }
 
 const isReset = (error: Error | undefined): boolean => errnoCode(error) === 'ECONNRESET' || errnoCode(error) === 'EPIPE';
@@ -97,8 +108,6 @@ export abstract class PairRelay implements SocketOwner {
   #upstreamClosed = false;
   #end: RelayEnd | undefined;
   #error: Error | undefined;
-  #afterUpWrite: (() => void) | undefined;
-  #afterDownWrite: (() => void) | undefined;
 
   constructor(client: Socket, clientShared: boolean) {
     this.client = client;
@@ -115,23 +124,27 @@ export abstract class PairRelay implements SocketOwner {
     this.upstreamShared = upstreamShared;
     this.relaying = true;
     this.lastActive = coarseNow();
-    this.#afterUpWrite = () => this.#writeDone(true);
-    this.#afterDownWrite = () => this.#writeDone(false);
     if (headUp && headUp.length > 0) {
       this.bytesUp += headUp.length;
-      upstream.write(headUp, this.#afterUpWrite);
+      upstream.write(headUp);
     }
     if (headDown && headDown.length > 0) {
       this.bytesDown += headDown.length;
-      this.client.write(headDown, this.#afterDownWrite);
+      this.client.write(headDown);
     }
     // A side that ended while we were not relaying yet (seen as 'end' before adoption) is carried on now.
     if (this.client.readableEnded) upstream.end();
     if (upstream.readableEnded) this.client.end();
     if (upstream.writableLength === 0) resumeReads(this.client, this.clientShared);
-    else this.#upStopped = true;
+    else {
+      this.#upStopped = true;
+      notifyWhenWritten(upstream);
+    }
     if (this.client.writableLength === 0) resumeReads(upstream, upstreamShared);
-    else this.#downStopped = true;
+    else {
+      this.#downStopped = true;
+      notifyWhenWritten(this.client);
+    }
   }
 
   onRead(socket: Socket, chunk: Buffer, fromShared: boolean): boolean {
@@ -141,7 +154,7 @@ export abstract class PairRelay implements SocketOwner {
     if (up) this.bytesUp += chunk.length;
     else this.bytesDown += chunk.length;
     this.lastActive = coarseNow();
-    dst.write(chunk, up ? this.#afterUpWrite : this.#afterDownWrite);
+    dst.write(chunk);
     const pending = dst.writableLength;
     if (pending === 0) return true;
     if (fromShared) {
@@ -155,12 +168,13 @@ export abstract class PairRelay implements SocketOwner {
     }
     if (up) this.#upStopped = true;
     else this.#downStopped = true;
+    notifyWhenWritten(dst);
     return false;
   }
 
-  #writeDone(up: boolean): void {
-    const dst = up ? this.upstream : this.client;
-    if (!dst || dst.writableLength > 0) return;
+  onDrain(socket: Socket): void {
+    const up = socket !== this.client;
+    if (socket.writableLength > 0) return;
     if (up) {
       release(this.#upGuard);
       this.#upGuard = undefined;
