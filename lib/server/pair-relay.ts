@@ -22,6 +22,10 @@ export interface SocketOwner {
   onDrain(socket: Socket): void;
 }
 
+export function ownerOf(socket: Socket): SocketOwner | undefined {
+  return (socket as Owned)[kOwner];
+}
+
 /** The read callback of every socket in shared-buffer mode; `this` is the socket, as Node calls it. */
 export function onSharedRead(this: Socket, nread: number, buffer: Buffer): boolean {
   const chunk = buffer === sharedBuffer ? takeRead(nread) : buffer.subarray(0, nread);

@@ -1,16 +1,15 @@
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import { AuthStatus, commandName, Method, Reply, replyName, Version } from '../codec/constants.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { decodeSocks4Request } from '../codec/socks4.ts';
 import { decodeGreeting, decodeRequest, encodeMethodSelection, encodeUserPassReply } from '../codec/socks5.ts';
-import type { Dialed } from '../dial.ts';
-import { dialErrorText } from '../dial.ts';
-import { describeError, errnoCode } from '../errors.ts';
+import { dialErrorText, dialUpstream, type Dialed } from '../dial.ts';
+import { describeError, errnoCode, SocxError } from '../errors.ts';
 import { safeText } from '../safe-text.ts';
 import { closeAfterReply } from './close-after-reply.ts';
 import { encodeFailure, encodeServerReply } from './outcome.ts';
-import { adopt, onSharedRead, PairRelay, reset, resumeReads, type RelayEnd } from './pair-relay.ts';
+import { adopt, onSharedRead, ownerOf, PairRelay, reset, resumeReads, type RelayEnd } from './pair-relay.ts';
 import { replyFor } from './reply-for.ts';
 import { sharedOnread } from './shared-read.ts';
 import { refreshClock, type Sweepable, type Sweeper } from './sweep.ts';
@@ -72,6 +71,12 @@ function requestLength(data: Buffer, offset: number): number {
   return data.length - offset >= length ? length : NEED_MORE;
 }
 
+/** 'connect' of an upstream socket the session dialed itself; `this` is the socket. */
+function onUpstreamConnect(this: Socket): void {
+  const owner = ownerOf(this);
+  if (owner instanceof Session) owner.upstreamConnected(this);
+}
+
 /**
  * One client connection, from accept to close, as one object: a synchronous handshake parsed straight from
  * the read buffer (bytes are copied only when a message is split across reads or arrives early), then the
@@ -93,6 +98,9 @@ export class Session extends PairRelay implements Sweepable {
   #authSync = false;
   #abort: AbortController | undefined;
   #relayDone: (() => void) | undefined;
+  /** The upstream socket while it connects (the default dial), and what it sent before the relay began. */
+  #dialing: Socket | undefined;
+  #upstreamEarly: Buffer | undefined;
 
   constructor(host: SessionHost, config: ServerConfig, socket: Socket, info: ClientInfo, listener: ListenerInfo, shared: boolean) {
     super(socket, shared);
@@ -122,6 +130,10 @@ export class Session extends PairRelay implements Sweepable {
   // ---- events ------------------------------------------------------------------------------------------
 
   override onRead(socket: Socket, chunk: Buffer, fromShared: boolean): boolean {
+    if (socket !== this.client && this.#state !== RELAY) {
+      this.#upstreamEarly = this.#upstreamEarly ? Buffer.concat([this.#upstreamEarly, chunk]) : Buffer.from(chunk);
+      return false;
+    }
     switch (this.#state) {
       case RELAY: return super.onRead(socket, chunk, fromShared);
       // BIND and UDP read the control connection with 'data' listeners of their own.
@@ -149,6 +161,7 @@ export class Session extends PairRelay implements Sweepable {
 
   override onError(socket: Socket, error: Error): void {
     if (this.#state === RELAY) return super.onError(socket, error);
+    if (socket === this.#dialing) return this.#dialFailed(error);
     if (this.inHandshake || this.#state === CONNECTING) {
       this.#end(errnoCode(error) === 'ECONNRESET' ? 'reset' : 'error', `client connection failed during ${phaseOf(this.#state)}: ${describeError(error)}`);
     }
@@ -172,7 +185,7 @@ export class Session extends PairRelay implements Sweepable {
     }
     if (now < this.#deadline) return true;
     if (this.inHandshake) this.#end('timeout', `client did not complete the ${phaseOf(this.#state)} in time`);
-    else if (this.#state === CONNECTING) this.#refuse(Reply.TTL_EXPIRED, 'timeout', `no connection within ${this.config.connectTimeoutMs} ms`);
+    else if (this.#state === CONNECTING) this.#dialFailed(new SocxError('timeout', `connecting to ${this.record.dialed ?? 'the target'} timed out after ${this.config.connectTimeoutMs} ms`));
     return false;
   }
 
@@ -437,9 +450,27 @@ export class Session extends PairRelay implements Sweepable {
   #dial(ip: string, port: number): void {
     const { config } = this;
     const shared = this.clientShared;
+    const onread = shared ? sharedOnread(onSharedRead) : undefined;
     this.record.dialed = formatAddress({ host: ip, port });
-    config.dial(ip, port, { timeoutMs: config.connectTimeoutMs, onread: shared ? sharedOnread(onSharedRead) : undefined })
-      .then((dialed) => this.#connected(dialed, shared), (error: unknown) => this.#dialFailed(error));
+    this.#deadline = refreshClock() + config.connectTimeoutMs;
+    if (config.dial !== dialUpstream) {
+      // An injected dial (tests, and upstream proxies later) keeps its promise.
+      config.dial(ip, port, { timeoutMs: config.connectTimeoutMs, onread })
+        .then((dialed) => this.#connected(dialed, shared), (error: unknown) => this.#dialFailed(error));
+      return;
+    }
+    // The default dial without a promise or a timer: the socket is the session's from the start, its
+    // 'connect' reaches a shared listener, and the sweep enforces the deadline.
+    const socket = connect({ host: ip, port, allowHalfOpen: true, noDelay: true, ...(onread ? { onread } : {}) });
+    this.#dialing = socket;
+    adopt(socket, this, shared);
+    socket.once('connect', onUpstreamConnect);
+  }
+
+  upstreamConnected(socket: Socket): void {
+    if (socket !== this.#dialing) return;
+    this.#dialing = undefined;
+    this.#connected({ socket, head: undefined }, this.clientShared);
   }
 
   #connected({ socket, head }: Dialed, shared: boolean): void {
@@ -447,7 +478,8 @@ export class Session extends PairRelay implements Sweepable {
       socket.destroy();
       return;
     }
-    const early = adopt(socket, this, shared);
+    const early = adopt(socket, this, shared) ?? this.#upstreamEarly;
+    this.#upstreamEarly = undefined;
     const fromUpstream = head && early ? Buffer.concat([head, early]) : head ?? early;
     const { record, config } = this;
     this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, localAddressOf(socket)));
@@ -464,6 +496,8 @@ export class Session extends PairRelay implements Sweepable {
 
   #dialFailed(error: unknown): void {
     if (this.#state !== CONNECTING) return;
+    this.#dialing?.destroy();
+    this.#dialing = undefined;
     const errno = errnoCode(error);
     if (errno === 'EMFILE' || errno === 'ENFILE') this.#host.outOfDescriptors(`${errno} opening an upstream connection`);
     const code = replyFor(error);
@@ -571,6 +605,8 @@ export class Session extends PairRelay implements Sweepable {
     this.#partial = this.#head = undefined;
     if (outcome === 'reset' || outcome === 'limit') reset(this.client);
     else this.client.destroy();
+    this.#dialing?.destroy();
+    this.#dialing = undefined;
     this.#done();
   }
 

@@ -15,8 +15,10 @@ for (const sharedReads of [true, false]) {
   describe(`backpressure (${sharedReads ? 'shared read buffer' : "'data' events"})`, () => {
     test('a client that stops reading: the server stops reading the target; then all 64 MiB arrive intact', { timeout: 60_000 }, async () => {
       const sockets: Socket[] = [];
+      const targetErrors: string[] = [];
       const target = createServer((socket) => {
         sockets.push(socket);
+        socket.on('error', (error) => targetErrors.push(error.message));
         let sent = 0;
         const pump = (): void => {
           while (sent < TOTAL) {
@@ -53,6 +55,8 @@ for (const sharedReads of [true, false]) {
         const expected = createHash('sha256');
         for (let i = 0; i < TOTAL / CHUNK.length; i++) expected.update(CHUNK);
         assert.equal(hash.digest('hex'), expected.digest('hex'));
+        const record = await server.record(0);
+        assert.deepEqual([record.outcome, record.result, targetErrors], ['ok', 'ok', []]);
       } finally {
         await server.close();
         for (const socket of sockets) socket.destroy();
