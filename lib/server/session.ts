@@ -484,10 +484,8 @@ export class Session extends PairRelay implements Sweepable {
     const { record, config } = this;
     this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, localAddressOf(socket)));
     record.reply = Reply.SUCCEEDED;
-    if (config.keepAliveMs > 0) {
-      this.client.setKeepAlive(true, config.keepAliveMs);
-      socket.setKeepAlive(true, config.keepAliveMs);
-    }
+    // The client's leg has keepalive from the listener (server.ts); the upstream's is set here.
+    if (config.keepAliveMs > 0) socket.setKeepAlive(true, config.keepAliveMs);
     this.#state = RELAY;
     const fromClient = this.#head;
     this.#head = this.#partial = undefined;
