@@ -90,7 +90,7 @@ export function describeError(error: unknown): string {
  * a SocxError, whose `code` is ours. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null || !('code' in error) || typeof error.code !== 'string') return undefined;
-  return /^E[A-Z0-9_]+$/.test(error.code) ? error.code : undefined;
+  return /^E(?!RR_)[A-Z0-9_]+$/.test(error.code) ? error.code : undefined;
 }
 
 const socketErrors: Readonly<Record<string, { reply: number; text: string }>> = {

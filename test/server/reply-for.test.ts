@@ -1,0 +1,48 @@
+// The one mapping from a failure to the reply a client gets (lib/server/reply-for.ts), as a table.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CodecError } from '../../lib/codec/decoded.ts';
+import { errnoCode, SocxError } from '../../lib/errors.ts';
+import { lookupError } from '../../lib/resolver/types.ts';
+import { replyFor } from '../../lib/server/reply-for.ts';
+
+const errno = (code: string): Error => Object.assign(new Error(code), { code });
+
+const table: Array<[string, unknown, number]> = [
+  ['ECONNREFUSED', errno('ECONNREFUSED'), 0x05],
+  ['ENETUNREACH', errno('ENETUNREACH'), 0x03],
+  ['ENETDOWN', errno('ENETDOWN'), 0x03],
+  ['EHOSTUNREACH', errno('EHOSTUNREACH'), 0x04],
+  ['ENOTFOUND (lookup)', lookupError('ENOTFOUND', 'x.test', 'no such name'), 0x04],
+  ['ETIMEOUT (our lookup deadline)', lookupError('ETIMEOUT', 'x.test', 'timed out'), 0x04],
+  ['EAI_AGAIN', lookupError('EAI_AGAIN', 'x.test', 'servfail'), 0x04],
+  ['ELOOKUPLIMIT', lookupError('ELOOKUPLIMIT', 'x.test', 'too many'), 0x01],
+  ['ETIMEDOUT (TCP)', errno('ETIMEDOUT'), 0x06],
+  ['EACCES', errno('EACCES'), 0x02],
+  ['EAFNOSUPPORT', errno('EAFNOSUPPORT'), 0x08],
+  ['ECONNRESET', errno('ECONNRESET'), 0x01],
+  ['EMFILE', errno('EMFILE'), 0x01],
+  ['an unknown errno', errno('EWEIRD'), 0x01],
+  ['our connect deadline', new SocxError('timeout', 'connecting timed out'), 0x06],
+  ['a policy refusal', new SocxError('not-allowed', 'rule'), 0x02],
+  ['an upstream SOCKS5 refusal keeps its code', new SocxError('request-rejected', 'refused', { reply: { version: 5, code: 0x05 } }), 0x05],
+  ['an upstream SOCKS4 refusal', new SocxError('request-rejected', 'refused', { reply: { version: 4, code: 0x5b } }), 0x01],
+  ['a SocxError wrapping an errno', new SocxError('network', 'failed', { cause: errno('EHOSTUNREACH') }), 0x04],
+  ['a malformed request', new CodecError('bad-reserved', 'RSV'), 0x01],
+  ['an address type we cannot read', new CodecError('bad-address-type', 'ATYP'), 0x08],
+  ['not an error at all', 'something', 0x01],
+];
+
+for (const [name, error, code] of table) {
+  test(`replyFor: ${name} → 0x${code.toString(16).padStart(2, '0')}`, () => {
+    assert.equal(replyFor(error), code);
+  });
+}
+
+test('errnoCode is only ever an errno-style code, never our own error codes', () => {
+  assert.equal(errnoCode(errno('ECONNREFUSED')), 'ECONNREFUSED');
+  assert.equal(errnoCode(lookupError('ETIMEOUT', 'x', 'y')), 'ETIMEOUT');
+  assert.equal(errnoCode(new SocxError('timeout', 'x')), undefined);
+  assert.equal(errnoCode(new CodecError('bad-version', 'x')), undefined);
+  assert.equal(errnoCode(Object.assign(new Error('x'), { code: 'ERR_INVALID_ARG_VALUE' })), undefined, "Node's own ERR_ codes are not errno codes");
+});
