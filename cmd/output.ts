@@ -17,3 +17,7 @@ export function stderrIsInteractive(): boolean {
 export function printStatusJson(value: Readonly<Record<string, unknown>>): void {
   process.stderr.write(`${JSON.stringify(value)}\n`);
 }
+
+export function printWarning(message: string): void {
+  process.stderr.write(`socx: warning: ${message}\n`);
+}

@@ -1,6 +1,6 @@
 import type { Command } from 'cac';
 import { parseProxyUrl, proxyFromEnvironment, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
-import { integerOption, stringOption } from './options.ts';
+import { durationOption, HOUR, stringOption } from './options.ts';
 
 export const DEFAULT_PROXY = 'socks5h://127.0.0.1:1080';
 
@@ -9,7 +9,7 @@ export function withProxyOptions(command: Command): Command {
   return command
     .option('-x, --proxy <url>', `Proxy URL: socks5h://, socks5://, socks4a://, socks4://, [user:pass@]host[:port]; else $SOCX_PROXY, $ALL_PROXY, then ${DEFAULT_PROXY}`)
     .option('-U, --proxy-user <user:pass>', 'Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID)')
-    .option('--timeout <ms>', 'Limit on reaching the proxy and on each handshake step', { default: 10000 });
+    .option('--timeout <duration, bare = ms>', 'Limit on reaching the proxy and on each handshake step', { default: '10s' });
 }
 
 export interface ProxyOptions {
@@ -21,6 +21,6 @@ export function parseProxyOptions(raw: Record<string, unknown>, env: NodeJS.Proc
   const url = stringOption(raw.proxy, 'proxy') ?? proxyFromEnvironment(env) ?? DEFAULT_PROXY;
   return {
     proxy: withCredentials(parseProxyUrl(url), stringOption(raw.proxyUser, 'proxy-user')),
-    timeoutMs: integerOption(raw.timeout, 'timeout', 1) ?? 10_000,
+    timeoutMs: durationOption(raw.timeout, 'timeout', 'ms', { min: 1, max: HOUR }) ?? 10_000,
   };
 }

@@ -12,7 +12,7 @@ import type { CommandName } from '../lib/codec/constants.ts';
 import { connectCommand } from '../lib/server/connect-command.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
-import { flagOption, integerOption, listOption, stringOption } from './options.ts';
+import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
 import { printError, printStatus } from './output.ts';
 
 interface ServeOptions {
@@ -33,16 +33,16 @@ export function registerServe(cli: CAC): void {
     .option('--allow-open-proxy', 'Allow listening on a non-loopback address without any users configured')
     .option('--no-socks4', 'Refuse SOCKS4 and SOCKS4a requests')
     .option('--advertise <addr>', 'Address to announce in BIND and UDP ASSOCIATE replies (when behind NAT); default: the local address of the client connection')
-    .option('--handshake-timeout <ms>', 'Time a client has to complete its handshake', { default: 10000 })
-    .option('--connect-timeout <ms>', 'Time allowed to connect to a target', { default: 10000 })
+    .option('--handshake-timeout <duration, bare = ms>', 'Time a client has to complete its handshake', { default: '10s' })
+    .option('--connect-timeout <duration, bare = ms>', 'Time allowed to connect to a target', { default: '10s' })
     .option('--no-bind', 'Refuse BIND requests (reply 0x07, command not supported)')
-    .option('--bind-timeout <s>', 'How long a BIND waits for its peer to connect; then a failure reply, and the port is freed', { default: 60 })
-    .option('--idle-timeout <s>', 'Close a relay after this many seconds without traffic; 0 never', { default: 0 })
+    .option('--bind-timeout <duration, bare = s>', 'How long a BIND waits for its peer to connect; then a failure reply, and the port is freed', { default: '60s' })
+    .option('--idle-timeout <duration, bare = s>', 'Close a relay after this long without traffic; 0 never', { default: 0 })
     .option('--no-udp', 'Refuse UDP ASSOCIATE requests (reply 0x07, command not supported)')
     .option('--udp-ports <low-high>', 'Bind UDP relay sockets only on ports in this range, e.g. 40000-40099 (to map them through a firewall or container); default: any free port')
-    .option('--udp-idle-timeout <s>', 'End a UDP association after this many seconds without a relayed datagram; 0 never', { default: 120 })
+    .option('--udp-idle-timeout <duration, bare = s>', 'End a UDP association after this long without a relayed datagram; 0 never', { default: '120s' })
     .option('--max-udp-associations <n>', 'Open UDP associations allowed per client IP; 0 no limit', { default: 32 })
-    .option('--grace <ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: 5000 })
+    .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
     .option('-q, --quiet', 'Print only the ready line and errors')
     .option('-v, --verbose', 'Also print handshake details')
     .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
@@ -66,7 +66,7 @@ function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
   return {
     listen,
     users,
-    graceMs: integerOption(raw.grace, 'grace', 0) ?? 5000,
+    graceMs: durationOption(raw.grace, 'grace', 'ms', { min: 0, max: HOUR }) ?? 5000,
     quiet: flagOption(raw.quiet),
     verbose: flagOption(raw.verbose),
     config: {
@@ -74,11 +74,11 @@ function parseServeOptions(raw: Record<string, unknown>): ServeOptions {
       socks4: raw.socks4 !== false,
       advertise: parseAdvertise(stringOption(raw.advertise, 'advertise')),
       commands: enabledCommands(raw),
-      handshakeTimeoutMs: integerOption(raw.handshakeTimeout, 'handshake-timeout', 1) ?? 10_000,
-      connectTimeoutMs: integerOption(raw.connectTimeout, 'connect-timeout', 1) ?? 10_000,
-      bindTimeoutMs: (integerOption(raw.bindTimeout, 'bind-timeout', 1) ?? 60) * 1000,
-      idleTimeoutMs: (integerOption(raw.idleTimeout, 'idle-timeout', 0) ?? 0) * 1000,
-      udpIdleTimeoutMs: (integerOption(raw.udpIdleTimeout, 'udp-idle-timeout', 0) ?? 120) * 1000,
+      handshakeTimeoutMs: durationOption(raw.handshakeTimeout, 'handshake-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 10_000,
+      connectTimeoutMs: durationOption(raw.connectTimeout, 'connect-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 10_000,
+      bindTimeoutMs: durationOption(raw.bindTimeout, 'bind-timeout', 's', { min: 1, max: HOUR }) ?? 60_000,
+      idleTimeoutMs: durationOption(raw.idleTimeout, 'idle-timeout', 's') ?? 0,
+      udpIdleTimeoutMs: durationOption(raw.udpIdleTimeout, 'udp-idle-timeout', 's') ?? 120_000,
       udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
       maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
     },
