@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { connect, isIP, type Socket } from 'node:net';
 import { SocxError, errnoCode, socketErrorText } from './errors.ts';
 
 export interface DialOptions {
@@ -45,4 +46,25 @@ export function awaitConnect(socket: Socket, host: string, port: number, { timeo
 export function dialErrorText(error: unknown): string {
   if (error instanceof SocxError) return error.message;
   return socketErrorText(errnoCode(error));
+}
+
+/** Local addresses for outgoing traffic (serve --egress), one per family; a family without one lets the
+ * system choose. */
+export interface Egress {
+  readonly ipv4: string | undefined;
+  readonly ipv6: string | undefined;
+}
+
+export function egressFor(egress: Egress | undefined, ip: string): string | undefined {
+  return isIP(ip) === 6 ? egress?.ipv6 : egress?.ipv4;
+}
+
+/** dialTcp from a chosen local address. The source must match the family of the address dialed, so a name is
+ * resolved first (the first address, without happy eyeballs) and that address is dialed. */
+export function dialFrom(egress: Egress): Dial {
+  return async (host, port, options) => {
+    const ip = isIP(host) === 0 ? (await lookup(host)).address : host;
+    const localAddress = egressFor(egress, ip);
+    return awaitConnect(connect({ host: ip, port, allowHalfOpen: true, noDelay: true, ...(localAddress ? { localAddress } : {}) }), host, port, options);
+  };
 }

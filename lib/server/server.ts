@@ -6,12 +6,23 @@ import { bindCommand } from './bind-command.ts';
 import { connectCommand } from './connect-command.ts';
 import { runSession } from './session.ts';
 import { udpCommand } from './udp-command.ts';
-import type { ServerConfig } from './types.ts';
+import type { CommandContext, ServerConfig } from './types.ts';
 
 export interface ListenAddress { readonly host: string; readonly port: number }
 
+/** What SIGUSR1 prints. Bytes count client-side traffic (handshakes included) of TCP connections, open and
+ * closed. */
+export interface ServerStatus {
+  readonly startedAt: number;
+  readonly connections: { readonly handshake: number; readonly relaying: number; readonly total: number };
+  /** Open connections per client IP, the five largest. */
+  readonly topClients: Array<[ip: string, count: number]>;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+}
+
 export const defaultServerConfig: ServerConfig = {
-  users: new Map(),
+  authenticate: undefined,
   handshakeTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
   bindTimeoutMs: 60_000,
@@ -27,6 +38,7 @@ export const defaultServerConfig: ServerConfig = {
   resolve: resolveHost,
   commands: { connect: connectCommand, bind: bindCommand, udp: udpCommand },
   dial: dialTcp,
+  egress: undefined,
   allow: () => true,
   onConnection: () => {},
   onDebug: undefined,
@@ -35,13 +47,50 @@ export const defaultServerConfig: ServerConfig = {
 /** A SOCKS4/4a/5 server on any number of listeners. Prints nothing: what happens goes to the config's
  * callbacks. */
 export class SocksServer {
-  readonly #config: ServerConfig;
+  #config: ServerConfig;
+  readonly #startedAt = Date.now();
+  /** Sockets whose handshake is over (a command handler runs for them). */
+  readonly #pastHandshake = new WeakSet<Socket>();
+  #closedBytesUp = 0;
+  #closedBytesDown = 0;
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Socket>();
   readonly #shutdown = new AbortController();
 
   constructor(config: Partial<ServerConfig> = {}) {
-    this.#config = { ...defaultServerConfig, ...config };
+    this.#config = this.#withCounting({ ...defaultServerConfig, ...config });
+  }
+
+  /** Replaces the settings for connections accepted from now on; open ones keep the settings they started
+   * with (each session holds the config object it was given at accept). Listeners are not touched. */
+  reconfigure(config: Partial<ServerConfig>): void {
+    this.#config = this.#withCounting({ ...defaultServerConfig, ...config });
+  }
+
+  status(): ServerStatus {
+    let relaying = 0;
+    let bytesUp = this.#closedBytesUp;
+    let bytesDown = this.#closedBytesDown;
+    const perIp = new Map<string, number>();
+    for (const socket of this.#sockets) {
+      if (this.#pastHandshake.has(socket)) relaying++;
+      bytesUp += socket.bytesRead;
+      bytesDown += socket.bytesWritten;
+      const ip = socket.remoteAddress ?? '?';
+      perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    }
+    const total = this.#sockets.size;
+    const topClients = [...perIp].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 5);
+    return { startedAt: this.#startedAt, connections: { handshake: total - relaying, relaying, total }, topClients, bytesUp, bytesDown };
+  }
+
+  /** Marks a session as past its handshake when its command handler starts. */
+  #withCounting(config: ServerConfig): ServerConfig {
+    const commands = Object.fromEntries(Object.entries(config.commands).map(([name, handler]) => [name, (context: CommandContext) => {
+      this.#pastHandshake.add(context.socket);
+      return handler(context);
+    }]));
+    return { ...config, commands };
   }
 
   get connections(): number {
@@ -81,7 +130,11 @@ export class SocksServer {
 
   #accept(socket: Socket): void {
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#closedBytesUp += socket.bytesRead;
+      this.#closedBytesDown += socket.bytesWritten;
+    });
     void runSession(socket, this.#config, this.#shutdown.signal);
   }
 }

@@ -21,7 +21,7 @@ export async function socks4Handshake(reader: MessageReader, config: ServerConfi
   const user = request.userId === '' ? undefined : request.userId;
   const target = request.address;
   if (!config.socks4) return { ok: false, reply: encodeFailure(4, Reply.NOT_ALLOWED), result: 'SOCKS4 is disabled', user, target };
-  if (config.users.size > 0) {
+  if (config.authenticate !== undefined) {
     return { ok: false, reply: encodeFailure(4, Reply.NOT_ALLOWED), result: 'SOCKS4 refused: authentication is required', user, target };
   }
   return { ok: true, request: { version: 4, command: request.command, address: request.address, user } };

@@ -3,7 +3,7 @@ import { AuthStatus, Method, Reply } from '../codec/constants.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { decodeGreeting, decodeRequest, decodeUserPassRequest, encodeMethodSelection, encodeUserPassReply } from '../codec/socks5.ts';
 import type { MessageReader } from '../message-reader.ts';
-import { verifyUser } from './auth.ts';
+import { authenticateAsync } from './auth.ts';
 import { encodeFailure, type HandshakeOutcome } from './outcome.ts';
 import type { ServerConfig } from './types.ts';
 
@@ -22,17 +22,18 @@ export async function socks5Handshake(socket: Socket, reader: MessageReader, con
     if (!(error instanceof CodecError)) throw error;
     return { ok: false, reply: encodeMethodSelection({ method: Method.NO_ACCEPTABLE }), result: `bad greeting: ${error.message}` };
   }
-  const method = chooseMethod(greeting.methods, config.users.size > 0);
+  const method = chooseMethod(greeting.methods, config.authenticate !== undefined);
   if (method === Method.NO_ACCEPTABLE) {
     return { ok: false, reply: encodeMethodSelection({ method }), result: `no acceptable method (offered ${greeting.methods.join(',')})` };
   }
   socket.write(encodeMethodSelection({ method }));
 
   let user: string | undefined;
-  if (method === Method.USERPASS) {
+  if (method === Method.USERPASS && config.authenticate) {
     const credentials = await reader.read(decodeUserPassRequest, 'auth');
     user = credentials.username;
-    if (!verifyUser(config.users, credentials.username, credentials.password)) {
+    const client = { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    if (!await authenticateAsync(config.authenticate, credentials.username, credentials.password, client)) {
       return { ok: false, reply: encodeUserPassReply({ status: AuthStatus.FAILURE }), result: 'authentication failed', user };
     }
     socket.write(encodeUserPassReply({ status: AuthStatus.SUCCESS }));

@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import type { Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
-import type { Dial } from '../dial.ts';
+import type { Dial, Egress } from '../dial.ts';
 import type { MessageReader } from '../message-reader.ts';
 import type { Resolve } from '../resolve.ts';
-import type { Users } from './auth.ts';
+import type { Authenticate } from './auth.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
 export interface SessionRequest {
@@ -52,7 +52,8 @@ export interface CommandContext {
 export type CommandHandler = (context: CommandContext) => Promise<void>;
 
 export interface ServerConfig {
-  readonly users: Users;
+  /** RFC 1929 username/password check; undefined: no authentication (and SOCKS4 allowed). */
+  readonly authenticate: Authenticate | undefined;
   readonly handshakeTimeoutMs: number;
   readonly connectTimeoutMs: number;
   /** How long a BIND waits for its peer to connect before the failure reply (and the port is freed). */
@@ -74,6 +75,9 @@ export interface ServerConfig {
   readonly resolve: Resolve;
   readonly commands: Readonly<Partial<Record<CommandName, CommandHandler>>>;
   readonly dial: Dial;
+  /** serve --egress: the local address of UDP relay sockets towards targets and of BIND listeners (TCP goes
+   * through `dial`). */
+  readonly egress: Egress | undefined;
   readonly allow: (request: SessionRequest, client: ClientInfo) => boolean;
   readonly onConnection: (record: ConnectionRecord) => void;
   readonly onDebug: ((message: string) => void) | undefined;

@@ -80,6 +80,7 @@ export const udpCommand: CommandHandler = async (context) => {
         portRange: config.udpPortRange,
         idleTimeoutMs: config.udpIdleTimeoutMs,
         resolve: config.resolve,
+        egress: config.egress,
         debug: context.debug,
       });
     } catch (error) {

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { parseProxyUrl, proxyFromEnvironment, withCredentials, parseTarget, redact, type ProxyConfig } from '../../lib/client/proxy-url.ts';
 import { SocxError, exitCodeFor } from '../../lib/errors.ts';
 import { isLoopback, parseListenAddress } from '../../lib/server/listen-address.ts';
-import { parseCredential, parseUsers, UsersFileError, verifyUser } from '../../lib/server/auth.ts';
 
 function assertUsage(fn: () => unknown, what: string): SocxError {
   let caught: unknown;
@@ -172,46 +171,4 @@ describe('isLoopback', () => {
   for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', '128.0.0.1', '::ffff:10.0.0.1', '::2', 'example.com', 'localhost.example.com', '1.127.0.0']) {
     test(`${host} is not loopback`, () => assert.equal(isLoopback(host), false));
   }
-});
-
-describe('parseUsers, parseCredential and verifyUser', () => {
-  test('comments, blank lines, CRLF and colons in passwords', () => {
-    const users = parseUsers([
-      '# users for socx',
-      '',
-      'alice:wonderland',
-      '   ',
-      '  # indented comment',
-      'bob:pa:ss:word',
-      'carol:hash#not-a-comment\r',
-      'dave:',
-    ].join('\n'));
-    assert.deepEqual([...users], [['alice', 'wonderland'], ['bob', 'pa:ss:word'], ['carol', 'hash#not-a-comment'], ['dave', '']]);
-  });
-
-  test('a line without a colon or with an empty user names its line number', () => {
-    for (const [text, line] of [['alice:x\nnocolon', 2], ['# c\n\n:pass', 3]] as const) {
-      assert.throws(() => parseUsers(text), (error: unknown) => error instanceof UsersFileError && error.line === line);
-    }
-  });
-
-  test('fields are limited to 255 bytes (RFC 1929)', () => {
-    assert.deepEqual(parseCredential(`${'u'.repeat(255)}:${'p'.repeat(255)}`), { username: 'u'.repeat(255), password: 'p'.repeat(255) });
-    assert.equal(parseCredential(`${'u'.repeat(256)}:p`), undefined);
-    assert.equal(parseCredential(`u:${'é'.repeat(128)}`), undefined, '256 bytes in UTF-8');
-    assert.throws(() => parseUsers(`u:${'p'.repeat(256)}`), UsersFileError);
-  });
-
-  test('verifyUser accepts only the exact password of a known user', () => {
-    const users = parseUsers('alice:wonderland\nbob:pa:ss');
-    assert.equal(verifyUser(users, 'alice', 'wonderland'), true);
-    assert.equal(verifyUser(users, 'bob', 'pa:ss'), true);
-    assert.equal(verifyUser(users, 'alice', 'Wonderland'), false);
-    assert.equal(verifyUser(users, 'alice', 'wonderland '), false);
-    assert.equal(verifyUser(users, 'alice', 'wonder'), false);
-    assert.equal(verifyUser(users, 'alice', ''), false);
-    assert.equal(verifyUser(users, 'mallory', 'wonderland'), false);
-    assert.equal(verifyUser(users, 'mallory', '\0unknown user'), false, 'the dummy compared for unknown users must not match');
-    assert.equal(verifyUser(new Map(), 'alice', 'wonderland'), false);
-  });
 });
