@@ -4,6 +4,7 @@ import { VERSION } from '../lib/version.ts';
 import { registerBench } from './bench.ts';
 import { registerBind } from './bind.ts';
 import { registerConnect } from './connect.ts';
+import { registerHashPassword } from './hash-password.ts';
 import { registerProbe } from './probe.ts';
 import { printError } from './output.ts';
 import { registerServe } from './serve.ts';
@@ -19,6 +20,7 @@ function buildCli(): CAC {
   registerBind(cli);
   registerBench(cli);
   registerProbe(cli);
+  registerHashPassword(cli);
   // cac shows a negated flag's implicit default (--no-socks4 "default: true"), which reads as the opposite.
   cli.help((sections) => sections.map((section) => ({
     ...section,

@@ -42,7 +42,6 @@ describe('parseProxyUrl', () => {
     ['socks5://user:pass@host:1', proxy(5, false, 'host', 1, 'user', 'pass')],
     ['socks5://us%40er:p%3Ass@host:1', proxy(5, false, 'host', 1, 'us@er', 'p:ss')],
     ['socks5://%C3%A9t%C3%A9:%2F%25@host:1', proxy(5, false, 'host', 1, 'été', '/%')],
-    ['socks5://user@host:1', proxy(5, false, 'host', 1, 'user', undefined)],
     ['socks4://ident@host:1', proxy(4, false, 'host', 1, 'ident', undefined)],
     ['alice:secret@host:2', proxy(5, true, 'host', 2, 'alice', 'secret')],
   ];
@@ -110,7 +109,11 @@ describe('withCredentials', () => {
   test('no -U keeps the URL credentials', () => assert.equal(withCredentials(base, undefined), base));
   test('user:pass overrides', () => assert.deepEqual({ ...withCredentials(base, 'new:word') }, proxy(5, false, 'host', 1, 'new', 'word')));
   test('the password is everything after the first colon', () => assert.equal(withCredentials(base, 'u:a:b:c').password, 'a:b:c'));
-  test('a user without a colon has an empty password', () => assert.deepEqual([withCredentials(base, 'u').username, withCredentials(base, 'u').password], ['u', '']));
+  test('SOCKS5: an empty password is a usage error, in -U and in the URL (RFC 1929: 1-255 bytes)', () => {
+    for (const userPass of ['u', 'u:']) assertUsage(() => withCredentials(base, userPass), userPass);
+    for (const text of ['socks5://user@host:1', 'socks5h://user:@host:1', 'socks5://:pw@host:1']) assertUsage(() => parseProxyUrl(text), text);
+  });
+  test('SOCKS4: a user id alone is fine', () => assert.equal(withCredentials(parseProxyUrl('socks4://host:1'), 'ident').username, 'ident'));
   test('an empty user is a usage error', () => {
     assertUsage(() => withCredentials(base, ':pass'), ':pass');
     assertUsage(() => withCredentials(base, ''), 'empty');
