@@ -98,7 +98,8 @@ function readFlagValue(entry: YamlEntry, flag: FlagKey | undefined): unknown {
   if (value === undefined || items.some((item) => item === null || typeof item === 'boolean')) {
     throw new ConfigFileError(entry.value.line, `"${entry.key}" needs a value (a string or number, or a list of them)`);
   }
-  return Array.isArray(value) ? value.map(String) : String(value);
+  // Numbers stay numbers, as cac (through mri) gives them for the same text on the command line.
+  return value;
 }
 
 function scalarText(entry: YamlEntry): string {
