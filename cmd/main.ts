@@ -1,3 +1,4 @@
+import './no-inspector.ts';
 import { cac, type CAC } from 'cac';
 import { describeError, exitCodeFor, usageError } from '../lib/errors.ts';
 import { VERSION } from '../lib/version.ts';
