@@ -12,6 +12,10 @@ export interface ServeProcess extends Started {
   readonly port: number;
   /** Sends a signal and waits until the output holds `pattern` a `count`-th time. */
   signal(signal: NodeJS.Signals, pattern: RegExp, count?: number): Promise<void>;
+  /** Sends SIGUSR1 until a status shows `pattern` (what the server counts may lag the client by a moment). */
+  statusUntil(pattern: RegExp): Promise<string>;
+  /** Waits until the start lines are out (the ready line comes first; the rest follows). */
+  started(): Promise<void>;
 }
 
 export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
@@ -26,7 +30,19 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): P
       throw new Error(`after ${name}, no ${pattern} in:\n${proc.output()}`);
     }
   };
-  return { ...proc, port, signal };
+  const statusUntil = async (pattern: RegExp): Promise<string> => {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const from = proc.output().length;
+      await signal('SIGUSR1', /status: up/, (proc.output().match(/status: up/g)?.length ?? 0) + 1);
+      await waitForOutput({ output: () => proc.output().slice(from) }, /top clients:|clients: none connected/, 5000);
+      const status = proc.output().slice(proc.output().indexOf('socx: status: up', from));
+      if (pattern.test(status)) return status;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`no status matching ${pattern} in:\n${proc.output()}`);
+  };
+  const started = (): Promise<void> => waitForOutput(proc, /proxychains4: .*\n/, 5000);
+  return { ...proc, port, signal, statusUntil, started };
 }
 
 /** CONNECT through the server as user:password: 'ok', or the error code ('auth-failed', …). */
