@@ -51,16 +51,18 @@ export function warnIfShared(path: string, what: string): void {
 }
 
 /** `ps` shows a process's original argv (/proc/PID/cmdline); setting process.title rewrites that memory on
- * Linux (libuv reuses the argv area), so `--auth alice:secret` reads `--auth alice:***` from then on. Other
- * platforms may keep the original: --users, the config file or SOCX_AUTH are the safe ways there. */
-export function hideAuthFromPs(argv: readonly string[] = process.argv): void {
+ * Linux (libuv reuses the argv area, so the title must not be longer than the original command line: it
+ * starts with a plain "socx"). `--auth alice:secret` then reads `--auth alice:***`. Other platforms may keep
+ * the original: --users, the config file or SOCX_AUTH are the safe ways there. */
+export function hideAuthFromPs(args: readonly string[] = process.argv.slice(2)): void {
   let hidden = false;
-  const shown = argv.map((arg, index) => {
-    const value = arg.startsWith('--auth=') ? arg.slice('--auth='.length) : argv[index - 1] === '--auth' ? arg : undefined;
+  const shown = args.map((arg, index) => {
+    const inline = arg.startsWith('--auth=');
+    const value = inline ? arg.slice('--auth='.length) : args[index - 1] === '--auth' ? arg : undefined;
     if (value === undefined) return arg;
     hidden = true;
     const masked = `${value.split(':')[0] ?? ''}:***`;
-    return arg.startsWith('--auth=') ? `--auth=${masked}` : masked;
+    return inline ? `--auth=${masked}` : masked;
   });
-  if (hidden) process.title = shown.join(' ');
+  if (hidden) process.title = ['socx', ...shown].join(' ');
 }

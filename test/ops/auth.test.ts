@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { hashPassword, parseCredential, parseScryptHash, parseUsers, ScryptHash, UsersFileError, usersAuthenticator, type Authenticate } from '../../lib/server/auth.ts';
 import { socxSource, tempFiles } from './cli.ts';
-import { startSocxServe } from '../interop/socx.ts';
+import { startEcho } from '../helpers/net.ts';
+import { login, startServe } from './serve-process.ts';
 
 const files = tempFiles();
 after(() => files.remove());
@@ -121,20 +122,36 @@ describe('serve: where users come from', () => {
     assert.equal(socxSource(['serve', '--check-config', '--users', own]).stderr, '');
   });
 
-  test('--auth is wiped from the process\'s visible argv; SOCX_AUTH logs in', async () => {
-    const server = await startSocxServe(['--auth', 'alice:argv-secret-42']);
+  test('--auth is wiped from the process\'s visible argv (Linux); SOCX_AUTH logs in', { timeout: 30_000 }, async () => {
+    const echo = await startEcho();
+    const server = await startServe(['-l', '127.0.0.1:0', '--auth', 'alice:argv-secret-42'], { SOCX_AUTH: 'bob:env-secret' });
     try {
-      const cmdline = readFileSync(`/proc/${serverPid(server)}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      const cmdline = readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
       assert.ok(!cmdline.includes('argv-secret-42'), cmdline);
       assert.match(cmdline, /--auth alice:\*\*\*/);
+      assert.equal(await login(server.port, 'alice:argv-secret-42', echo), 'ok');
+      assert.equal(await login(server.port, 'bob:env-secret', echo), 'ok');
+      assert.equal(await login(server.port, 'bob:wrong', echo), 'auth-failed');
     } finally {
       await server.stop();
+      await echo.close();
+    }
+  });
+
+  test('serve with a users file mixing hashed and plain entries', { timeout: 30_000 }, async () => {
+    const hashed = socxSource(['hash-password', 'dave'], { input: 'dave-pw\n' }).stdout;
+    const usersFile = files.write('mixed.txt', `carol:carol-pw\n${hashed}`);
+    const echo = await startEcho();
+    const server = await startServe(['-l', '127.0.0.1:0', '--users', usersFile]);
+    try {
+      assert.equal(await login(server.port, 'dave:dave-pw', echo), 'ok');
+      assert.equal(await login(server.port, 'dave:dave-pw', echo), 'ok', 'again, from the cache');
+      assert.equal(await login(server.port, 'carol:carol-pw', echo), 'ok');
+      assert.equal(await login(server.port, 'dave:carol-pw', echo), 'auth-failed');
+      assert.equal(await login(server.port, `dave:${encodeURIComponent(hashed.trim().slice('dave:'.length))}`, echo), 'auth-failed', 'the hash is not a password');
+    } finally {
+      await server.stop();
+      await echo.close();
     }
   });
 });
-
-function serverPid(server: unknown): number {
-  const pid = (server as { pid?: number }).pid;
-  if (typeof pid !== 'number') throw new Error('startSocxServe does not expose the pid');
-  return pid;
-}
