@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { ConfigFileError, parseYamlTree, scalarOrList, type YamlEntry, type YamlValue } from '../lib/config/yaml-tree.ts';
 import { fileErrorText, usageError } from '../lib/errors.ts';
 import { redact } from '../lib/client/proxy-url.ts';
+import { warnIfShared } from './serve-users.ts';
 
 /**
  * `socx serve --config FILE`: the file yields the same raw options record that cac makes of the command line
@@ -17,9 +18,11 @@ import { redact } from '../lib/client/proxy-url.ts';
  * addresses, the long form of `listen`, reserved for per-listener settings).
  */
 
-interface FlagKey {
+export interface FlagKey {
+  /** The raw record's key (cac's camelCase name). */
   readonly key: string;
   readonly boolean: boolean;
+  readonly description: string;
 }
 
 /** Flags that are not config keys, and why. */
@@ -34,12 +37,13 @@ const notKeys: Readonly<Record<string, string>> = {
 /** Per-listener settings the server cannot honour yet: refused by name rather than ignored. */
 const LISTENER_KEYS = new Set(['address']);
 
-function flagKeys(command: Command): Map<string, FlagKey> {
+/** The config keys that are flags, by their spelling in the file. */
+export function flagKeys(command: Command): Map<string, FlagKey> {
   const keys = new Map<string, FlagKey>();
   for (const option of command.options) {
     const long = /--(?:no-)?([a-z0-9][a-z0-9-]*)/.exec(option.rawName)?.[1];
     if (long === undefined || option.name in notKeys || option.name === 'help') continue;
-    keys.set(long, { key: option.name, boolean: option.isBoolean === true });
+    keys.set(long, { key: option.name, boolean: option.isBoolean === true, description: option.negated ? `false: ${option.description}` : option.description });
   }
   return keys;
 }
@@ -52,7 +56,9 @@ export function readConfigFile(path: string, command: Command): Record<string, u
     throw usageError(`cannot read config file ${path}: ${fileErrorText(error)}`);
   }
   try {
-    return configToRaw(parseYamlTree(text), command);
+    const raw = configToRaw(parseYamlTree(text), command);
+    if (raw.inlineUsers !== undefined || raw.auth !== undefined) warnIfShared(path, 'config file with passwords');
+    return raw;
   } catch (error) {
     if (error instanceof ConfigFileError) throw usageError(`config file ${path}, line ${error.line}: ${error.message}`);
     throw error;
