@@ -20,3 +20,8 @@ test('every key of the example config is in the schema, with a value of its type
     if (property.type === 'boolean') assert.equal(typeof value, 'boolean', key);
   }
 });
+
+test('the README shows the example config, word for word', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  assert.ok(readme.includes(`\`\`\`yaml\n${EXAMPLE.replace('USERS', '/etc/socx/users')}\`\`\``), 'README "Config file" example differs from test/ops/example-config.ts');
+});
