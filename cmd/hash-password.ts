@@ -37,9 +37,10 @@ async function askTwice(): Promise<string> {
 /** Reads one line from the terminal in raw mode, so nothing is echoed; the prompt goes to stderr. */
 function askHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
+  // Echo goes off before the prompt appears, so that nothing typed (or pasted) right after it is shown.
   stdin.setRawMode(true);
   stdin.resume();
+  process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let typed = '';
     const finish = (error?: Error): void => {

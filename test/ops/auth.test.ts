@@ -2,10 +2,12 @@
  * server calls, hash-password, the users-file permission warning, SOCX_AUTH, --auth hidden from ps, and
  * empty passwords refused everywhere. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { hashPassword, parseCredential, parseScryptHash, parseUsers, ScryptHash, UsersFileError, usersAuthenticator, type Authenticate } from '../../lib/server/auth.ts';
-import { socxSource, tempFiles } from './cli.ts';
+import { ROOT, socxSource, tempFiles } from './cli.ts';
 import { startEcho } from '../helpers/net.ts';
 import { login, startServe } from './serve-process.ts';
 
@@ -154,4 +156,39 @@ describe('serve: where users come from', () => {
       await echo.close();
     }
   });
+});
+
+test('hash-password on a terminal: asks twice, echoes nothing, refuses two different answers', { timeout: 30_000 }, () => {
+  // python3's pty gives the command a real terminal; the transcript is everything the terminal showed.
+  const script = `
+import os, pty, sys, time
+def run(answers):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.argv[1], [sys.argv[1], sys.argv[2], 'hash-password', 'bob'])
+    out = b''
+    for answer in answers:
+        while b': ' not in out.split(b'\\n')[-1]:
+            out += os.read(fd, 1024)
+        os.write(fd, answer + b'\\r')
+        out += os.read(fd, 1024)
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    sys.stdout.write(repr((os.waitstatus_to_exitcode(status), out.decode())) + '\\n')
+run([b'tty-secret-1', b'tty-secret-1'])
+run([b'tty-secret-1', b'other'])
+`;
+  const r = spawnSync('python3', ['-c', script, process.execPath, path.join(ROOT, 'cmd', 'main.ts')], { encoding: 'utf8', timeout: 25_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const [same, different] = r.stdout.trim().split('\n');
+  assert.match(same ?? '', /^\(0, 'password: \\r\\nagain: \\r\\nbob:\$scrypt\$ln=15,r=8,p=1\$\S+\\r\\n'\)$/);
+  assert.ok(!r.stdout.includes('tty-secret'), 'the password was echoed');
+  assert.match(different ?? '', /^\(2, 'password: \\r\\nagain: \\r\\nsocx: the two passwords differ\\r\\n'\)$/);
 });
