@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'cac';
 import { stringify } from 'yaml';
 import { ConfigFileError, parseYamlTree, scalarOrList, type YamlEntry, type YamlValue } from '../lib/config/yaml-tree.ts';
@@ -57,6 +58,8 @@ export function readConfigFile(path: string, command: Command): Record<string, u
   }
   try {
     const raw = configToRaw(parseYamlTree(text), command);
+    // A users file named in the config sits beside it, wherever serve is started from.
+    if (typeof raw.users === 'string') raw.users = resolve(dirname(path), raw.users);
     if (raw.inlineUsers !== undefined || raw.auth !== undefined) warnIfShared(path, 'config file with passwords');
     return raw;
   } catch (error) {

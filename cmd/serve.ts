@@ -52,7 +52,7 @@ export function registerServe(cli: CAC): void {
     .option('--udp-idle-timeout <duration, bare = s>', 'End a UDP association after this long without a relayed datagram; 0 never', { default: '120s' })
     .option('--max-udp-associations <n>', 'Open UDP associations allowed per client IP; 0 no limit', { default: 32 })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
-    .option('-q, --quiet', 'Print only the ready line and errors')
+    .option('-q, --quiet', 'Print only the ready line, warnings and errors')
     .option('-v, --verbose', 'Also print handshake details')
     .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
     .action((cliRaw: Record<string, unknown>) => runServe(command, cliRaw));

@@ -129,6 +129,14 @@ describe('--check-config', () => {
     assert.equal(shown.socks4, true, 'default of a negated flag');
   });
 
+  test('a relative users-file is found beside the config file, not in the working directory', () => {
+    files.write('team-users.txt', 'carol:x\n');
+    const config = files.write('relative.yaml', 'users-file: team-users.txt\n');
+    const r = socxSource(['serve', '--config', config, '--check-config']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((parse(r.stdout) as Record<string, unknown>)['users-file'], files.path('team-users.txt'));
+  });
+
   test('a bad value in the file is exit 2 naming the setting', () => {
     const config = files.write('badvalue.yaml', 'handshake-timeout: soon\n');
     const r = socxSource(['serve', '--config', config, '--check-config']);
