@@ -1,7 +1,8 @@
 /** SIGHUP (issue 12, item 3), on the built executable: while a 1 GiB download runs through the server, a
  * reload adds a user and removes two (one of them the downloader's); the new user gets in, the removed ones
- * are refused, the running relay continues byte-exact; a broken file is rejected in one line and the old
- * settings stay; a listener change is named as needing a restart. */
+ * are refused, other settings (bind: false) apply to new connections, the running relay continues
+ * byte-exact; a broken file is rejected in one line and the old settings stay; a listener change is named as
+ * needing a restart. */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
@@ -9,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { openSession } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { toAddress } from '../../lib/codec/address.ts';
+import { SocxError } from '../../lib/errors.ts';
 import { hashPassword } from '../../lib/server/auth.ts';
 import { closeServer, listen, startEcho, withTimeout, type EchoServer } from '../helpers/net.ts';
 import { tempFiles } from './cli.ts';
@@ -89,9 +91,12 @@ test('SIGHUP during a 1 GiB relay: users change for new connections only; a bad 
 
   // bob added (in the config), alice and carol removed (from the users file).
   files.write('users.txt', '# nobody here\n');
-  config('users:\n  bob: "bob-pw"\n');
+  config('users:\n  bob: "bob-pw"\nbind: false\n');
   await serve.signal('SIGHUP', /SIGHUP: settings reloaded \(1 user\(s\)\); open connections keep the settings they started with/);
   assert.equal(await login(serve.port, 'bob:bob-pw', echo), 'ok', 'added user');
+  // Other settings are re-read too: BIND is now refused (0x07).
+  const bind = openSession('bind', toAddress('0.0.0.0', 0), { proxy: parseProxyUrl(`socks5h://bob:bob-pw@127.0.0.1:${serve.port}`), timeoutMs: 10_000 });
+  await assert.rejects(bind, (error: unknown) => error instanceof SocxError && error.code === 'request-rejected' && error.reply?.code === 0x07);
   assert.equal(await login(serve.port, 'alice:alice-pw', echo), 'auth-failed', 'removed (hashed) user');
   assert.equal(await login(serve.port, 'carol:carol-pw', echo), 'auth-failed', 'removed (plain) user');
 
@@ -107,7 +112,7 @@ test('SIGHUP during a 1 GiB relay: users change for new connections only; a bad 
   assert.equal(await login(serve.port, 'alice:alice-pw', echo), 'auth-failed');
 
   // A listener change is applied to nothing, and said so.
-  files.write('socx.yaml', `listen: 127.0.0.1:1\nusers:\n  bob: "bob-pw"\n`);
+  files.write('socx.yaml', `listen: 127.0.0.1:1\nusers:\n  bob: "bob-pw"\nbind: false\n`);
   await serve.signal('SIGHUP', /SIGHUP: listener changes need a restart; still listening on the old addresses/);
   assert.equal(await login(serve.port, 'bob:bob-pw', echo), 'ok');
 
