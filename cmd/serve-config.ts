@@ -3,7 +3,8 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'cac';
 import { stringify } from 'yaml';
 import { ConfigFileError, parseYamlTree, scalarOrList, type YamlEntry, type YamlValue } from '../lib/config/yaml-tree.ts';
-import { fileErrorText, usageError } from '../lib/errors.ts';
+import { fileErrorText, SocxError, usageError } from '../lib/errors.ts';
+import { withoutWarnings } from './output.ts';
 import { redact } from '../lib/client/proxy-url.ts';
 import { warnIfShared } from './serve-users.ts';
 
@@ -49,7 +50,8 @@ export function flagKeys(command: Command): Map<string, FlagKey> {
   return keys;
 }
 
-export function readConfigFile(path: string, command: Command): Record<string, unknown> {
+/** `lines` receives the line of each raw key the file sets. */
+export function readConfigFile(path: string, command: Command, lines?: Map<string, number>): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -57,7 +59,7 @@ export function readConfigFile(path: string, command: Command): Record<string, u
     throw usageError(`cannot read config file ${path}: ${fileErrorText(error)}`);
   }
   try {
-    const raw = configToRaw(parseYamlTree(text), command);
+    const raw = configToRaw(parseYamlTree(text), command, lines);
     // A users file named in the config sits beside it, wherever serve is started from.
     if (typeof raw.users === 'string') raw.users = resolve(dirname(path), raw.users);
     if (raw.inlineUsers !== undefined || raw.auth !== undefined) warnIfShared(path, 'config file with passwords');
@@ -69,17 +71,22 @@ export function readConfigFile(path: string, command: Command): Record<string, u
 }
 
 /** The raw options record of a parsed config file. */
-export function configToRaw(tree: YamlValue, command: Command): Record<string, unknown> {
+export function configToRaw(tree: YamlValue, command: Command, lines?: Map<string, number>): Record<string, unknown> {
   if (tree.kind === 'scalar' && tree.value === null) return {};
   if (tree.kind !== 'map') throw new ConfigFileError(tree.line, 'a config file is a map of settings (key: value lines)');
   const flags = flagKeys(command);
   const raw: Record<string, unknown> = {};
+  const fileOnly: Readonly<Record<string, [string, (entry: YamlEntry) => unknown]>> = {
+    'users-file': ['users', scalarText],
+    users: ['inlineUsers', readUsersMap],
+    rules: ['rules', readRules],
+    listeners: ['listen', readListeners],
+  };
   for (const entry of tree.entries) {
-    if (entry.key === 'users-file') raw.users = scalarText(entry);
-    else if (entry.key === 'users') raw.inlineUsers = readUsersMap(entry);
-    else if (entry.key === 'rules') raw.rules = readRules(entry);
-    else if (entry.key === 'listeners') raw.listen = readListeners(entry);
-    else raw[readFlagKey(entry, flags)] = readFlagValue(entry, flags.get(entry.key));
+    const special = fileOnly[entry.key];
+    const key = special ? special[0] : readFlagKey(entry, flags);
+    raw[key] = special ? special[1](entry) : readFlagValue(entry, flags.get(entry.key));
+    lines?.set(key, entry.line);
   }
   if (tree.entries.some((e) => e.key === 'listen') && tree.entries.some((e) => e.key === 'listeners')) {
     throw new ConfigFileError(tree.entries.find((e) => e.key === 'listeners')?.line ?? 1, 'give either "listen:" or "listeners:", not both');
@@ -157,15 +164,48 @@ function readListeners(entry: YamlEntry): string[] {
   });
 }
 
+export interface MergedRaw {
+  readonly raw: Record<string, unknown>;
+  readonly defaults: Readonly<Record<string, unknown>>;
+  readonly path: string | undefined;
+  /** The config file's line for each raw key it set and the command line did not override. */
+  readonly fileLines: ReadonlyMap<string, number>;
+}
+
 /** Defaults, then the file, then the flags actually given: cac's raw record for the command, with the
  * command declared with ignoreOptionDefaultValue so that a default never hides a file value. */
-export function mergeServeRaw(command: Command, cliRaw: Readonly<Record<string, unknown>>): Record<string, unknown> {
+export function mergeServeRaw(command: Command, cliRaw: Readonly<Record<string, unknown>>): MergedRaw {
   const defaults: Record<string, unknown> = {};
   for (const option of command.options) if (option.config.default !== undefined) defaults[option.name] = option.config.default;
   const given = Object.fromEntries(Object.entries(cliRaw).filter(([key, value]) => value !== undefined && key !== '--'));
   const path = typeof given.config === 'string' ? given.config : undefined;
   if (given.config !== undefined && path === undefined) throw usageError('--config needs one file name');
-  return { ...defaults, ...(path === undefined ? {} : readConfigFile(path, command)), ...given };
+  const fileLines = new Map<string, number>();
+  const file = path === undefined ? {} : readConfigFile(path, command, fileLines);
+  for (const key of Object.keys(given)) fileLines.delete(key);
+  return { raw: { ...defaults, ...file, ...given }, defaults, path, fileLines };
+}
+
+/** Parses the merged settings; a usage error that one file value causes on its own is given that value's
+ * line (found by trying each file value alone over the defaults, warnings muted). */
+export function parseMerged<T>(merged: MergedRaw, parse: (raw: Record<string, unknown>) => T): T {
+  try {
+    return parse(merged.raw);
+  } catch (error) {
+    if (!(error instanceof SocxError) || error.code !== 'usage' || merged.path === undefined) throw error;
+    for (const [key, line] of merged.fileLines) {
+      const alone = withoutWarnings(() => {
+        try {
+          parse({ ...merged.defaults, [key]: merged.raw[key] });
+          return undefined;
+        } catch (trial) {
+          return trial;
+        }
+      });
+      if (alone instanceof SocxError && alone.message === error.message) throw usageError(`config file ${merged.path}, line ${line}: ${error.message}`);
+    }
+    throw error;
+  }
 }
 
 /** The effective settings as YAML, in the file's own spelling, with every password masked. */

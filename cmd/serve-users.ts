@@ -15,7 +15,7 @@ export function loadUsers(raw: Record<string, unknown>, env: NodeJS.ProcessEnv):
   for (const [name, text] of Object.entries(inline ?? {})) {
     const problem = credentialProblem(name, text);
     const stored = problem === undefined ? readStoredPassword(text) : new Error(problem);
-    if (stored instanceof Error) throw usageError(`config users: ${name}: ${stored.message}`);
+    if (stored instanceof Error) throw usageError(`users: ${name}: ${stored.message}`);
     users.set(name, stored);
   }
   const fromEnv = env.SOCX_AUTH === undefined ? [] : [['SOCX_AUTH', env.SOCX_AUTH] as const];

@@ -14,7 +14,7 @@ import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
 import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
 import { printStatus, printWarning } from './output.ts';
-import { formatEffectiveSettings, mergeServeRaw } from './serve-config.ts';
+import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { watchServeSignals } from './serve-signals.ts';
 import { startLines } from './serve-start-lines.ts';
 import { hideAuthFromPs, loadUsers } from './serve-users.ts';
@@ -62,8 +62,8 @@ export function registerServe(cli: CAC): void {
  * and SIGHUP reads them again the same way. */
 function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>): number | Promise<number> {
   const load = (): { raw: Record<string, unknown>; options: ServeOptions } => {
-    const raw = mergeServeRaw(command, cliRaw);
-    return { raw, options: parseServeOptions(raw) };
+    const merged = mergeServeRaw(command, cliRaw);
+    return { raw: merged.raw, options: parseMerged(merged, parseServeOptions) };
   };
   const { raw, options } = load();
   if (flagOption(cliRaw.checkConfig)) {

@@ -137,11 +137,23 @@ describe('--check-config', () => {
     assert.equal((parse(r.stdout) as Record<string, unknown>)['users-file'], files.path('team-users.txt'));
   });
 
-  test('a bad value in the file is exit 2 naming the setting', () => {
-    const config = files.write('badvalue.yaml', 'handshake-timeout: soon\n');
+  test('a bad value in the file is exit 2 naming the setting and its line', () => {
+    const config = files.write('badvalue.yaml', 'quiet: true\nhandshake-timeout: soon\n');
     const r = socxSource(['serve', '--config', config, '--check-config']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^socx: --handshake-timeout must be a duration such as 500ms, 10s, 2m or 1h \(a bare number is milliseconds\), not "soon"\n$/);
+    assert.equal(r.stderr, `socx: config file ${config}, line 2: --handshake-timeout must be a duration such as 500ms, 10s, 2m or 1h (a bare number is milliseconds), not "soon"\n`);
+    const users = files.write('badusers.yaml', '# team\nusers-file: missing-users.txt\n');
+    assert.equal(socxSource(['serve', '--config', users, '--check-config']).stderr, `socx: config file ${users}, line 2: cannot read users file ${files.path('missing-users.txt')}: no such file\n`);
+    // Overridden on the command line, the bad value is not used, and a bad flag is not blamed on the file.
+    assert.equal(socxSource(['serve', '--config', config, '--check-config', '--handshake-timeout', '5s']).code, 0);
+    assert.equal(socxSource(['serve', '--config', config, '--check-config', '--handshake-timeout', 'x']).stderr, 'socx: --handshake-timeout must be a duration such as 500ms, 10s, 2m or 1h (a bare number is milliseconds), not "x"\n');
+  });
+
+  test('the open-proxy refusal points at the listen line', () => {
+    const config = files.write('open.yaml', 'listen: 0.0.0.0:1080\n');
+    const r = socxSource(['serve', '--config', config, '--check-config']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^socx: config file .*, line 1: refusing to run an open proxy on 0\.0\.0\.0:1080/);
   });
 
   test('without --config, it checks the flags alone', () => {
@@ -154,6 +166,6 @@ describe('--check-config', () => {
     const config = files.write('rules.yaml', 'rules:\n  - deny to=private\n');
     const r = socxSource(['serve', '--config', config, '--check-config']);
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'socx: rules: this build cannot enforce policy rules yet\n');
+    assert.equal(r.stderr, `socx: config file ${config}, line 1: rules: this build cannot enforce policy rules yet\n`);
   });
 });
