@@ -6,9 +6,8 @@ import { TARGETS_ROLE_ENV, type SelfCommand } from '../lib/bench/processes.ts';
 import { toJson, type BenchJson } from '../lib/bench/summary.ts';
 import { cpuGrid, resultsGrid, tableNotes } from '../lib/bench/table.ts';
 import { startTargets, targetPorts } from '../lib/bench/targets.ts';
-import { parseDuration, parseSize } from '../lib/bench/units.ts';
 import { describeError, SocxError, usageError } from '../lib/errors.ts';
-import { flagOption, integerOption, listOption, stringOption } from './options.ts';
+import { durationOption, flagOption, HOUR, integerOption, listOption, sizeOption, stringOption } from './options.ts';
 import { printError, printStatus } from './output.ts';
 import { startSpinner } from './spinner.ts';
 
@@ -23,15 +22,15 @@ export function registerBench(cli: CAC): void {
     .option('-U, --proxy-user <user:pass>', 'Credentials for every -x proxy')
     .option('--label <name>', 'Name of the proxy in the same position as -x, repeatable; default: its URL')
     .option('--proxy-pid <pid>', 'PID of the proxy in the same position as -x, repeatable, to report its CPU use (Linux); default: found from the port of a loopback proxy')
-    .option('--duration <time>', 'Length of each connection-rate run, and of each throughput run unless --bytes is given: 3, 3s, 500ms', { default: '2s' })
-    .option('--bytes <size>', 'Bytes per throughput run instead of a duration: 64k, 256M, 1G')
+    .option('--duration <duration, bare = s>', 'Length of each connection-rate run, and of each throughput run unless --bytes is given', { default: '2s' })
+    .option('--bytes <size>', 'Bytes per throughput run instead of a duration: 65536, 64k, 256M, 1G')
     .option('--streams <n>', 'Parallel connections in the multi-stream throughput runs; 1 skips them', { default: 4 })
     .option('--concurrency <n>', 'Connections in flight at once in the connection-rate run', { default: 8 })
     .option('--messages <n>', 'Round trips in the latency run', { default: 2000 })
-    .option('--message-size <bytes>', 'Size of each round-trip message', { default: 64 })
+    .option('--message-size <size>', 'Size of each round-trip message: 64, 1k', { default: 64 })
     .option('--repeat <n>', 'Run each measurement N times; report the median and the spread', { default: 1 })
     .option('--json', 'Print one JSON object instead of tables')
-    .option('--timeout <ms>', 'Limit on reaching a proxy and on each handshake step', { default: 10000 })
+    .option('--timeout <duration, bare = ms>', 'Limit on reaching a proxy and on each handshake step', { default: '10s' })
     .option('--in-process-targets', 'Run the loopback targets (sink, source, echo) in this process rather than a child process')
     .example('socx bench -x socks5h://127.0.0.1:1080 --label dante -x socks5h://127.0.0.1:1081 --label microsocks --repeat 3')
     .action((raw: Record<string, unknown>) => (process.env[TARGETS_ROLE_ENV] === 'targets' ? serveTargets() : bench(parseBenchOptions(raw))));
@@ -50,18 +49,17 @@ function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {
     label: labels[index],
     pid: pids[index],
   }));
-  const bytes = stringOption(raw.bytes, 'bytes');
   return {
     proxies,
     serveLabel: urls.length === 0 ? labels[0] : undefined,
-    durationMs: parseDuration(stringOption(raw.duration, 'duration') ?? '2s', 'duration'),
-    bytes: bytes === undefined ? undefined : parseSize(bytes, 'bytes'),
+    durationMs: durationOption(raw.duration, 'duration', 's', { min: 1, max: HOUR }) ?? 2000,
+    bytes: sizeOption(raw.bytes, 'bytes'),
     streams: integerOption(raw.streams, 'streams', 1, 256) ?? 4,
     concurrency: integerOption(raw.concurrency, 'concurrency', 1, 1024) ?? 8,
     messages: integerOption(raw.messages, 'messages', 1, 10_000_000) ?? 2000,
-    messageSize: integerOption(raw.messageSize, 'message-size', 1, 1024 * 1024) ?? 64,
+    messageSize: sizeOption(raw.messageSize, 'message-size', { min: 1, max: 1024 * 1024 }) ?? 64,
     repeat: integerOption(raw.repeat, 'repeat', 1, 100) ?? 1,
-    timeoutMs: integerOption(raw.timeout, 'timeout', 1) ?? 10_000,
+    timeoutMs: durationOption(raw.timeout, 'timeout', 'ms', { min: 1, max: HOUR }) ?? 10_000,
     inProcessTargets: flagOption(raw.inProcessTargets),
     json: flagOption(raw.json),
     self: selfCommand(),

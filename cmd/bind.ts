@@ -2,24 +2,20 @@ import type { CAC } from 'cac';
 import { acceptPeer, requestBind, requireConnectablePort } from '../lib/client/bind.ts';
 import { parseTarget } from '../lib/client/proxy-url.ts';
 import { formatAddress, type Address } from '../lib/codec/address.ts';
-import { flagOption, integerOption } from './options.ts';
+import { durationOption, flagOption, HOUR } from './options.ts';
 import { printStatus, printStatusJson } from './output.ts';
 import { parseProxyOptions, withProxyOptions, type ProxyOptions } from './proxy-options.ts';
 import { relayStdio } from './stdio-relay.ts';
 
-const DEFAULT_WAIT_S = 120;
-/** setTimeout's limit, in seconds. */
-const MAX_WAIT_S = 2_147_483;
-
 export function registerBind(cli: CAC): void {
   withProxyOptions(cli.command('bind <host> <port>', 'Have the proxy accept one connection from HOST:PORT (SOCKS BIND; "0.0.0.0 0" accepts any peer), then relay it with stdin/stdout'))
-    .option('--wait <s>', 'How long to wait for the peer once the proxy listens; no peer before the deadline is exit 1 (a proxy that gives up first and says so is exit 4)', { default: DEFAULT_WAIT_S })
+    .option('--wait <duration, bare = s>', 'How long to wait for the peer once the proxy listens; no peer before the deadline is exit 1 (a proxy that gives up first and says so is exit 4)', { default: '120s' })
     .option('--json', 'Status lines on stderr as JSON: {"event":"bound","host":…,"port":…}, then {"event":"peer",…}')
     .example('socx bind -x socks5h://proxy:1080 0.0.0.0 0 > received.bin   # stderr: "bound HOST:PORT"; the peer then runs: nc HOST PORT < file')
     .action((host: string, port: string, raw: Record<string, unknown>) => bind({
       ...parseProxyOptions(raw),
       peer: parseTarget(host, port, { allowZero: true }),
-      waitMs: (integerOption(raw.wait, 'wait', 1, MAX_WAIT_S) ?? DEFAULT_WAIT_S) * 1000,
+      waitMs: durationOption(raw.wait, 'wait', 's', { min: 1, max: HOUR }) ?? 120_000,
       json: flagOption(raw.json),
     }));
 }

@@ -1,9 +1,11 @@
+import './no-inspector.ts';
 import { cac, type CAC } from 'cac';
 import { describeError, exitCodeFor, usageError } from '../lib/errors.ts';
 import { VERSION } from '../lib/version.ts';
 import { registerBench } from './bench.ts';
 import { registerBind } from './bind.ts';
 import { registerConnect } from './connect.ts';
+import { registerHashPassword } from './hash-password.ts';
 import { registerProbe } from './probe.ts';
 import { printError } from './output.ts';
 import { registerServe } from './serve.ts';
@@ -19,6 +21,7 @@ function buildCli(): CAC {
   registerBind(cli);
   registerBench(cli);
   registerProbe(cli);
+  registerHashPassword(cli);
   // cac shows a negated flag's implicit default (--no-socks4 "default: true"), which reads as the opposite.
   cli.help((sections) => sections.map((section) => ({
     ...section,
@@ -44,6 +47,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       cli.outputHelp();
       return 2;
     }
+    rejectEmptyValues(argv, [...cli.globalCommand.options, ...cli.matchedCommand.options]);
     const result: unknown = await cli.runMatchedCommand();
     return typeof result === 'number' ? result : 0;
   } catch (error) {
@@ -51,6 +55,18 @@ export async function run(argv: readonly string[]): Promise<number> {
     printError(isCacError ? `${lowerFirst(error.message)} (see socx ${cli.matchedCommandName ?? ''} --help)`.replace('  ', ' ') : describeError(error));
     return isCacError ? 2 : exitCodeFor(error);
   }
+}
+
+/** mri reads an empty value as the number 0 (`-l ''` would listen on port 0): refuse it while the argv still
+ * shows what was typed. */
+type Option = CAC['globalCommand']['options'][number];
+
+function rejectEmptyValues(argv: readonly string[], options: readonly Option[]): void {
+  const takesValue = new Set(options.filter((option) => option.required !== undefined).flatMap((option) => option.rawName.split(/[ ,]+/).filter((word) => word.startsWith('-'))));
+  argv.forEach((arg, index) => {
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, argv[index + 1]];
+    if (takesValue.has(flag) && inline === '') throw usageError(`${flag} needs a value, not an empty string`);
+  });
 }
 
 const lowerFirst = (text: string): string => text.charAt(0).toLowerCase() + text.slice(1);

@@ -1,4 +1,6 @@
 import { usageError } from '../lib/errors.ts';
+import { parseDuration, parseSize, type DurationUnit, type Range } from '../lib/units.ts';
+import { printWarning } from './output.ts';
 
 /** cac (through mri) turns "0" into 0 and repeated flags into arrays; these coerce and check, so that every
  * option reaches lib/ with the type it is declared to have. */
@@ -30,3 +32,23 @@ export function integerOption(value: unknown, name: string, min: number, max = N
 export function flagOption(value: unknown): boolean {
   return value === true;
 }
+
+/** A time option: `500ms`, `10s`, `2m`, `1h`, or a bare number in `bare` units (the option's unit from before
+ * units existed). Milliseconds. `range` is in milliseconds; outside it is a usage error naming the bounds. */
+export function durationOption(value: unknown, name: string, bare: DurationUnit, range?: Range): number | undefined {
+  const text = stringOption(value, name);
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text, name, bare, range);
+  // The trap this syntax exists for: "--handshake-timeout 10" meaning ten milliseconds.
+  if (bare === 'ms' && /^\d+$/.test(text.trim()) && ms > 0 && ms < 100) printWarning(`--${name} ${text} is ${ms} ms; write ${text}s for seconds`);
+  return ms;
+}
+
+/** A byte-count option: `65536`, `64k`, `1M`, `1G`. */
+export function sizeOption(value: unknown, name: string, range?: Range): number | undefined {
+  const text = stringOption(value, name);
+  return text === undefined ? undefined : parseSize(text, name, range);
+}
+
+export const MINUTE = 60_000;
+export const HOUR = 3_600_000;

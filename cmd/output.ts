@@ -17,3 +17,19 @@ export function stderrIsInteractive(): boolean {
 export function printStatusJson(value: Readonly<Record<string, unknown>>): void {
   process.stderr.write(`${JSON.stringify(value)}\n`);
 }
+
+let warningsMuted = 0;
+
+export function printWarning(message: string): void {
+  if (warningsMuted === 0) process.stderr.write(`socx: warning: ${message}\n`);
+}
+
+/** Runs `action` without printing warnings: for settings parsed again only to locate an error. */
+export function withoutWarnings<T>(action: () => T): T {
+  warningsMuted++;
+  try {
+    return action();
+  } finally {
+    warningsMuted--;
+  }
+}

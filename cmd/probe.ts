@@ -25,7 +25,7 @@ export function registerProbe(cli: CAC): void {
     .command('probe [url]', 'Tell what the SOCKS endpoint at URL supports: versions, methods, auth, CONNECT/BIND/UDP end to end, address types, latency')
     .option('-x, --proxy <url>', `Proxy URL when none is given as an argument; else $SOCX_PROXY, $ALL_PROXY, then ${DEFAULT_PROXY}`)
     .option('-U, --proxy-user <user:pass>', 'Credentials to test (SOCKS5 username/password, SOCKS4 USERID)')
-    .option('--timeout <ms>', 'Limit on each step: reaching the proxy, each reply, each data round trip', { default: 3000 })
+    .option('--timeout <duration, bare = ms>', 'Limit on each step: reaching the proxy, each reply, each data round trip', { default: '3s' })
     .option('--target <host:port>', "CONNECT here (any reply byte counts as a round trip) instead of the probe's own echo on the local address facing the proxy")
     .option('--json', 'Print one JSON object instead of the table')
     .option('--conformance', 'Run the RFC 1928 / 1929 / SOCKS4 / SOCKS4a checklist instead: each check pass, fail or n/a, with the section and the evidence bytes; exit 0 when it ran')

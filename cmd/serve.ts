@@ -1,22 +1,26 @@
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { CAC } from 'cac';
+import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
 import { SocxError, usageError } from '../lib/errors.ts';
-import { parseCredential, parseUsers, UsersFileError } from '../lib/server/auth.ts';
-import { isLoopback, parseListenAddress } from '../lib/server/listen-address.ts';
+import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
+import { isLoopback, listenErrorText, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
 import { formatConnectionRecord } from '../lib/server/log-line.ts';
 import { defaultServerConfig, SocksServer, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
-import { flagOption, integerOption, listOption, stringOption } from './options.ts';
-import { printError, printStatus } from './output.ts';
+import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
+import { printStatus, printWarning } from './output.ts';
+import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
+import { watchServeSignals } from './serve-signals.ts';
+import { startLines } from './serve-start-lines.ts';
+import { hideAuthFromPs, loadUsers } from './serve-users.ts';
 
-interface ServeOptions {
+export interface ServeOptions {
   readonly listen: ListenAddress[];
-  readonly users: Map<string, string>;
+  readonly users: ReadonlyMap<string, StoredPassword>;
+  readonly openProxy: boolean;
   readonly config: Partial<ServerConfig>;
   readonly graceMs: number;
   readonly quiet: boolean;
@@ -24,90 +28,96 @@ interface ServeOptions {
 }
 
 export function registerServe(cli: CAC): void {
-  cli
-    .command('serve', 'Run a SOCKS4/4a/5 proxy server')
+  // Defaults are applied by mergeServeRaw, under the config file's values (cac's would hide them).
+  const command: Command = cli.command('serve', 'Run a SOCKS4/4a/5 proxy server', { ignoreOptionDefaultValue: true });
+  command
+    .option('--config <file>', 'Read settings from this YAML file (README: "Config file"); flags given here override it')
+    .option('--check-config', 'Validate the settings and the config file, print the effective settings (passwords masked) and exit: 0 valid, 2 not')
     .option('-l, --listen <[host:]port>', 'Address to listen on, repeatable; port 0 picks a free port', { default: '127.0.0.1:1080' })
-    .option('--auth <user:pass>', 'Accept this user (repeatable); SOCKS5 clients must then authenticate, SOCKS4 is refused')
-    .option('--users <file>', 'Read users from a file, one user:password a line, # comments')
+    .option('--auth <user:pass>', 'Accept this user (repeatable; also $SOCX_AUTH); SOCKS5 clients must then authenticate, SOCKS4 is refused')
+    .option('--users <file>', 'Read users from a file, one user:password or user:$scrypt$… hash (socx hash-password) a line, # comments')
     .option('--allow-open-proxy', 'Allow listening on a non-loopback address without any users configured')
     .option('--no-socks4', 'Refuse SOCKS4 and SOCKS4a requests')
+    .option('--egress <addr>', 'Local address for connections to targets, UDP relay sockets towards targets and BIND listeners; one per family (repeatable)')
     .option('--advertise <addr>', 'Address to announce in BIND and UDP ASSOCIATE replies (when behind NAT); default: the local address of the client connection')
-    .option('--handshake-timeout <ms>', 'Time a client has to complete its handshake', { default: 10000 })
-    .option('--connect-timeout <ms>', 'Time allowed to connect to a target', { default: 10000 })
+    .option('--handshake-timeout <duration, bare = ms>', 'Time a client has to complete its handshake', { default: '10s' })
+    .option('--connect-timeout <duration, bare = ms>', 'Time allowed to connect to a target', { default: '10s' })
     .option('--no-bind', 'Refuse BIND requests (reply 0x07, command not supported)')
-    .option('--bind-timeout <s>', 'How long a BIND waits for its peer to connect; then a failure reply, and the port is freed', { default: 60 })
-    .option('--idle-timeout <s>', 'Close a relay after this many seconds without traffic; 0 never', { default: 0 })
+    .option('--bind-timeout <duration, bare = s>', 'How long a BIND waits for its peer to connect; then a failure reply, and the port is freed', { default: '60s' })
+    .option('--idle-timeout <duration, bare = s>', 'Close a relay after this long without traffic; 0 never', { default: 0 })
     .option('--no-udp', 'Refuse UDP ASSOCIATE requests (reply 0x07, command not supported)')
     .option('--udp-ports <low-high>', 'Bind UDP relay sockets only on ports in this range, e.g. 40000-40099 (to map them through a firewall or container); default: any free port')
-    .option('--udp-idle-timeout <s>', 'End a UDP association after this many seconds without a relayed datagram; 0 never', { default: 120 })
+    .option('--udp-idle-timeout <duration, bare = s>', 'End a UDP association after this long without a relayed datagram; 0 never', { default: '120s' })
     .option('--max-udp-associations <n>', 'Open UDP associations allowed per client IP; 0 no limit', { default: 32 })
     .option('--max-connections <n>', `Connections open at once; over it new ones are closed at once; 0 no limit (default: from the fd limit, ${defaultServerConfig.maxConnections} here)`)
     .option('--max-connections-per-ip <n>', 'Connections open at once from one client IP; 0 no limit', { default: 0 })
     .option('--max-handshakes <n>', `Connections still in their handshake; when full, the oldest is dropped for each newcomer (default: a quarter of --max-connections, ${defaultServerConfig.maxPendingHandshakes} here)`)
     .option('--max-binds-per-ip <n>', 'BIND requests open at once from one client IP; 0 no limit', { default: defaultServerConfig.maxBindsPerIp })
-    .option('--keepalive <s>', 'TCP keepalive on both legs of a relay: idle seconds before the first probe; 0 off', { default: defaultServerConfig.keepAliveMs / 1000 })
+    .option('--keepalive <duration, bare = s>', 'TCP keepalive on both legs of a relay: idle time before the first probe; 0 off', { default: '60s' })
     .option('--allow <rule>', 'Allow what the rule matches (repeatable; with --deny, first match wins), e.g. "to=10.0.0.0/8 port=22"')
     .option('--deny <rule>', 'Refuse what the rule matches with reply 0x02 (repeatable), e.g. "private", "to=*.internal", "from=192.0.2.0/24 cmd=bind"')
-    .option('--lookup-timeout <ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: 5000 })
-    .option('--grace <ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: 5000 })
-    .option('-q, --quiet', 'Print only the ready line and errors')
+    .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
+    .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
+    .option('-q, --quiet', 'Print only the ready line, warnings and errors')
     .option('-v, --verbose', 'Also print handshake details')
     .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
-    .action((options: Record<string, unknown>) => serve(parseServeOptions(options, rulesFromArgv(cli.rawArgs))));
+    .action((cliRaw: Record<string, unknown>) => runServe(command, cliRaw, rulesFromArgv(cli.rawArgs)));
 }
 
-function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[]): ServeOptions {
-  const listen = listOption(raw.listen, 'listen').map(parseListenAddress);
-  const users = new Map<string, string>();
-  const usersFile = stringOption(raw.users, 'users');
-  if (usersFile !== undefined) for (const [name, pass] of readUsersFile(usersFile)) users.set(name, pass);
-  for (const entry of listOption(raw.auth, 'auth')) {
-    const credential = parseCredential(entry);
-    if (!credential) throw usageError('--auth must be user:password (each 1-255 bytes)');
-    users.set(credential.username, credential.password);
+/** Reads the settings (defaults, config file, flags); --check-config prints them, else the server starts,
+ * and SIGHUP reads them again the same way. */
+function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, argvRules: readonly string[]): number | Promise<number> {
+  const load = (): { raw: Record<string, unknown>; options: ServeOptions } => {
+    const merged = mergeServeRaw(command, cliRaw);
+    return { raw: merged.raw, options: parseMerged(merged, (raw) => parseServeOptions(raw, argvRules)) };
+  };
+  const { raw, options } = load();
+  if (flagOption(cliRaw.checkConfig)) {
+    const kinds = new Map([...options.users].map(([name, stored]) => [name, typeof stored === 'string' ? 'plain' : 'scrypt']));
+    process.stdout.write(formatEffectiveSettings(command, raw, kinds));
+    return 0;
   }
+  hideAuthFromPs();
+  return serve(options, () => load().options);
+}
+
+export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {
+  const listenTexts = listOption(raw.listen, 'listen');
+  const listen = (listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map(parseListenAddress);
+  const users = loadUsers(raw, process.env);
   const exposed = listen.filter((address) => !isLoopback(address.host));
-  if (exposed.length > 0 && users.size === 0 && !flagOption(raw.allowOpenProxy)) {
+  const openProxy = exposed.length > 0 && users.size === 0;
+  if (openProxy && !flagOption(raw.allowOpenProxy)) {
     throw usageError(`refusing to run an open proxy on ${exposed.map(formatAddress).join(', ')}: add users (--auth user:pass or --users FILE), or pass --allow-open-proxy if anyone who can reach it may use it`);
   }
+  const egress = parseEgress(listOption(raw.egress, 'egress'));
   return {
     listen,
     users,
-    graceMs: integerOption(raw.grace, 'grace', 0) ?? 5000,
+    openProxy,
+    graceMs: durationOption(raw.grace, 'grace', 'ms', { min: 0, max: HOUR }) ?? 5000,
     quiet: flagOption(raw.quiet),
     verbose: flagOption(raw.verbose),
     config: {
-      users,
+      authenticate: users.size > 0 ? usersAuthenticator(users) : undefined,
+      egress,
       socks4: raw.socks4 !== false,
       advertise: parseAdvertise(stringOption(raw.advertise, 'advertise')),
       commands: enabledCommands(raw),
-      handshakeTimeoutMs: integerOption(raw.handshakeTimeout, 'handshake-timeout', 1) ?? 10_000,
-      connectTimeoutMs: integerOption(raw.connectTimeout, 'connect-timeout', 1) ?? 10_000,
-      bindTimeoutMs: (integerOption(raw.bindTimeout, 'bind-timeout', 1) ?? 60) * 1000,
-      idleTimeoutMs: (integerOption(raw.idleTimeout, 'idle-timeout', 0) ?? 0) * 1000,
-      udpIdleTimeoutMs: (integerOption(raw.udpIdleTimeout, 'udp-idle-timeout', 0) ?? 120) * 1000,
+      handshakeTimeoutMs: durationOption(raw.handshakeTimeout, 'handshake-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 10_000,
+      connectTimeoutMs: durationOption(raw.connectTimeout, 'connect-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 10_000,
+      bindTimeoutMs: durationOption(raw.bindTimeout, 'bind-timeout', 's', { min: 1, max: HOUR }) ?? 60_000,
+      idleTimeoutMs: durationOption(raw.idleTimeout, 'idle-timeout', 's') ?? 0,
+      udpIdleTimeoutMs: durationOption(raw.udpIdleTimeout, 'udp-idle-timeout', 's') ?? 120_000,
       udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
       maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
       ...connectionLimits(raw),
       policy: parsePolicy(argvRules, listOption(raw.rules, 'rules')),
-      lookupTimeoutMs: integerOption(raw.lookupTimeout, 'lookup-timeout', 1) ?? 5000,
+      lookupTimeoutMs: durationOption(raw.lookupTimeout, 'lookup-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 5000,
       maxBindsPerIp: integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp,
-      keepAliveMs: (integerOption(raw.keepalive, 'keepalive', 0) ?? defaultServerConfig.keepAliveMs / 1000) * 1000,
+      keepAliveMs: durationOption(raw.keepalive, 'keepalive', 's', { min: 0, max: 2 * HOUR }) ?? defaultServerConfig.keepAliveMs,
     },
   };
-}
-
-/** What the server enforces, for the lines after the ready lines. */
-function enforcedLines(config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  const limit = (n: number): string => (n > 0 ? String(n) : 'no limit');
-  const lines = [`limits: ${limit(config.maxConnections)} connections, ${config.maxPendingHandshakes} in handshake (oldest dropped first), per IP ${limit(config.maxConnectionsPerIp)}; handshake deadline ${config.handshakeTimeoutMs} ms`];
-  const kinds = new Set(bound.map((address) => !isLoopback(address.host)));
-  for (const exposed of [false, true]) {
-    if (!kinds.has(exposed)) continue;
-    const where = kinds.size > 1 ? (exposed ? ' (non-loopback listeners)' : ' (loopback listeners)') : '';
-    for (const line of config.policy.summary(exposed)) lines.push(`policy${where}: ${line}`);
-  }
-  return lines;
 }
 
 function connectionLimits(raw: Record<string, unknown>): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
@@ -145,52 +155,42 @@ function parsePortRange(text: string | undefined): ServerConfig['udpPortRange'] 
   return { low, high };
 }
 
-function readUsersFile(path: string): Map<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw usageError(`cannot read users file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-  try {
-    return parseUsers(text);
-  } catch (error) {
-    if (error instanceof UsersFileError) throw usageError(`users file ${path}, line ${error.line}: ${error.message}`);
-    throw error;
-  }
-}
-
-async function serve(options: ServeOptions): Promise<number> {
+async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<number> {
+  let options = first;
   const log = (line: string): void => { process.stderr.write(`${line}\n`); };
-  const server = new SocksServer({
-    ...options.config,
-    onConnection: options.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
-    onDebug: options.verbose ? log : undefined,
+  const serverConfig = (current: ServeOptions): Partial<ServerConfig> => ({
+    ...current.config,
+    onConnection: current.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
+    onDebug: current.verbose ? log : undefined,
     onWarning: (line) => printStatus(line),
   });
-  // Handlers go in before the ready line: a supervisor may signal as soon as it sees it.
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      if (!options.quiet) printStatus(`${signal}: no longer accepting; ${server.connections} open connection(s) have ${options.graceMs} ms to finish`);
-      process.once('SIGINT', () => { printError('second interrupt: closing now'); process.exit(0); });
-      void server.close(options.graceMs).then(resolve);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+  const server = new SocksServer(serverConfig(options));
+  // Handlers go in before the ready line: a supervisor may signal as soon as it sees it (and SIGHUP's default
+  // is to exit, SIGUSR1's to open the inspector).
+  const signals = watchServeSignals(server, {
+    reload: () => {
+      const next = reload();
+      const restart = formatAddresses(next.listen) !== formatAddresses(options.listen);
+      options = next;
+      server.reconfigure(serverConfig(next));
+      return { users: next.users.size, restart };
+    },
+    graceMs: () => options.graceMs,
+    quiet: () => options.quiet,
   });
   let bound: ListenAddress[];
   try {
     bound = await server.listen(options.listen);
   } catch (error) {
     await server.close(0);
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${code === 'EADDRINUSE' ? 'address already in use' : code ?? String(error)}`);
+    signals.dispose();
+    throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${listenErrorText(error, options.listen)}`);
   }
   for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
-  if (options.users.size > 0 && !options.quiet) printStatus(`${options.users.size} user(s); SOCKS5 clients must authenticate, SOCKS4 is refused`);
-  if (!options.quiet) for (const line of enforcedLines(server.config, bound)) printStatus(line);
-  await stopped;
+  if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => !isLoopback(a.host)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
+  if (!options.quiet) for (const line of startLines(options, server.config, bound)) printStatus(line);
+  await signals.stopped;
   return 0;
 }
+
+const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map(formatAddress).join(' ');

@@ -7,7 +7,7 @@ import { maxUdpPayload, openUdpSession, resolveUdpTarget, type UdpSession } from
 import { formatAddress, isUnspecified, type Address } from '../lib/codec/address.ts';
 import { usageError } from '../lib/errors.ts';
 import { parseListenAddress } from '../lib/server/listen-address.ts';
-import { flagOption, integerOption, stringOption } from './options.ts';
+import { durationOption, flagOption, HOUR, integerOption, stringOption } from './options.ts';
 import { printError, printStatus } from './output.ts';
 import { parseProxyOptions, withProxyOptions, type ProxyOptions } from './proxy-options.ts';
 
@@ -32,8 +32,8 @@ const MAX_INTERVAL_MS = 60_000;
 export function registerUdpSend(cli: CAC): void {
   withProxyOptions(cli.command('udp-send <host> <port> [data]', "Send DATA (or all of stdin) as one datagram to HOST:PORT through the proxy's UDP relay (SOCKS5 UDP ASSOCIATE); print each reply's payload"))
     .option('--count <n>', `Send the datagram N times (at most ${MAX_COUNT}); stderr then gets "sent N, received M"`, { default: 1 })
-    .option('--interval <ms>', 'Milliseconds between two sends of --count; 0 sends as fast as the socket takes them', { default: 0 })
-    .option('--wait <ms>', 'How long to wait for replies after the last send; 0 sends and exits', { default: 2000 })
+    .option('--interval <duration, bare = ms>', 'Time between two sends of --count; 0 sends as fast as the socket takes them', { default: '0ms' })
+    .option('--wait <duration, bare = ms>', 'How long to wait for replies after the last send; 0 sends and exits', { default: '2s' })
     .option('--hex', 'Print each reply as one line of hex instead of its raw bytes')
     .option('--local <[ip:]port>', 'Send from this local UDP address and announce it in the request (default: a free port, announced as 0.0.0.0:0)')
     .option('-v, --verbose', "Print the association and each reply's source on stderr")
@@ -48,8 +48,8 @@ function parseUdpSendOptions(host: string, port: unknown, data: unknown, raw: Re
     target: parseTarget(String(host), String(port)),
     data: dataArgument(data, raw['--']),
     count: integerOption(raw.count, 'count', 1, MAX_COUNT) ?? 1,
-    intervalMs: integerOption(raw.interval, 'interval', 0, MAX_INTERVAL_MS) ?? 0,
-    waitMs: integerOption(raw.wait, 'wait', 0) ?? 2000,
+    intervalMs: durationOption(raw.interval, 'interval', 'ms', { min: 0, max: MAX_INTERVAL_MS }) ?? 0,
+    waitMs: durationOption(raw.wait, 'wait', 'ms', { min: 0, max: HOUR }) ?? 2000,
     hex: flagOption(raw.hex),
     local: localText === undefined ? undefined : parseLocal(localText),
     verbose: flagOption(raw.verbose),

@@ -1,4 +1,4 @@
-import { connect, type OnReadOpts, type Socket } from 'node:net';
+import { connect, isIP, type OnReadOpts, type Socket } from 'node:net';
 import { SocxError, errnoCode, socketErrorText } from './errors.ts';
 
 export interface DialOptions {
@@ -16,13 +16,15 @@ export interface Dialed { readonly socket: Socket; readonly head: Buffer | undef
 export interface UpstreamDialOptions extends DialOptions {
   /** Read into this buffer with this callback instead of emitting 'data' (the server's shared read buffer). */
   readonly onread?: OnReadOpts | undefined;
+  /** The local address to connect from (serve --egress). */
+  readonly localAddress?: string | undefined;
 }
 
 /** How the server opens upstream connections; injected so tests run without a network. */
 export type UpstreamDial = (host: string, port: number, options: UpstreamDialOptions) => Promise<Dialed>;
 
 export const dialUpstream: UpstreamDial = (host, port, options) => {
-  const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, ...(options.onread ? { onread: options.onread } : {}) });
+  const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, ...(options.onread ? { onread: options.onread } : {}), ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
   return awaitConnect(socket, host, port, options).then((connected) => ({ socket: connected, head: undefined }));
 };
 
@@ -62,4 +64,15 @@ export function awaitConnect(socket: Socket, host: string, port: number, { timeo
 export function dialErrorText(error: unknown): string {
   if (error instanceof SocxError) return error.message;
   return socketErrorText(errnoCode(error));
+}
+
+/** Local addresses for outgoing traffic (serve --egress), one per family; a family without one lets the
+ * system choose. */
+export interface Egress {
+  readonly ipv4: string | undefined;
+  readonly ipv6: string | undefined;
+}
+
+export function egressFor(egress: Egress | undefined, ip: string): string | undefined {
+  return isIP(ip) === 6 ? egress?.ipv6 : egress?.ipv4;
 }

@@ -128,3 +128,19 @@ export function socketErrorText(code: string | undefined): string {
   if (code === undefined) return 'unknown error';
   return socketErrors[code]?.text ?? code.toLowerCase();
 }
+
+const fileErrors: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'file name too long',
+};
+
+/** Words for a failed file read (config, users file), from the error's `code`. */
+export function fileErrorText(error: unknown): string {
+  const code = errnoCode(error);
+  return (code === undefined ? undefined : fileErrors[code]) ?? code?.toLowerCase() ?? 'cannot be read';
+}

@@ -86,6 +86,15 @@ export async function buildSea(options: SeaOptions): Promise<SeaResult> {
       // The code cache speeds up startup; a startup snapshot would break cluster.fork().
       useCodeCache: true,
       useSnapshot: false,
+      // The inspector must never be reachable in a released binary: once open on 127.0.0.1:9229, any local user
+      // can run code as the proxy's user. SIGUSR1 opens it by default, and serve's own SIGUSR1 handler (the
+      // status) only takes over once the bundle runs; --disable-sigusr1 would close that gap but also blocks the
+      // signal for JavaScript, so there would be no status. Instead the inspector's address is one no machine
+      // has (192.0.2.1, TEST-NET-1, RFC 5737): if a SIGUSR1 ever reaches Node's handler, the inspector fails to
+      // bind and the process goes on. "none" makes the executable ignore NODE_OPTIONS (--inspect there would
+      // otherwise work); its command-line flags are the application's own, and cac rejects --inspect.
+      execArgv: ['--inspect-port=192.0.2.1:9229'],
+      execArgvExtension: 'none',
     }));
     run(node, ['--experimental-sea-config', config]);
 

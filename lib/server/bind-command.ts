@@ -4,6 +4,7 @@ import { Reply } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { errnoCode, socketErrorText, socketErrorToReply } from '../errors.ts';
 import { listenOnce, listeningPort, waitForPeer, type WaitOutcome } from './bind-wait.ts';
+import { egressFor } from '../dial.ts';
 import type { CommandContext, CommandHandler } from './types.ts';
 
 /**
@@ -14,8 +15,10 @@ import type { CommandContext, CommandHandler } from './types.ts';
  */
 export const bindCommand: CommandHandler = async (context) => {
   const { socket, request, config, record } = context;
-  const localHost = socket.localAddress;
-  if (localHost === undefined) return context.refuse(Reply.GENERAL_FAILURE, 'the client connection has no local address');
+  const clientFacing = socket.localAddress;
+  if (clientFacing === undefined) return context.refuse(Reply.GENERAL_FAILURE, 'the client connection has no local address');
+  // serve --egress: the peer comes from outside, so it is met on the outgoing address of the family.
+  const localHost = egressFor(config.egress, clientFacing) ?? clientFacing;
   const announcedHost = canonicalIp(config.advertise ?? localHost);
   // SOCKS4's reply carries an IPv4 address only: an IPv6 one cannot be announced.
   if (request.version === 4 && !isIPv4(announcedHost)) {

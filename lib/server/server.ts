@@ -5,7 +5,6 @@ import { errnoCode, socketErrorText } from '../errors.ts';
 import { Policy } from '../policy/policy.ts';
 import { createResolver } from '../resolver/resolver.ts';
 import type { ClosableResolver } from '../resolver/types.ts';
-import { usersAuthenticator } from './auth.ts';
 import { bindCommand } from './bind-command.ts';
 import { defaultLimits, openFileCount, openFileLimit } from './limits.ts';
 import { isLoopback } from './listen-address.ts';
@@ -25,7 +24,6 @@ const FD_LIMIT = openFileLimit();
 const FD_CHECK_MS = 1000;
 
 export const defaultServerConfig: ServerConfig = {
-  users: new Map(),
   authenticate: undefined,
   handshakeTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
@@ -49,6 +47,7 @@ export const defaultServerConfig: ServerConfig = {
   policy: Policy.parse([]),
   commands: { bind: bindCommand, udp: udpCommand },
   dial: dialUpstream,
+  egress: undefined,
   sharedReads: true,
   onConnection: () => {},
   onDebug: undefined,
@@ -63,15 +62,11 @@ function inheritSocketOptions(server: Server, keepAliveMs: number): void {
   if (keepAliveMs > 0) handle?.setKeepAlive?.(true, Math.max(1, Math.round(keepAliveMs / 1000)));
 }
 
-/** Fills in what a partial config leaves out: `authenticate` follows from `users` unless given, and the
- * resolver is the server's own bounded one unless one is injected. */
+/** Fills in what a partial config leaves out: the resolver is the server's own bounded one unless one is
+ * injected. */
 function completeConfig(config: Partial<ServerConfig>, resolver: () => ClosableResolver): ServerConfig {
   const full = { ...defaultServerConfig, ...config };
-  return {
-    ...full,
-    authenticate: config.authenticate ?? (full.users.size > 0 ? usersAuthenticator(full.users) : undefined),
-    resolver: full.resolver ?? resolver(),
-  };
+  return { ...full, resolver: full.resolver ?? resolver() };
 }
 
 /** Failed logins from one IP, for the growing delay before `01 01`; forgotten after a quiet period. */
@@ -129,7 +124,7 @@ export class SocksServer implements SessionHost {
   /** New settings for connections accepted from now on; open ones keep the settings they started with. */
   reconfigure(config: Partial<ServerConfig>): void {
     // The resolver (and with it --lookup-timeout) stays: lookups in flight belong to it.
-    this.#config = completeConfig({ ...this.#config, authenticate: undefined, ...config }, () => this.#ownResolver ?? this.#resolver(this.#config.lookupTimeoutMs));
+    this.#config = completeConfig({ ...this.#config, ...config }, () => this.#ownResolver ?? this.#resolver(this.#config.lookupTimeoutMs));
   }
 
   status(): ServerStatus {

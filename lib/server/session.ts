@@ -4,7 +4,7 @@ import { AuthStatus, commandName, Method, Reply, replyName, Version } from '../c
 import { CodecError } from '../codec/decoded.ts';
 import { decodeSocks4Request } from '../codec/socks4.ts';
 import { decodeGreeting, decodeRequest, encodeMethodSelection, encodeUserPassReply } from '../codec/socks5.ts';
-import { dialErrorText, dialUpstream, type Dialed } from '../dial.ts';
+import { dialErrorText, dialUpstream, egressFor, type Dialed } from '../dial.ts';
 import { describeError, errnoCode, SocxError } from '../errors.ts';
 import { safeText } from '../safe-text.ts';
 import { closeAfterReply } from './close-after-reply.ts';
@@ -451,17 +451,18 @@ export class Session extends PairRelay implements Sweepable {
     const { config } = this;
     const shared = this.clientShared;
     const onread = shared ? sharedOnread(onSharedRead) : undefined;
+    const localAddress = egressFor(config.egress, ip);
     this.record.dialed = formatAddress({ host: ip, port });
     this.#deadline = refreshClock() + config.connectTimeoutMs;
     if (config.dial !== dialUpstream) {
       // An injected dial (tests, and upstream proxies later) keeps its promise.
-      config.dial(ip, port, { timeoutMs: config.connectTimeoutMs, onread })
+      config.dial(ip, port, { timeoutMs: config.connectTimeoutMs, onread, localAddress })
         .then((dialed) => this.#connected(dialed, shared), (error: unknown) => this.#dialFailed(error));
       return;
     }
     // The default dial without a promise or a timer: the socket is the session's from the start, its
     // 'connect' reaches a shared listener, and the sweep enforces the deadline.
-    const socket = connect({ host: ip, port, allowHalfOpen: true, noDelay: true, ...(onread ? { onread } : {}) });
+    const socket = connect({ host: ip, port, allowHalfOpen: true, noDelay: true, ...(onread ? { onread } : {}), ...(localAddress ? { localAddress } : {}) });
     this.#dialing = socket;
     adopt(socket, this, shared);
     socket.once('connect', onUpstreamConnect);

@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import type { Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
-import type { UpstreamDial } from '../dial.ts';
+import type { Egress, UpstreamDial } from '../dial.ts';
 import type { Policy, Verdict } from '../policy/policy.ts';
 import type { Resolver } from '../resolver/types.ts';
-import type { Authenticate, Users } from './auth.ts';
+import type { Authenticate } from './auth.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
 export interface SessionRequest {
@@ -87,8 +87,7 @@ export interface CommandContext {
 export type CommandHandler = (context: CommandContext) => Promise<void>;
 
 export interface ServerConfig {
-  readonly users: Users;
-  /** Checks RFC 1929 credentials; undefined: no authentication (derived from `users` when not given). */
+  /** RFC 1929 username/password check; undefined: no authentication (and SOCKS4 allowed). */
   readonly authenticate: Authenticate | undefined;
   /** An absolute deadline, from accept to the last byte of the request, whatever the client trickles. */
   readonly handshakeTimeoutMs: number;
@@ -127,6 +126,9 @@ export interface ServerConfig {
   /** BIND and UDP ASSOCIATE handlers, when enabled; CONNECT is the session's own, always on. */
   readonly commands: Readonly<Partial<Record<Exclude<CommandName, 'connect'>, CommandHandler>>>;
   readonly dial: UpstreamDial;
+  /** serve --egress: the local address of upstream connections, UDP relay sockets towards targets and BIND
+   * listeners. */
+  readonly egress: Egress | undefined;
   /** Read relayed sockets into one shared buffer (false: 'data' events, a fresh Buffer per read). */
   readonly sharedReads: boolean;
   readonly onConnection: (record: ConnectionRecord) => void;

@@ -4,6 +4,7 @@ import type { Address } from '../codec/address.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6, writeUdpHeader } from '../codec/socks5.ts';
+import type { Egress } from '../dial.ts';
 import type { Resolve } from './udp-names.ts';
 import { NameRouter } from './udp-names.ts';
 
@@ -39,6 +40,8 @@ export interface UdpAssociationOptions {
   readonly resolve: Resolve;
   /** The destination policy, per datagram: the address it goes to and the name it asked for, if any. */
   readonly allow?: ((address: string, port: number, name: string | undefined) => boolean) | undefined;
+  /** serve --egress: the source address of the sockets towards targets. */
+  readonly egress?: Egress | undefined;
   readonly debug?: ((message: string) => void) | undefined;
 }
 
@@ -285,6 +288,9 @@ export class UdpAssociation {
   /** Bound (by the first send) to the wildcard address of its family: targets may be anywhere. */
   #openUpstream(type: SocketType): UdpSocket {
     const socket = createUdpSocket(type);
+    const egress = type === 'udp6' ? this.#options.egress?.ipv6 : this.#options.egress?.ipv4;
+    // dgram queues the sends made before this bind completes.
+    if (egress) socket.bind({ address: egress, port: 0 });
     socket.on('message', this.#onTargetDatagram);
     socket.on('error', (error) => {
       // Without IPv6, say, the implicit bind fails; later datagrams of that family are dropped ('send').

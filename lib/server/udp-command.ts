@@ -95,6 +95,7 @@ export const udpCommand: CommandHandler = async (context) => {
         idleTimeoutMs: config.udpIdleTimeoutMs,
         resolve: resolverFor(config, clientHost),
         allow: (address, port, name) => context.checkPolicy(address, name, port).allowed,
+        egress: config.egress,
         debug: context.debug,
       });
     } catch (error) {

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchJson } from '../../lib/bench/summary.ts';
 import { SocksServer } from '../../lib/server/server.ts';
 import { freePort, run, type RunResult } from '../support/process.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 
 const EXE = path.resolve(import.meta.dirname, '..', '..', 'dist', 'socx');
 const SMALL = ['--bytes', '64k', '--duration', '150ms', '--messages', '10', '--concurrency', '2'];
@@ -21,7 +22,7 @@ let port: number;
 
 before(async () => {
   accessSync(EXE, constants.X_OK);
-  server = new SocksServer({ users: new Map([['alice', 's3cr:et']]) });
+  server = new SocksServer({ authenticate: usersAuthenticator(new Map([['alice', 's3cr:et']])) });
   const [bound] = await server.listen([{ host: '127.0.0.1', port: 0 }]);
   port = bound!.port;
 });

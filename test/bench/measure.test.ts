@@ -11,6 +11,7 @@ import { measureThroughput } from '../../lib/bench/throughput.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { SocksServer } from '../../lib/server/server.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 
 let targets: Targets;
 let server: SocksServer;
@@ -18,7 +19,7 @@ let paths: BenchPath[];
 
 before(async () => {
   targets = await startTargets();
-  server = new SocksServer({ users: new Map([['bench', 'p@ss word']]) });
+  server = new SocksServer({ authenticate: usersAuthenticator(new Map([['bench', 'p@ss word']])) });
   const [bound] = await server.listen([{ host: '127.0.0.1', port: 0 }]);
   const proxy = parseProxyUrl(`socks5h://bench:p%40ss%20word@127.0.0.1:${bound!.port}`);
   paths = [directPath(targets, 5000), proxyPath(targets, proxy, { name: 'socx', timeoutMs: 5000 })];

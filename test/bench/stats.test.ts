@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { median, percentile, percentiles, summarize } from '../../lib/bench/stats.ts';
-import { parseDuration, parseSize } from '../../lib/bench/units.ts';
-import { SocxError } from '../../lib/errors.ts';
 
 test('percentiles are nearest-rank over the sorted samples', () => {
   const hundred = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
@@ -33,20 +31,3 @@ test('median and spread of repeated runs', () => {
   assert.equal(summary.spread, 0.1);
 });
 
-test('sizes and durations', () => {
-  assert.equal(parseSize('65536', 'bytes'), 65536);
-  assert.equal(parseSize('64k', 'bytes'), 65536);
-  assert.equal(parseSize('256M', 'bytes'), 256 * 2 ** 20);
-  assert.equal(parseSize('1GiB', 'bytes'), 2 ** 30);
-  assert.equal(parseSize('1.5k', 'bytes'), 1536);
-  assert.equal(parseDuration('3', 'duration'), 3000);
-  assert.equal(parseDuration('2s', 'duration'), 2000);
-  assert.equal(parseDuration('0.25s', 'duration'), 250);
-  assert.equal(parseDuration('500ms', 'duration'), 500);
-  for (const bad of ['', '0', '-1', 'k', '12q', '1T']) {
-    assert.throws(() => parseSize(bad, 'bytes'), (error: unknown) => error instanceof SocxError && error.code === 'usage', bad);
-  }
-  for (const bad of ['', '0', 'abc', '1h', '-2s']) {
-    assert.throws(() => parseDuration(bad, 'duration'), (error: unknown) => error instanceof SocxError && error.code === 'usage', bad);
-  }
-});

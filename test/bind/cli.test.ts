@@ -216,7 +216,7 @@ describe('socx bind usage', () => {
   for (const [args, pattern] of [
     [['127.0.0.1'], /missing required args/i],
     [['127.0.0.1', '70000'], /bad port "70000"/],
-    [['127.0.0.1', '0', '--wait', '0'], /--wait must be a whole number from 1/],
+    [['127.0.0.1', '0', '--wait', '0'], /--wait must be from 1ms to 1h/],
     [['127.0.0.1', '0', '-x', 'http://127.0.0.1:1'], /unsupported proxy scheme/],
   ] as const) {
     test(`socx bind ${args.join(' ')} → exit 2, one line`, T, async () => {
@@ -240,11 +240,11 @@ describe('socx bind usage', () => {
   test('--help lists every option with its default', T, async () => {
     const bind = await runSocx(['bind', '--help']);
     assert.equal(bind.code, 0);
-    for (const option of ['--proxy', '--proxy-user', '--timeout <ms>', '--wait <s>', '(default: 120)', '--json', 'no peer before the deadline is exit 1']) {
+    for (const option of ['--proxy', '--proxy-user', '--timeout <duration, bare = ms>', '--wait <duration, bare = s>', '(default: 120s)', '--json', 'no peer before the deadline is exit 1']) {
       assert.ok(bind.stdout.toString().includes(option), `bind --help lacks ${option}`);
     }
     const serve = await runSocx(['serve', '--help']);
-    for (const option of ['--no-bind', '--bind-timeout <s>', '(default: 60)']) {
+    for (const option of ['--no-bind', '--bind-timeout <duration, bare = s>', '(default: 60s)']) {
       assert.ok(serve.stdout.toString().includes(option), `serve --help lacks ${option}`);
     }
   });

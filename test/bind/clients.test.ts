@@ -13,6 +13,7 @@ import { describeError, exitCodeFor, SocxError } from '../../lib/errors.ts';
 import { Collector, deferred, hex, startRogue, withTimeout, type RoguePeer } from '../helpers/net.ts';
 import { startSocksServer, type TestServer } from '../helpers/socks.ts';
 import { ANY4, assertNotListening, connectPeer } from './helpers.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 
 const T = { timeout: 15_000 };
 
@@ -25,7 +26,7 @@ describe('lib/client/bind.ts against SocksServer', () => {
   let authed: TestServer;
   before(async () => {
     open = await startSocksServer();
-    authed = await startSocksServer({ users: new Map([['alice', 'wonderland']]) });
+    authed = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', 'wonderland']])) });
   });
   after(async () => {
     await open.close();
@@ -137,7 +138,7 @@ describe('the npm socks library doing BIND against SocksServer', () => {
   let authed: TestServer;
   before(async () => {
     open = await startSocksServer();
-    authed = await startSocksServer({ users: new Map([['alice', 'wonderland']]) });
+    authed = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', 'wonderland']])) });
   });
   after(async () => {
     await open.close();

@@ -10,6 +10,7 @@ import type { Address } from '../../lib/codec/address.ts';
 import { Collector, hex } from '../helpers/net.ts';
 import { authenticate, greet, startSocksServer, type TestServer } from '../helpers/socks.ts';
 import { ANY4, ANY6, assertNotListening, bindRequest4, bindRequest5, connectPeer, portHex, readReply, type SeenReply } from './helpers.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 
 const T = { timeout: 15_000 };
 
@@ -45,7 +46,7 @@ for (const host of ['127.0.0.1', '::1']) {
     let authServer: TestServer;
     before(async () => {
       server = await startSocksServer({}, host);
-      authServer = await startSocksServer({ users: new Map([['alice', 'wonderland']]) }, host);
+      authServer = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', 'wonderland']])) }, host);
     });
     after(async () => {
       await server.close();

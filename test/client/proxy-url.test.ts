@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { parseProxyUrl, proxyFromEnvironment, withCredentials, parseTarget, redact, type ProxyConfig } from '../../lib/client/proxy-url.ts';
 import { SocxError, exitCodeFor } from '../../lib/errors.ts';
 import { isLoopback, parseListenAddress } from '../../lib/server/listen-address.ts';
-import { parseCredential, parseUsers, UsersFileError, verifyUser } from '../../lib/server/auth.ts';
 
 function assertUsage(fn: () => unknown, what: string): SocxError {
   let caught: unknown;
@@ -43,7 +42,6 @@ describe('parseProxyUrl', () => {
     ['socks5://user:pass@host:1', proxy(5, false, 'host', 1, 'user', 'pass')],
     ['socks5://us%40er:p%3Ass@host:1', proxy(5, false, 'host', 1, 'us@er', 'p:ss')],
     ['socks5://%C3%A9t%C3%A9:%2F%25@host:1', proxy(5, false, 'host', 1, 'été', '/%')],
-    ['socks5://user@host:1', proxy(5, false, 'host', 1, 'user', undefined)],
     ['socks4://ident@host:1', proxy(4, false, 'host', 1, 'ident', undefined)],
     ['alice:secret@host:2', proxy(5, true, 'host', 2, 'alice', 'secret')],
   ];
@@ -111,7 +109,11 @@ describe('withCredentials', () => {
   test('no -U keeps the URL credentials', () => assert.equal(withCredentials(base, undefined), base));
   test('user:pass overrides', () => assert.deepEqual({ ...withCredentials(base, 'new:word') }, proxy(5, false, 'host', 1, 'new', 'word')));
   test('the password is everything after the first colon', () => assert.equal(withCredentials(base, 'u:a:b:c').password, 'a:b:c'));
-  test('a user without a colon has an empty password', () => assert.deepEqual([withCredentials(base, 'u').username, withCredentials(base, 'u').password], ['u', '']));
+  test('SOCKS5: an empty password is a usage error, in -U and in the URL (RFC 1929: 1-255 bytes)', () => {
+    for (const userPass of ['u', 'u:']) assertUsage(() => withCredentials(base, userPass), userPass);
+    for (const text of ['socks5://user@host:1', 'socks5h://user:@host:1', 'socks5://:pw@host:1']) assertUsage(() => parseProxyUrl(text), text);
+  });
+  test('SOCKS4: a user id alone is fine', () => assert.equal(withCredentials(parseProxyUrl('socks4://host:1'), 'ident').username, 'ident'));
   test('an empty user is a usage error', () => {
     assertUsage(() => withCredentials(base, ':pass'), ':pass');
     assertUsage(() => withCredentials(base, ''), 'empty');
@@ -172,46 +174,4 @@ describe('isLoopback', () => {
   for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', '128.0.0.1', '::ffff:10.0.0.1', '::2', 'example.com', 'localhost.example.com', '1.127.0.0']) {
     test(`${host} is not loopback`, () => assert.equal(isLoopback(host), false));
   }
-});
-
-describe('parseUsers, parseCredential and verifyUser', () => {
-  test('comments, blank lines, CRLF and colons in passwords', () => {
-    const users = parseUsers([
-      '# users for socx',
-      '',
-      'alice:wonderland',
-      '   ',
-      '  # indented comment',
-      'bob:pa:ss:word',
-      'carol:hash#not-a-comment\r',
-      'dave:',
-    ].join('\n'));
-    assert.deepEqual([...users], [['alice', 'wonderland'], ['bob', 'pa:ss:word'], ['carol', 'hash#not-a-comment'], ['dave', '']]);
-  });
-
-  test('a line without a colon or with an empty user names its line number', () => {
-    for (const [text, line] of [['alice:x\nnocolon', 2], ['# c\n\n:pass', 3]] as const) {
-      assert.throws(() => parseUsers(text), (error: unknown) => error instanceof UsersFileError && error.line === line);
-    }
-  });
-
-  test('fields are limited to 255 bytes (RFC 1929)', () => {
-    assert.deepEqual(parseCredential(`${'u'.repeat(255)}:${'p'.repeat(255)}`), { username: 'u'.repeat(255), password: 'p'.repeat(255) });
-    assert.equal(parseCredential(`${'u'.repeat(256)}:p`), undefined);
-    assert.equal(parseCredential(`u:${'é'.repeat(128)}`), undefined, '256 bytes in UTF-8');
-    assert.throws(() => parseUsers(`u:${'p'.repeat(256)}`), UsersFileError);
-  });
-
-  test('verifyUser accepts only the exact password of a known user', () => {
-    const users = parseUsers('alice:wonderland\nbob:pa:ss');
-    assert.equal(verifyUser(users, 'alice', 'wonderland'), true);
-    assert.equal(verifyUser(users, 'bob', 'pa:ss'), true);
-    assert.equal(verifyUser(users, 'alice', 'Wonderland'), false);
-    assert.equal(verifyUser(users, 'alice', 'wonderland '), false);
-    assert.equal(verifyUser(users, 'alice', 'wonder'), false);
-    assert.equal(verifyUser(users, 'alice', ''), false);
-    assert.equal(verifyUser(users, 'mallory', 'wonderland'), false);
-    assert.equal(verifyUser(users, 'mallory', '\0unknown user'), false, 'the dummy compared for unknown users must not match');
-    assert.equal(verifyUser(new Map(), 'alice', 'wonderland'), false);
-  });
 });

@@ -64,10 +64,10 @@ describe('dist/socx, alone in an empty directory with an empty environment', () 
     assert.match(optionLine('--verbose'), /^\s+-v, --verbose/);
     // Options taking a value that has a default say so.
     for (const [flag, value] of [
-      ['--handshake-timeout', '10000'],
-      ['--connect-timeout', '10000'],
+      ['--handshake-timeout', '10s'],
+      ['--connect-timeout', '10s'],
       ['--idle-timeout', '0'],
-      ['--grace', '5000'],
+      ['--grace', '5s'],
     ] as const) {
       assert.match(optionLine(flag), new RegExp(`\\(default: ${value}\\)`), `${flag} default`);
     }
@@ -81,7 +81,7 @@ describe('dist/socx, alone in an empty directory with an empty environment', () 
     const help = r.stdout.toString();
     assert.match(help, /^\s+-x, --proxy <url>.*SOCX_PROXY.*ALL_PROXY/m);
     assert.match(help, /^\s+-U, --proxy-user <user:pass>/m);
-    assert.match(help, /^\s+--timeout <ms>.*\(default: 20000\)/m);
+    assert.match(help, /^\s+--timeout <duration, bare = ms>.*\(default: 20s\)/m);
   });
 
   const usage: Array<[string, string[]]> = [

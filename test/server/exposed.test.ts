@@ -1,5 +1,6 @@
 // socx serve as an attacker meets it: deadlines, caps, the pending-handshake room, slowed password guessing,
 // escaped logs, resets passed on, and refusals sent only once a whole message is read.
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 import assert from 'node:assert/strict';
 import { createServer, Socket } from 'node:net';
 import { describe, test } from 'node:test';
@@ -152,7 +153,7 @@ describe('limits', () => {
   });
 
   test('failed logins from one IP are answered later and later (01 01 each time)', T, async () => {
-    const server = await startSocksServer({ users: new Map([['alice', 'secret']]) });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', 'secret']])) });
     try {
       const times: number[] = [];
       for (let i = 0; i < 4; i++) {
@@ -177,7 +178,7 @@ describe('limits', () => {
 
 describe('malformed messages are read whole, then refused with a complete reply', () => {
   test('an RFC 1929 request with version 0x02 gets 01 01 once all of it has arrived', T, async () => {
-    const server = await startSocksServer({ users: new Map([['alice', 'secret']]) });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', 'secret']])) });
     try {
       const c = await server.client();
       await greet(c, [0x02]);
@@ -197,7 +198,7 @@ describe('malformed messages are read whole, then refused with a complete reply'
   });
 
   test('an empty password gets 01 01 (RFC 1929: 1-255 bytes)', T, async () => {
-    const server = await startSocksServer({ users: new Map([['alice', 'secret']]) });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', 'secret']])) });
     try {
       const c = await server.client();
       await greet(c, [0x02]);

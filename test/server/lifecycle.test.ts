@@ -11,6 +11,7 @@ import { describeError, SocxError } from '../../lib/errors.ts';
 import { dialUpstream, type UpstreamDial } from '../../lib/dial.ts';
 import { Collector, closedPort, connectTo, deferred, hex, sleep, startEcho, withTimeout, type EchoServer } from '../helpers/net.ts';
 import { authenticate, greet, GREETING_NO_AUTH, request5, socks4Connect, startSocksServer } from '../helpers/socks.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 
 async function waitFor(ready: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -267,7 +268,7 @@ describe('secrets', () => {
   after(async () => { await echo.close(); });
 
   test('passwords never appear in a connection record or a debug line', { timeout: 15_000 }, async () => {
-    const server = await startSocksServer({ users: new Map([['alice', password]]) });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', password]])) });
     const refused = await closedPort();
     try {
       // Wrong password, raw.

@@ -2,6 +2,7 @@
 // server's own lookup, so rebinding cannot get around it), numeric spellings of loopback are caught on a
 // non-loopback listener, and BIND peers and UDP datagrams are checked too. Name lookups are bounded: a
 // blackholed name server does not delay localhost or an IP literal.
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { encodeUdpDatagram } from '../../lib/codec/socks5.ts';
@@ -127,7 +128,7 @@ describe('rules as the server applies them (loopback listener)', () => {
     const resolver: Resolver = { lookup: (_h, _c, callback) => { lookups++; setImmediate(callback, null, [{ address: '127.0.0.1', family: 4 }]); } };
     const server = await startSocksServer({
       resolver,
-      users: new Map([['alice', 'a'], ['bob', 'b']]),
+      authenticate: usersAuthenticator(new Map([['alice', 'a'], ['bob', 'b']])),
       policy: Policy.parse(['deny to=*.internal', 'deny port=1-1000 user=bob', 'deny cmd=udp user=alice']),
     });
     try {

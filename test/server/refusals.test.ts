@@ -10,6 +10,7 @@ import { SocxError } from '../../lib/errors.ts';
 import type { ServerConfig } from '../../lib/server/types.ts';
 import { closedPort, hex, startEcho, type EchoServer } from '../helpers/net.ts';
 import { authenticate, greet, request5, socks4Connect, socketError, startSocksServer } from '../helpers/socks.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 
 const SOCKS5_FAILURE = (code: string): Buffer => hex(`05 ${code} 00 01 00000000 0000`);
 const SOCKS4_REJECTED = hex('00 5b 0000 00000000');
@@ -142,7 +143,7 @@ describe('SocksServer method selection and RFC 1929', () => {
   after(async () => { await echo.close(); });
 
   test('with users configured, a client offering only 00 gets 05 FF and is closed', { timeout: 10_000 }, async () => {
-    const server = await startSocksServer({ users });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(users) });
     try {
       const client = await server.client();
       assert.deepEqual(await greet(client, [0x00]), hex('05 ff'));
@@ -166,7 +167,7 @@ describe('SocksServer method selection and RFC 1929', () => {
 
   test('offering 00 and 02: the server picks 00 without users and 02 with users', { timeout: 10_000 }, async () => {
     const open = await startSocksServer();
-    const locked = await startSocksServer({ users });
+    const locked = await startSocksServer({ authenticate: usersAuthenticator(users) });
     try {
       assert.deepEqual(await greet(await open.client(), [0x01, 0x02, 0x00]), hex('05 00'));
       assert.deepEqual(await greet(await locked.client(), [0x00, 0x01, 0x02]), hex('05 02'));
@@ -177,7 +178,7 @@ describe('SocksServer method selection and RFC 1929', () => {
   });
 
   test('right credentials → 01 00, then CONNECT works', { timeout: 10_000 }, async () => {
-    const server = await startSocksServer({ users });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(users) });
     try {
       const client = await server.client();
       assert.deepEqual(await greet(client, [0x02]), hex('05 02'));
@@ -193,7 +194,7 @@ describe('SocksServer method selection and RFC 1929', () => {
 
   for (const [what, username, password] of [['a wrong password', 'alice', 'Wonderland'], ['an unknown user', 'mallory', 'wonderland']] as const) {
     test(`${what} → 01 01 and the connection is closed`, { timeout: 10_000 }, async () => {
-      const server = await startSocksServer({ users });
+      const server = await startSocksServer({ authenticate: usersAuthenticator(users) });
       try {
         const client = await server.client();
         await greet(client, [0x02]);
@@ -210,7 +211,7 @@ describe('SocksServer method selection and RFC 1929', () => {
   }
 
   test('SOCKS4 is refused when users are configured: 8-byte 0x5B reply', { timeout: 10_000 }, async () => {
-    const server = await startSocksServer({ users });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(users) });
     try {
       const client = await server.client();
       const peers = echo.peers.length;
@@ -240,7 +241,7 @@ describe('SocksServer method selection and RFC 1929', () => {
   });
 
   test('SOCKS4a is refused when users are configured', { timeout: 10_000 }, async () => {
-    const server = await startSocksServer({ users });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(users) });
     try {
       const client = await server.client();
       client.socket.write(socks4Connect({ type: 'domain', host: 'localhost', port: echo.port }));

@@ -11,6 +11,7 @@ import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { dialUpstream, type UpstreamDial } from '../../lib/dial.ts';
 import { Collector, deferred, hex, sleep, startEcho, withTimeout, writeByteByByte, type EchoServer } from '../helpers/net.ts';
 import { connectRequest, greet, GREETING_NO_AUTH, request5, socks4Connect, startSocksServer, type TestServer } from '../helpers/socks.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 
 /** The reply's BND.PORT as two bytes. */
 const portBytes = (port: number): string => port.toString(16).padStart(4, '0');
@@ -218,7 +219,7 @@ describe('SocksServer CONNECT details', () => {
   });
 
   test('the connection record: client, version, command, target, user, result and bytes each way', { timeout: 10_000 }, async () => {
-    const server = await startSocksServer({ users: new Map([['alice', 'wonderland']]) });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', 'wonderland']])) });
     try {
       const c = await server.client();
       const clientPort = c.socket.localPort;

@@ -1,6 +1,7 @@
 // 1,000 concurrent transfers through the built dist/socx serve, byte-exact both ways (SHA-256), sizes from
 // 0 B to 16 MiB, over SOCKS4, SOCKS4a, SOCKS5 and SOCKS5 with a password, to IPv4, IPv6 and names. Many relays
 // sharing the one read buffer with slow and fast peers at once is what would expose a guard that fails.
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -204,7 +205,7 @@ describe('1,000 concurrent transfers through dist/socx serve, byte-exact both wa
 
   test('the same through the fallback path (\'data\' events, no shared buffer), in process: 250 transfers', { timeout: 300_000 }, async () => {
     const plain = new SocksServer({ sharedReads: false });
-    const withUsers = new SocksServer({ sharedReads: false, users: new Map([['alice', 'secret']]) });
+    const withUsers = new SocksServer({ sharedReads: false, authenticate: usersAuthenticator(new Map([['alice', 'secret']])) });
     const [a] = await plain.listen([{ host: '127.0.0.1', port: 0 }]);
     const [b] = await withUsers.listen([{ host: '127.0.0.1', port: 0 }]);
     try {

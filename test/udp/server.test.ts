@@ -12,6 +12,7 @@ import type { Resolver } from '../../lib/resolver/types.ts';
 import { hex, sleep } from '../helpers/net.ts';
 import { greet, startSocksServer, type TestServer } from '../helpers/socks.ts';
 import { associate, portIsFree, recordOf, startUdpEcho, TestUdp, unwrap, waitUntilFree, wrap, ZERO4 } from './udp-helpers.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
 
 const T = { timeout: 15_000 };
 
@@ -193,7 +194,7 @@ describe('UDP ASSOCIATE options and limits', () => {
   });
 
   test('with users configured, UDP ASSOCIATE needs RFC 1929 auth first, then relays', T, async () => {
-    const server = await startSocksServer({ users: new Map([['alice', 's3cret']]) });
+    const server = await startSocksServer({ authenticate: usersAuthenticator(new Map([['alice', 's3cret']])) });
     const echo = await startUdpEcho();
     const client = await TestUdp.bind('127.0.0.1');
     try {

@@ -1,0 +1,224 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Command } from 'cac';
+import { stringify } from 'yaml';
+import { ConfigFileError, parseYamlTree, scalarOrList, type YamlEntry, type YamlValue } from '../lib/config/yaml-tree.ts';
+import { fileErrorText, SocxError, usageError } from '../lib/errors.ts';
+import { withoutWarnings } from './output.ts';
+import { redact } from '../lib/client/proxy-url.ts';
+import { warnIfShared } from './serve-users.ts';
+
+/**
+ * `socx serve --config FILE`: the file yields the same raw options record that cac makes of the command line
+ * (camelCase keys), so parseServeOptions validates both in one place. Every flag of the serve command is a key,
+ * spelt as the flag without its dashes (`max-connections: 100`, `handshake-timeout: 10s`; `--no-udp` is
+ * `udp: false`); a flag added to the command is a key without any change here. Precedence: cac's defaults,
+ * then the file, then the flags actually given.
+ *
+ * Keys that are not flags: `users-file` (the --users flag), `users` (a map of user: password or $scrypt$ hash),
+ * `rules` (an ordered list of "allow RULE" / "deny RULE", passed on as raw.rules), `listeners` (a list of
+ * addresses, the long form of `listen`, reserved for per-listener settings).
+ */
+
+export interface FlagKey {
+  /** The raw record's key (cac's camelCase name). */
+  readonly key: string;
+  readonly boolean: boolean;
+  readonly description: string;
+}
+
+/** Flags that are not config keys, and why. */
+const notKeys: Readonly<Record<string, string>> = {
+  config: 'a config file cannot name another one',
+  checkConfig: 'pass --check-config on the command line',
+  users: 'the users file is "users-file:"; "users:" is a map of user: password',
+  allow: 'policy rules go in "rules:", a list of "allow RULE" / "deny RULE" in the order they apply',
+  deny: 'policy rules go in "rules:", a list of "allow RULE" / "deny RULE" in the order they apply',
+};
+
+/** Per-listener settings the server cannot honour yet: refused by name rather than ignored. */
+const LISTENER_KEYS = new Set(['address']);
+
+/** The config keys that are flags, by their spelling in the file. */
+export function flagKeys(command: Command): Map<string, FlagKey> {
+  const keys = new Map<string, FlagKey>();
+  for (const option of command.options) {
+    const long = /--(?:no-)?([a-z0-9][a-z0-9-]*)/.exec(option.rawName)?.[1];
+    if (long === undefined || option.name in notKeys || option.name === 'help') continue;
+    keys.set(long, { key: option.name, boolean: option.isBoolean === true, description: option.negated ? `false: ${option.description}` : option.description });
+  }
+  return keys;
+}
+
+/** `lines` receives the line of each raw key the file sets. */
+export function readConfigFile(path: string, command: Command, lines?: Map<string, number>): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw usageError(`cannot read config file ${path}: ${fileErrorText(error)}`);
+  }
+  try {
+    const raw = configToRaw(parseYamlTree(text), command, lines);
+    // A users file named in the config sits beside it, wherever serve is started from.
+    if (typeof raw.users === 'string') raw.users = resolve(dirname(path), raw.users);
+    if (raw.inlineUsers !== undefined || raw.auth !== undefined) warnIfShared(path, 'config file with passwords');
+    return raw;
+  } catch (error) {
+    if (error instanceof ConfigFileError) throw usageError(`config file ${path}, line ${error.line}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** The raw options record of a parsed config file. */
+export function configToRaw(tree: YamlValue, command: Command, lines?: Map<string, number>): Record<string, unknown> {
+  if (tree.kind === 'scalar' && tree.value === null) return {};
+  if (tree.kind !== 'map') throw new ConfigFileError(tree.line, 'a config file is a map of settings (key: value lines)');
+  const flags = flagKeys(command);
+  const raw: Record<string, unknown> = {};
+  const fileOnly: Readonly<Record<string, [string, (entry: YamlEntry) => unknown]>> = {
+    'users-file': ['users', scalarText],
+    users: ['inlineUsers', readUsersMap],
+    rules: ['rules', readRules],
+    listeners: ['listen', readListeners],
+  };
+  for (const entry of tree.entries) {
+    const special = fileOnly[entry.key];
+    const key = special ? special[0] : readFlagKey(entry, flags);
+    raw[key] = special ? special[1](entry) : readFlagValue(entry, flags.get(entry.key));
+    lines?.set(key, entry.line);
+  }
+  if (tree.entries.some((e) => e.key === 'listen') && tree.entries.some((e) => e.key === 'listeners')) {
+    throw new ConfigFileError(tree.entries.find((e) => e.key === 'listeners')?.line ?? 1, 'give either "listen:" or "listeners:", not both');
+  }
+  return raw;
+}
+
+function readFlagKey(entry: YamlEntry, flags: ReadonlyMap<string, FlagKey>): string {
+  const flag = flags.get(entry.key);
+  if (flag) return flag.key;
+  const camel = entry.key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const why = notKeys[camel];
+  if (why) throw new ConfigFileError(entry.line, `"${entry.key}" is not a config key: ${why}`);
+  const spelt = [...flags.keys()].find((name) => name.replaceAll('-', '') === entry.key.replaceAll(/[-_]/g, '').toLowerCase());
+  throw new ConfigFileError(entry.line, `unknown key "${entry.key}"${spelt ? ` (did you mean "${spelt}"?)` : ''}`);
+}
+
+function readFlagValue(entry: YamlEntry, flag: FlagKey | undefined): unknown {
+  const value = scalarOrList(entry.value);
+  if (flag?.boolean) {
+    if (typeof value !== 'boolean') throw new ConfigFileError(entry.value.line, `"${entry.key}" must be true or false`);
+    return value;
+  }
+  const items = Array.isArray(value) ? value : [value];
+  if (value === undefined || items.some((item) => item === null || typeof item === 'boolean')) {
+    throw new ConfigFileError(entry.value.line, `"${entry.key}" needs a value (a string or number, or a list of them)`);
+  }
+  // Numbers stay numbers, as cac (through mri) gives them for the same text on the command line.
+  return value;
+}
+
+function scalarText(entry: YamlEntry): string {
+  if (entry.value.kind !== 'scalar' || typeof entry.value.value !== 'string') throw new ConfigFileError(entry.value.line, `"${entry.key}" must be a file name`);
+  return entry.value.value;
+}
+
+/** `users: {alice: secret, bob: "$scrypt$…"}`. Passwords must be strings: YAML would read 0123 as the
+ * number 123. */
+function readUsersMap(entry: YamlEntry): Record<string, string> {
+  if (entry.value.kind !== 'map') throw new ConfigFileError(entry.value.line, '"users" is a map of user: password (or user: $scrypt$… hash)');
+  const users: Record<string, string> = {};
+  for (const user of entry.value.entries) {
+    if (user.value.kind !== 'scalar' || typeof user.value.value !== 'string') {
+      throw new ConfigFileError(user.line, `the password of "${user.key}" must be a string: put it in quotes`);
+    }
+    users[user.key] = user.value.value;
+  }
+  return users;
+}
+
+/** Only the verb is checked here; the rule itself is parsed with --allow/--deny's parser. */
+function readRules(entry: YamlEntry): string[] {
+  if (entry.value.kind !== 'list') throw new ConfigFileError(entry.value.line, '"rules" is a list of "allow RULE" or "deny RULE", first match wins');
+  return entry.value.items.map((item) => {
+    if (item.kind !== 'scalar' || typeof item.value !== 'string' || !/^(allow|deny)(\s+\S.*)?$/.test(item.value.trim())) {
+      throw new ConfigFileError(item.line, 'each rule is "allow RULE" or "deny RULE", e.g. "deny to=private" or "allow from=10.0.0.0/8 port=443"');
+    }
+    return item.value.trim();
+  });
+}
+
+function readListeners(entry: YamlEntry): string[] {
+  if (entry.value.kind !== 'list') throw new ConfigFileError(entry.value.line, '"listeners" is a list of addresses or {address: …} maps');
+  return entry.value.items.map((item) => {
+    if (item.kind === 'scalar' && item.value !== null && typeof item.value !== 'boolean') return String(item.value);
+    if (item.kind !== 'map') throw new ConfigFileError(item.line, 'a listener is "host:port" or {address: "host:port"}');
+    for (const setting of item.entries) {
+      if (!LISTENER_KEYS.has(setting.key)) {
+        throw new ConfigFileError(setting.line, `per-listener "${setting.key}" is not supported yet: settings apply to every listener (run one socx serve per setting)`);
+      }
+    }
+    const address = item.entries.find((setting) => setting.key === 'address');
+    if (address?.value.kind !== 'scalar' || address.value.value === null) throw new ConfigFileError(item.line, 'a listener needs "address: host:port"');
+    return String(address.value.value);
+  });
+}
+
+export interface MergedRaw {
+  readonly raw: Record<string, unknown>;
+  readonly defaults: Readonly<Record<string, unknown>>;
+  readonly path: string | undefined;
+  /** The config file's line for each raw key it set and the command line did not override. */
+  readonly fileLines: ReadonlyMap<string, number>;
+}
+
+/** Defaults, then the file, then the flags actually given: cac's raw record for the command, with the
+ * command declared with ignoreOptionDefaultValue so that a default never hides a file value. */
+export function mergeServeRaw(command: Command, cliRaw: Readonly<Record<string, unknown>>): MergedRaw {
+  const defaults: Record<string, unknown> = {};
+  for (const option of command.options) if (option.config.default !== undefined) defaults[option.name] = option.config.default;
+  const given = Object.fromEntries(Object.entries(cliRaw).filter(([key, value]) => value !== undefined && key !== '--'));
+  const path = typeof given.config === 'string' ? given.config : undefined;
+  if (given.config !== undefined && path === undefined) throw usageError('--config needs one file name');
+  const fileLines = new Map<string, number>();
+  const file = path === undefined ? {} : readConfigFile(path, command, fileLines);
+  for (const key of Object.keys(given)) fileLines.delete(key);
+  return { raw: { ...defaults, ...file, ...given }, defaults, path, fileLines };
+}
+
+/** Parses the merged settings; a usage error that one file value causes on its own is given that value's
+ * line (found by trying each file value alone over the defaults, warnings muted). */
+export function parseMerged<T>(merged: MergedRaw, parse: (raw: Record<string, unknown>) => T): T {
+  try {
+    return parse(merged.raw);
+  } catch (error) {
+    if (!(error instanceof SocxError) || error.code !== 'usage' || merged.path === undefined) throw error;
+    for (const [key, line] of merged.fileLines) {
+      const alone = withoutWarnings(() => {
+        try {
+          parse({ ...merged.defaults, [key]: merged.raw[key] });
+          return undefined;
+        } catch (trial) {
+          return trial;
+        }
+      });
+      if (alone instanceof SocxError && alone.message === error.message) throw usageError(`config file ${merged.path}, line ${line}: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/** The effective settings as YAML, in the file's own spelling, with every password masked. */
+export function formatEffectiveSettings(command: Command, raw: Readonly<Record<string, unknown>>, userKinds: ReadonlyMap<string, string>): string {
+  const shown: Record<string, unknown> = {};
+  for (const [long, flag] of flagKeys(command)) {
+    const value = raw[flag.key];
+    if (value === undefined || flag.key === 'quiet' || flag.key === 'verbose') continue;
+    shown[long] = flag.key === 'auth' ? [value].flat().map((entry) => `${String(entry).split(':')[0]}:***`) : value;
+  }
+  if (raw.users !== undefined) shown['users-file'] = raw.users;
+  if (userKinds.size > 0) shown.users = Object.fromEntries([...userKinds].map(([name, kind]) => [name, `*** (${kind})`]));
+  if (raw.rules !== undefined) shown.rules = raw.rules;
+  // URLs in values (an upstream proxy, say) may carry credentials.
+  return stringify(shown, { lineWidth: 0 }).replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:[^\s@/]*@)/gi, (url) => redact(url));
+}
