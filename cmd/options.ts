@@ -35,12 +35,14 @@ export function flagOption(value: unknown): boolean {
 
 /** A time option: `500ms`, `10s`, `2m`, `1h`, or a bare number in `bare` units (the option's unit from before
  * units existed). Milliseconds. `range` is in milliseconds; outside it is a usage error naming the bounds. */
-export function durationOption(value: unknown, name: string, bare: DurationUnit, range?: Range): number | undefined {
+/** `shortIsUsual`: a few milliseconds is a normal value for this option (a send interval), so a small bare
+ * number gets no warning. */
+export function durationOption(value: unknown, name: string, bare: DurationUnit, range?: Range, shortIsUsual = false): number | undefined {
   const text = stringOption(value, name);
   if (text === undefined) return undefined;
   const ms = parseDuration(text, name, bare, range);
   // The trap this syntax exists for: "--handshake-timeout 10" meaning ten milliseconds.
-  if (bare === 'ms' && /^\d+$/.test(text.trim()) && ms > 0 && ms < 100) printWarning(`--${name} ${text} is ${ms} ms; write ${text}s for seconds`);
+  if (!shortIsUsual && bare === 'ms' && /^\d+$/.test(text.trim()) && ms > 0 && ms < 100) printWarning(`--${name} ${text} is ${ms} ms; write ${text}s for seconds`);
   return ms;
 }
 

@@ -6,7 +6,7 @@ import { probe, type ProbeOptions } from '../lib/probe/probe.ts';
 import { FAIL_ON_CHECKS, failedChecks, probeGrid, type FailOnCheck, type ProbeReport } from '../lib/probe/report.ts';
 import { runConformance, type ConformanceReport } from '../lib/probe/conformance.ts';
 import { conformanceGrid, conformanceSummary } from '../lib/probe/conformance-report.ts';
-import { flagOption, integerOption, listOption, stringOption } from './options.ts';
+import { durationOption, flagOption, listOption, MINUTE, stringOption } from './options.ts';
 import { printError } from './output.ts';
 import { renderGrid, stdoutShape } from './probe-table.ts';
 import { DEFAULT_PROXY, parseProxyOptions } from './proxy-options.ts';
@@ -29,7 +29,7 @@ export function registerProbe(cli: CAC): void {
     .option('--target <host:port>', "CONNECT here (any reply byte counts as a round trip) instead of the probe's own echo on the local address facing the proxy")
     .option('--json', 'Print one JSON object instead of the table')
     .option('--conformance', 'Run the RFC 1928 / 1929 / SOCKS4 / SOCKS4a checklist instead: each check pass, fail or n/a, with the section and the evidence bytes; exit 0 when it ran')
-    .option('--handshake-deadline <ms>', 'With --conformance: the longest a handshake trickled a byte a second may stay open before the handshake-deadline check fails; 0 skips that check', { default: DEFAULT_DEADLINE_MS })
+    .option('--handshake-deadline <duration, bare = ms>', 'With --conformance: the longest a handshake trickled a byte a second may stay open before the handshake-deadline check fails; 0 skips that check', { default: `${DEFAULT_DEADLINE_MS / 1000}s` })
     .option('--wide', 'Do not wrap the table to the terminal width (80 columns when stdout is not a terminal)')
     .option('--fail-on <checks>', `Exit 1 when one of these checks does not pass (comma-separated or repeated): ${FAIL_ON_CHECKS.join(', ')}`)
     .example('socx probe socks5h://127.0.0.1:1080')
@@ -49,7 +49,7 @@ function parseProbeOptions(url: string | undefined, raw: Record<string, unknown>
     target: targetText === undefined ? undefined : parseHostPort(targetText),
     json: flagOption(raw.json),
     conformance: flagOption(raw.conformance),
-    deadlineMs: integerOption(raw.handshakeDeadline, 'handshake-deadline', 0) ?? DEFAULT_DEADLINE_MS,
+    deadlineMs: durationOption(raw.handshakeDeadline, 'handshake-deadline', 'ms', { min: 0, max: 10 * MINUTE }) ?? DEFAULT_DEADLINE_MS,
     wide: flagOption(raw.wide),
     failOn: parseFailOn(raw.failOn),
   };

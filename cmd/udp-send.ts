@@ -48,7 +48,7 @@ function parseUdpSendOptions(host: string, port: unknown, data: unknown, raw: Re
     target: parseTarget(String(host), String(port)),
     data: dataArgument(data, raw['--']),
     count: integerOption(raw.count, 'count', 1, MAX_COUNT) ?? 1,
-    intervalMs: durationOption(raw.interval, 'interval', 'ms', { min: 0, max: MAX_INTERVAL_MS }) ?? 0,
+    intervalMs: durationOption(raw.interval, 'interval', 'ms', { min: 0, max: MAX_INTERVAL_MS }, true) ?? 0,
     waitMs: durationOption(raw.wait, 'wait', 'ms', { min: 0, max: HOUR }) ?? 2000,
     hex: flagOption(raw.hex),
     local: localText === undefined ? undefined : parseLocal(localText),

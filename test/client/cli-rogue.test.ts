@@ -251,7 +251,7 @@ describe('socx udp-send usage', () => {
 
   test('--help documents --interval and the --count cap', T, async () => {
     const r = await runSocx(['udp-send', '--help'], { env: NO_PROXY_ENV });
-    assert.match(r.stdout.toString(), /--interval <ms>.*\(default: 0\)/);
+    assert.match(r.stdout.toString(), /--interval <duration, bare = ms>.*\(default: 0ms\)/);
     assert.match(r.stdout.toString(), /--count <n>.*at most 10000/);
   });
 });

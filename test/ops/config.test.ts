@@ -162,10 +162,14 @@ describe('--check-config', () => {
     assert.equal(ok.code, 0, ok.stderr);
   });
 
-  test('rules are checked for their verb and refused until this build can enforce them', () => {
-    const config = files.write('rules.yaml', 'rules:\n  - deny to=private\n');
-    const r = socxSource(['serve', '--config', config, '--check-config']);
+  test('rules from the file are parsed with the command line\'s (a bad one is exit 2 with its line); the effective settings list them', () => {
+    const good = files.write('rules.yaml', 'rules:\n  - deny to=private\n  - allow port=443\n');
+    const ok = socxSource(['serve', '--config', good, '--check-config']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /deny to=private/);
+    const bad = files.write('bad-rules.yaml', 'rules:\n  - deny port=99999\n');
+    const r = socxSource(['serve', '--config', bad, '--check-config']);
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, `socx: config file ${config}, line 1: rules: this build cannot enforce policy rules yet\n`);
+    assert.match(r.stderr, /^socx: config file .*bad-rules\.yaml, line 1: bad rule "deny port=99999": port=99999: expected a port \(0-65535\) or a range N-M\n$/);
   });
 });

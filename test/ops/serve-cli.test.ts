@@ -97,8 +97,11 @@ describe('start lines', () => {
     const authority = `127.0.0.1:${server.port}`;
     assert.equal(lines[0], `socx: listening on ${authority}`);
     assert.equal(lines[1], 'socx: auth: username/password, 1 user(s); SOCKS4 is refused');
-    assert.match(lines[2] ?? '', /^socx: commands: CONNECT, BIND, UDP; handshake 10s, connect 10s, idle off;/);
-    assert.equal(lines[3], `socx: try: curl -x socks5h://USER:PASS@${authority} https://example.com/`);
+    assert.match(lines[2] ?? '', /^socx: commands: CONNECT, BIND, UDP; handshake deadline 10s, lookup 5s, connect 10s, idle off;/);
+    assert.match(lines[3] ?? '', /^socx: limits: \d+ connections, \d+ in handshake \(oldest dropped first\), per IP no limit, 16 BINDs per IP$/);
+    assert.equal(lines[4], 'socx: policy: always deny unspecified (0.0.0.0/8, ::): not a destination');
+    assert.equal(lines[5], 'socx: policy: then allow everything else: the listener is loopback-only');
+    assert.equal(lines[6], `socx: try: curl -x socks5h://USER:PASS@${authority} https://example.com/`);
     assert.ok(lines.includes(`socx:      ssh -o ProxyCommand='socx connect -x socks5h://USER:PASS@${authority} %h %p' user@host`));
     assert.ok(lines.includes(`socx:      proxychains4: "socks5 127.0.0.1 ${server.port} USER PASS" under [ProxyList]`));
     assert.ok(lines.some((line) => line.startsWith(`socx:      ALL_PROXY=socks5h://USER:PASS@${authority} git `)));

@@ -45,11 +45,11 @@ function socx(args: string[]): { code: number | null; stdout: string; stderr: st
 
 test('every time option of every command shows the one syntax in --help', () => {
   const expected: Record<string, string[]> = {
-    serve: ['--handshake-timeout <duration, bare = ms>', '--connect-timeout <duration, bare = ms>', '--bind-timeout <duration, bare = s>', '--idle-timeout <duration, bare = s>', '--udp-idle-timeout <duration, bare = s>', '--grace <duration, bare = ms>'],
+    serve: ['--handshake-timeout <duration, bare = ms>', '--connect-timeout <duration, bare = ms>', '--lookup-timeout <duration, bare = ms>', '--bind-timeout <duration, bare = s>', '--idle-timeout <duration, bare = s>', '--udp-idle-timeout <duration, bare = s>', '--keepalive <duration, bare = s>', '--grace <duration, bare = ms>'],
     connect: ['--timeout <duration, bare = ms>'],
     bind: ['--timeout <duration, bare = ms>', '--wait <duration, bare = s>'],
-    'udp-send': ['--timeout <duration, bare = ms>', '--wait <duration, bare = ms>'],
-    probe: ['--timeout <duration, bare = ms>'],
+    'udp-send': ['--timeout <duration, bare = ms>', '--wait <duration, bare = ms>', '--interval <duration, bare = ms>'],
+    probe: ['--timeout <duration, bare = ms>', '--handshake-deadline <duration, bare = ms>'],
     bench: ['--timeout <duration, bare = ms>', '--duration <duration, bare = s>', '--bytes <size>', '--message-size <size>'],
   };
   for (const [command, flags] of Object.entries(expected)) {
