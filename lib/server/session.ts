@@ -436,7 +436,7 @@ export class Session extends PairRelay implements Sweepable {
     const { host, port } = request.address;
     if (error) {
       const outcome: Outcome = error.code === 'ETIMEOUT' ? 'timeout' : error.code === 'ELOOKUPLIMIT' ? 'limit' : 'upstream-unreachable';
-      return this.#refuse(replyFor(error), outcome, `cannot resolve ${host}: ${error.message}`);
+      return this.#refuse(replyFor(error), outcome, error.message);
     }
     let refused: Verdict | undefined;
     for (const { address } of addresses) {
