@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { errnoCode } from '../errors.ts';
 import { coarseNow } from './sweep.ts';
-import { guard, release, sharedBuffer, startReads, stopReads, takeRead, type Guard } from './shared-read.ts';
+import { guard, inRegion, release, startReads, stopReads, takeRead, type Guard } from './shared-read.ts';
 
 export type RelayEnd = 'completed' | 'idle-timeout' | 'reset' | 'error' | 'aborted';
 
@@ -28,9 +28,9 @@ export function ownerOf(socket: Socket): SocketOwner | undefined {
 
 /** The read callback of every socket in shared-buffer mode; `this` is the socket, as Node calls it. */
 export function onSharedRead(this: Socket, nread: number, buffer: Buffer): boolean {
-  const chunk = buffer === sharedBuffer ? takeRead(nread) : buffer.subarray(0, nread);
+  const chunk = takeRead(buffer, nread);
   const owner = (this as Owned)[kOwner];
-  if (owner) return owner.onRead(this, chunk, chunk.buffer === sharedBuffer.buffer);
+  if (owner) return owner.onRead(this, chunk, inRegion(chunk));
   const early = (this as Owned)[kEarly];
   (this as Owned)[kEarly] = early ? Buffer.concat([early, chunk]) : Buffer.from(chunk);
   return false;
@@ -166,7 +166,7 @@ export abstract class PairRelay implements SocketOwner {
       // the whole chunk may still be referenced.
       const handle = (dst as unknown as { _handle?: { writeQueueSize?: number } | null })._handle;
       const queued = pending === chunk.length ? handle?.writeQueueSize ?? chunk.length : chunk.length;
-      const entry = guard(chunk.length - Math.min(queued, chunk.length), chunk.length);
+      const entry = guard(chunk, queued);
       if (up) this.#upGuard = entry;
       else this.#downGuard = entry;
     }
