@@ -2,15 +2,18 @@ import { isSea } from 'node:sea';
 import type { CAC } from 'cac';
 import { parseProxyUrl, withCredentials } from '../lib/client/proxy-url.ts';
 import { runBench, type BenchOptions, type ProxyUnderTest } from '../lib/bench/bench.ts';
-import { TARGETS_ROLE_ENV, type SelfCommand } from '../lib/bench/processes.ts';
+import { killChildrenNow, TARGETS_ROLE_ENV, type SelfCommand } from '../lib/bench/processes.ts';
 import { toJson, type BenchJson } from '../lib/bench/summary.ts';
 import { cpuGrid, resultsGrid, tableNotes } from '../lib/bench/table.ts';
 import { startTargets, targetPorts } from '../lib/bench/targets.ts';
 import { parseDuration, parseSize } from '../lib/bench/units.ts';
 import { describeError, SocxError, usageError } from '../lib/errors.ts';
 import { flagOption, integerOption, listOption, stringOption } from './options.ts';
-import { printError, printStatus } from './output.ts';
-import { startSpinner } from './spinner.ts';
+import { printError, printStatus, stderrIsInteractive } from './output.ts';
+import { startSpinner, type Spinner } from './spinner.ts';
+
+/** After Ctrl-C, the longest bench waits for its measurements and children to stop before it exits anyway. */
+const FORCED_EXIT_MS = 800;
 
 interface BenchCommandOptions extends BenchOptions {
   readonly json: boolean;
@@ -75,10 +78,26 @@ function selfCommand(): SelfCommand {
   return isSea() || script === undefined ? { file: process.execPath, args: [] } : { file: process.execPath, args: [script] };
 }
 
+/** A spinner on a terminal; elsewhere (a pipe, a file, NO_COLOR) one plain line per step, so that a log shows
+ * where a long run is. */
+async function startProgress(): Promise<Spinner> {
+  if (stderrIsInteractive() && process.stderr.columns) return startSpinner('starting');
+  return { update: (text) => printStatus(text), stop: () => {} };
+}
+
 async function bench(options: BenchCommandOptions): Promise<number> {
-  const spinner = await startSpinner('starting');
+  const spinner = await startProgress();
   const abort = new AbortController();
-  const interrupt = (): void => abort.abort();
+  const interrupt = (): void => {
+    abort.abort();
+    // Every measurement stops on the signal and bench stops its children; should anything still hang on a
+    // socket or a child, bench is gone within a second all the same.
+    setTimeout(() => {
+      killChildrenNow();
+      printError('interrupted');
+      process.exit(130);
+    }, FORCED_EXIT_MS).unref();
+  };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
@@ -93,8 +112,7 @@ async function bench(options: BenchCommandOptions): Promise<number> {
     if (abort.signal.aborted) {
       printError('interrupted');
       // Whatever was in flight may still hold a socket open; do not wait for it.
-      setTimeout(() => process.exit(130), 500).unref();
-      return 130;
+      process.exit(130);
     }
     if (error instanceof SocxError && error.code === 'request-rejected') {
       printError(describeError(error));

@@ -16,6 +16,8 @@ export interface RunSpec {
   readonly messages: number;
   readonly messageSize: number;
   readonly repeat: number;
+  /** Limit on each connection and each step of a measurement. */
+  readonly timeoutMs: number;
 }
 
 export type ThroughputKind = 'upload' | 'download' | 'uploadStreams' | 'downloadStreams';
@@ -40,9 +42,29 @@ export interface PathSamples {
   readonly latency: LatencySample[];
 }
 
+/** Where a run is, for a progress line: `[3/11] download, 1 stream: socx serve — ~12 s left`. */
+export interface Progress {
+  /** 1-based. */
+  readonly step: number;
+  readonly steps: number;
+  readonly title: string;
+  readonly path: string;
+  /** 1-based, of `repeat`. */
+  readonly round: number;
+  readonly repeat: number;
+  /** A guess at the time left, this step included. */
+  readonly remainingMs: number;
+}
+
+export function formatProgress(progress: Progress): string {
+  const round = progress.repeat > 1 ? ` (${progress.round}/${progress.repeat})` : '';
+  const left = Math.max(1, Math.round(progress.remainingMs / 1000));
+  return `[${progress.step}/${progress.steps}] ${progress.title}: ${progress.path}${round} — ~${left} s left`;
+}
+
 export interface RunHooks {
-  /** Called before each measurement with what is about to run, for a spinner. */
-  readonly onProgress?: (text: string) => void;
+  /** Called before each measurement with what is about to run. */
+  readonly onProgress?: (progress: Progress) => void;
   readonly signal?: AbortSignal;
   /** PID of the targets' process, when they run in one of their own. */
   readonly targetsPid?: number | undefined;
@@ -70,6 +92,9 @@ export function measurementPlan(spec: RunSpec): Array<{ kind: MeasurementKind; t
   return plan;
 }
 
+/** What a step of a kind takes before any has run: timed runs their duration, the others about this. */
+const UNTIMED_GUESS_MS = 500;
+
 /**
  * Runs each measurement on every path, path after path, before going on to the next measurement, so that
  * whatever else the machine is doing affects all paths alike; each repetition starts with a different path.
@@ -82,24 +107,34 @@ export async function runMeasurements(paths: readonly BenchPath[], spec: RunSpec
     latency: [],
   }));
   const plan = measurementPlan(spec);
-  for (let round = 0; round < spec.repeat; round++) {
-    for (const { kind, title } of plan) {
-      for (let i = 0; i < samples.length; i++) {
-        const entry = samples[(i + round) % samples.length]!;
-        if (hooks.signal?.aborted) throw new SocxError('aborted', 'cancelled');
-        const repeat = spec.repeat > 1 ? ` (${round + 1}/${spec.repeat})` : '';
-        hooks.onProgress?.(`${title}: ${entry.path.name}${repeat}`);
-        await measureOne(entry, kind, spec, hooks.targetsPid);
-      }
-    }
+  const steps = Array.from({ length: spec.repeat }, (_, round) => plan.flatMap(({ kind, title }) =>
+    samples.map((_, i) => ({ kind, title, round, entry: samples[(i + round) % samples.length]! })))).flat();
+  // What each kind took so far, for the guess at the time left.
+  const taken = new Map<MeasurementKind, { ms: number; count: number }>();
+  const expectedMs = (kind: MeasurementKind): number => {
+    const seen = taken.get(kind);
+    if (seen) return seen.ms / seen.count;
+    const timed = kind === 'connections' || (kind !== 'latency' && spec.bytes === undefined);
+    return timed ? spec.durationMs : UNTIMED_GUESS_MS;
+  };
+  for (const [index, { kind, title, round, entry }] of steps.entries()) {
+    if (hooks.signal?.aborted) throw new SocxError('aborted', 'cancelled');
+    const remainingMs = steps.slice(index).reduce((total, step) => total + expectedMs(step.kind), 0);
+    hooks.onProgress?.({ step: index + 1, steps: steps.length, title, path: entry.path.name, round: round + 1, repeat: spec.repeat, remainingMs });
+    const begun = performance.now();
+    await measureOne(entry, kind, spec, hooks);
+    const seen = taken.get(kind) ?? { ms: 0, count: 0 };
+    taken.set(kind, { ms: seen.ms + performance.now() - begun, count: seen.count + 1 });
   }
   return samples;
 }
 
-async function measureOne(entry: PathSamples, kind: MeasurementKind, spec: RunSpec, targetsPid: number | undefined): Promise<void> {
+async function measureOne(entry: PathSamples, kind: MeasurementKind, spec: RunSpec, hooks: RunHooks): Promise<void> {
   const { path } = entry;
+  const { signal, targetsPid } = hooks;
+  const { timeoutMs } = spec;
   if (kind === 'latency') {
-    const roundTrips = await measureRoundTrips(path, { messages: spec.messages, messageSize: spec.messageSize }).catch((error: unknown) => {
+    const roundTrips = await measureRoundTrips(path, { messages: spec.messages, messageSize: spec.messageSize, timeoutMs }, signal).catch((error: unknown) => {
       throw failedMeasurement(path, 'round trips', error);
     });
     entry.latency.push({ roundTripMs: percentiles(roundTrips) });
@@ -108,8 +143,9 @@ async function measureOne(entry: PathSamples, kind: MeasurementKind, spec: RunSp
   // Round trips take too little time for /proc's 10 ms ticks; the other runs are metered.
   const meter = startCpuMeter({ targets: targetsPid, proxy: path.pid });
   if (kind === 'connections') {
-    const result = await measureConnectionRate(path, { concurrency: spec.concurrency, durationMs: spec.durationMs });
-    if (result.connections === 0) throw failedMeasurement(path, 'connection rate', result.firstError);
+    const result = await measureConnectionRate(path.pings, { concurrency: spec.concurrency, durationMs: spec.durationMs, timeoutMs }, signal);
+    if (signal?.aborted) throw new SocxError('aborted', 'cancelled');
+    if (result.connections === 0) throw failedMeasurement(path, 'connection rate', new SocxError('network', result.firstError ?? 'no connection completed'));
     entry.connections.push({
       perSecond: result.perSecond,
       connections: result.connections,
@@ -120,7 +156,7 @@ async function measureOne(entry: PathSamples, kind: MeasurementKind, spec: RunSp
     });
   } else {
     const { direction, multi } = throughputKinds[kind];
-    const result = await measureThroughput(path, { direction, streams: multi ? spec.streams : 1, bytes: spec.bytes, durationMs: spec.durationMs }).catch((error: unknown) => {
+    const result = await measureThroughput(path, { direction, streams: multi ? spec.streams : 1, bytes: spec.bytes, durationMs: spec.durationMs, timeoutMs }, signal).catch((error: unknown) => {
       throw failedMeasurement(path, direction, error);
     });
     entry.throughput[kind].push({ ...result, cpu: meter.stop() });

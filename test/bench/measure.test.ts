@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { measureConnectionRate } from '../../lib/bench/connection-rate.ts';
 import { measureRoundTrips } from '../../lib/bench/latency.ts';
 import { directPath, proxyPath, type BenchPath } from '../../lib/bench/paths.ts';
-import { measurementPlan, runMeasurements } from '../../lib/bench/runner.ts';
+import { formatProgress, measurementPlan, runMeasurements } from '../../lib/bench/runner.ts';
 import { startTargets, type Targets } from '../../lib/bench/targets.ts';
 import { measureThroughput } from '../../lib/bench/throughput.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
@@ -32,10 +32,10 @@ after(async () => {
 test('byte-bounded throughput moves the bytes asked for (rounded up to equal blocks)', async () => {
   for (const path of paths) {
     for (const direction of ['upload', 'download'] as const) {
-      const one = await measureThroughput(path, { direction, streams: 1, bytes: 3 * 2 ** 20 + 5, durationMs: 1000 });
+      const one = await measureThroughput(path, { direction, streams: 1, bytes: 3 * 2 ** 20 + 5, durationMs: 1000, timeoutMs: 5000 });
       assert.equal(one.bytes, 4 * 786_434, `${path.name} ${direction}`);
       assert.ok(one.seconds > 0 && Number.isFinite(one.MBps) && one.MBps > 0);
-      const three = await measureThroughput(path, { direction, streams: 3, bytes: 300_000, durationMs: 1000 });
+      const three = await measureThroughput(path, { direction, streams: 3, bytes: 300_000, durationMs: 1000, timeoutMs: 5000 });
       assert.equal(three.bytes, 300_000, `${path.name} ${direction} x3`);
     }
   }
@@ -43,7 +43,7 @@ test('byte-bounded throughput moves the bytes asked for (rounded up to equal blo
 
 test('duration-bounded throughput runs for about the duration and counts what arrived', async () => {
   for (const direction of ['upload', 'download'] as const) {
-    const result = await measureThroughput(paths[1]!, { direction, streams: 2, bytes: undefined, durationMs: 150 });
+    const result = await measureThroughput(paths[1]!, { direction, streams: 2, bytes: undefined, durationMs: 150, timeoutMs: 5000 });
     assert.ok(result.bytes > 0, direction);
     assert.ok(result.seconds >= 0.14, `${direction}: ${result.seconds} s`);
   }
@@ -51,7 +51,7 @@ test('duration-bounded throughput runs for about the duration and counts what ar
 
 test('connection rate records one handshake and one first-byte time per connection', async () => {
   for (const path of paths) {
-    const result = await measureConnectionRate(path, { concurrency: 3, durationMs: 150 });
+    const result = await measureConnectionRate(path.pings, { concurrency: 3, durationMs: 150, timeoutMs: 5000 });
     assert.equal(result.failures, 0, String(result.firstError));
     assert.ok(result.connections > 0);
     assert.equal(result.handshakeMs.length, result.connections);
@@ -62,7 +62,7 @@ test('connection rate records one handshake and one first-byte time per connecti
 
 test('round trips: one sample per message, whatever the message size', async () => {
   for (const messageSize of [1, 64, 100_000]) {
-    const samples = await measureRoundTrips(paths[1]!, { messages: 25, messageSize });
+    const samples = await measureRoundTrips(paths[1]!, { messages: 25, messageSize, timeoutMs: 5000 });
     assert.equal(samples.length, 25);
     assert.ok(samples.every((ms) => ms > 0 && Number.isFinite(ms)));
   }
@@ -70,14 +70,15 @@ test('round trips: one sample per message, whatever the message size', async () 
 
 test('the runner interleaves paths and repeats every measurement', async () => {
   const order: string[] = [];
-  const spec = { streams: 2, concurrency: 2, bytes: 65536, durationMs: 50, messages: 5, messageSize: 8, repeat: 2 };
-  const samples = await runMeasurements(paths, spec, { onProgress: (text) => order.push(text) });
+  const spec = { streams: 2, concurrency: 2, bytes: 65536, durationMs: 50, messages: 5, messageSize: 8, repeat: 2, timeoutMs: 5000 };
+  const samples = await runMeasurements(paths, spec, { onProgress: (progress) => order.push(formatProgress(progress)) });
   const plan = measurementPlan(spec);
   assert.equal(order.length, plan.length * paths.length * 2);
   // Within a measurement the paths follow each other; the second round starts with the other path.
-  assert.match(order[0]!, /^upload, 1 stream: direct \(1\/2\)$/);
-  assert.match(order[1]!, /^upload, 1 stream: socx \(1\/2\)$/);
-  assert.match(order[plan.length * 2]!, /^upload, 1 stream: socx \(2\/2\)$/);
+  const steps = plan.length * paths.length * 2;
+  assert.match(order[0]!, new RegExp(`^\\[1/${steps}\\] upload, 1 stream: direct \\(1/2\\) — ~\\d+ s left$`));
+  assert.match(order[1]!, new RegExp(`^\\[2/${steps}\\] upload, 1 stream: socx \\(1/2\\) — `));
+  assert.match(order[plan.length * 2]!, new RegExp(`^\\[${plan.length * 2 + 1}/${steps}\\] upload, 1 stream: socx \\(2/2\\) — `));
   for (const entry of samples) {
     for (const runs of Object.values(entry.throughput)) assert.equal(runs.length, 2);
     assert.equal(entry.connections.length, 2);
@@ -87,6 +88,6 @@ test('the runner interleaves paths and repeats every measurement', async () => {
 
 test('a refused login fails with auth-failed, not a hang', async () => {
   const wrong = proxyPath(targets, parseProxyUrl(`socks5h://bench:nope@127.0.0.1:${paths[1]!.proxy!.port}`), { timeoutMs: 5000 });
-  await assert.rejects(measureThroughput(wrong, { direction: 'upload', streams: 1, bytes: 1024, durationMs: 100 }),
+  await assert.rejects(measureThroughput(wrong, { direction: 'upload', streams: 1, bytes: 1024, durationMs: 100, timeoutMs: 5000 }),
     (error: unknown) => error instanceof SocxError && error.code === 'auth-failed');
 });
