@@ -137,7 +137,7 @@ class Slot implements RawOwner {
     this.pending = EMPTY;
     this.echoed = 0;
     this.begun = performance.now();
-    this.connection = new RawConnection(this.run.plan.host, this.run.plan.port, this);
+    this.connection = RawConnection.connect(this.run.plan.host, this.run.plan.port, this);
   }
 
   connected(): void {
