@@ -32,7 +32,18 @@ export interface ConnectionSample {
   readonly firstByteMs: Percentiles;
   readonly cpu: CpuShare;
 }
-export interface LatencySample { readonly roundTripMs: Percentiles }
+export interface LatencySample { readonly roundTripMs: Percentiles; readonly cpu: CpuShare }
+
+/** Below these a run says more about setup and timer resolution than about the path (a proxy "faster" than
+ * direct): its figures are flagged, not shown as results. */
+export const MIN_RUN_MS = 200;
+export const MIN_SAMPLES = 100;
+
+export function tooShort(sample: ThroughputSample | ConnectionSample | LatencySample): boolean {
+  if ('MBps' in sample) return sample.seconds * 1000 < MIN_RUN_MS;
+  if ('perSecond' in sample) return sample.connections < MIN_SAMPLES;
+  return sample.roundTripMs.count < MIN_SAMPLES;
+}
 
 /** Every repetition of every measurement on one path, in the order they ran. */
 export interface PathSamples {
@@ -133,16 +144,13 @@ async function measureOne(entry: PathSamples, kind: MeasurementKind, spec: RunSp
   const { path } = entry;
   const { signal, targetsPid } = hooks;
   const { timeoutMs } = spec;
+  const meter = startCpuMeter({ targets: targetsPid, proxy: path.pid });
   if (kind === 'latency') {
     const roundTrips = await measureRoundTrips(path, { messages: spec.messages, messageSize: spec.messageSize, timeoutMs }, signal).catch((error: unknown) => {
       throw failedMeasurement(path, 'round trips', error);
     });
-    entry.latency.push({ roundTripMs: percentiles(roundTrips) });
-    return;
-  }
-  // Round trips take too little time for /proc's 10 ms ticks; the other runs are metered.
-  const meter = startCpuMeter({ targets: targetsPid, proxy: path.pid });
-  if (kind === 'connections') {
+    entry.latency.push({ roundTripMs: percentiles(roundTrips), cpu: meter.stop() });
+  } else if (kind === 'connections') {
     const result = await measureConnectionRate(path.pings, { concurrency: spec.concurrency, durationMs: spec.durationMs, timeoutMs }, signal);
     if (signal?.aborted) throw new SocxError('aborted', 'cancelled');
     if (result.connections === 0) throw failedMeasurement(path, 'connection rate', new SocxError('network', result.firstError ?? 'no connection completed'));

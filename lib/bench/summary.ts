@@ -1,7 +1,7 @@
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
 import type { BenchRun, MachineInfo } from './bench.ts';
 import type { CpuShare } from './cpu.ts';
-import type { PathSamples, ThroughputKind } from './runner.ts';
+import { tooShort, type PathSamples, type ThroughputKind } from './runner.ts';
 import { median, summarize, type Percentiles } from './stats.ts';
 
 /** The JSON that `socx bench --json` prints. The contract fixes `direct.throughputMBps` and, per proxy,
@@ -35,6 +35,8 @@ export interface ThroughputJson {
   readonly max: number;
   readonly ratioToDirect?: number;
   readonly cpu: CpuJson;
+  /** Set when a run took under MIN_RUN_MS: the figure is not a measurement of the path. */
+  readonly tooShort?: true;
 }
 export interface ConnectionsJson {
   readonly perSec: number;
@@ -44,6 +46,8 @@ export interface ConnectionsJson {
   readonly connections: number;
   readonly failures: number;
   readonly cpu: CpuJson;
+  /** Set when a run completed fewer than MIN_SAMPLES connections. */
+  readonly tooShort?: true;
 }
 
 interface PathJson {
@@ -54,6 +58,9 @@ interface PathJson {
   readonly connections: ConnectionsJson;
   readonly firstByteMs: PercentilesJson;
   readonly roundTripMs: PercentilesJson;
+  readonly roundTripCpu: CpuJson;
+  /** Set when a run had fewer than MIN_SAMPLES round trips. */
+  readonly roundTripTooShort?: true;
 }
 
 export interface DirectJson extends PathJson {
@@ -114,6 +121,7 @@ function pathJson(samples: PathSamples, direct: PathJson | undefined): PathJson 
       MBps: round(MBps, 2), min: round(min, 2), max: round(max, 2),
       ...(baseline === undefined ? {} : { ratioToDirect: ratio(MBps, baseline) }),
       cpu: cpuJson(runs.map((run) => run.cpu)),
+      ...flag(runs),
     };
   }
   const rate = summarize(samples.connections.map((sample) => sample.perSecond));
@@ -123,6 +131,7 @@ function pathJson(samples: PathSamples, direct: PathJson | undefined): PathJson 
     connections: samples.connections.reduce((total, sample) => total + sample.connections, 0),
     failures: samples.connections.reduce((total, sample) => total + sample.failures, 0),
     cpu: cpuJson(samples.connections.map((sample) => sample.cpu)),
+    ...flag(samples.connections),
   };
   return {
     throughputMBps: throughput.download?.MBps ?? NaN,
@@ -131,7 +140,13 @@ function pathJson(samples: PathSamples, direct: PathJson | undefined): PathJson 
     connections,
     firstByteMs: percentilesJson(samples.connections.map((sample) => sample.firstByteMs)),
     roundTripMs: percentilesJson(samples.latency.map((sample) => sample.roundTripMs)),
+    roundTripCpu: cpuJson(samples.latency.map((sample) => sample.cpu)),
+    ...(samples.latency.some(tooShort) ? { roundTripTooShort: true as const } : {}),
   };
+}
+
+function flag(runs: ReadonlyArray<Parameters<typeof tooShort>[0]>): { tooShort?: true } {
+  return runs.some(tooShort) ? { tooShort: true } : {};
 }
 
 /** Each percentile is the median over the runs; max is the largest of all. */
