@@ -11,6 +11,7 @@ import { measureThroughput } from '../../lib/bench/throughput.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { SocksServer } from '../../lib/server/server.ts';
+import { startTarpit } from './tarpit.ts';
 
 let targets: Targets;
 let server: SocksServer;
@@ -90,4 +91,65 @@ test('a refused login fails with auth-failed, not a hang', async () => {
   const wrong = proxyPath(targets, parseProxyUrl(`socks5h://bench:nope@127.0.0.1:${paths[1]!.proxy!.port}`), { timeoutMs: 5000 });
   await assert.rejects(measureThroughput(wrong, { direction: 'upload', streams: 1, bytes: 1024, durationMs: 100, timeoutMs: 5000 }),
     (error: unknown) => error instanceof SocxError && error.code === 'auth-failed');
+});
+
+test('a proxy that grants and then swallows data fails every measurement at its deadline, not a hang', async () => {
+  const tarpit = await startTarpit();
+  try {
+    const path = proxyPath(targets, parseProxyUrl(`socks5h://127.0.0.1:${tarpit.port}`), { name: 'tarpit', timeoutMs: 300 });
+    const timedOut = (error: unknown): boolean => error instanceof SocxError && error.code === 'timeout';
+    for (const direction of ['upload', 'download'] as const) {
+      for (const bytes of [undefined, 1024]) {
+        await assert.rejects(measureThroughput(path, { direction, streams: 2, bytes, durationMs: 100, timeoutMs: 300 }), timedOut, `${direction} ${bytes}`);
+      }
+    }
+    await assert.rejects(measureRoundTrips(path, { messages: 10, messageSize: 64, timeoutMs: 300 }), timedOut);
+    const rate = await measureConnectionRate(path.pings, { concurrency: 2, durationMs: 700, timeoutMs: 300 });
+    assert.equal(rate.connections, 0);
+    assert.ok(rate.timeouts >= 2, `timeouts: ${rate.timeouts}`);
+    assert.match(rate.firstError ?? '', /no answer within 300 ms/);
+    assert.ok(tarpit.granted > 0);
+  } finally {
+    await tarpit.close();
+  }
+});
+
+test('an aborted measurement stops at once with "aborted"', async () => {
+  const tarpit = await startTarpit();
+  try {
+    const path = proxyPath(targets, parseProxyUrl(`socks5h://127.0.0.1:${tarpit.port}`), { name: 'tarpit', timeoutMs: 60_000 });
+    const aborted = (error: unknown): boolean => error instanceof SocxError && error.code === 'aborted';
+    const abort = new AbortController();
+    const upload = measureThroughput(path, { direction: 'upload', streams: 1, bytes: undefined, durationMs: 60_000, timeoutMs: 60_000 }, abort.signal);
+    const trips = measureRoundTrips(path, { messages: 10, messageSize: 64, timeoutMs: 60_000 }, abort.signal);
+    const rate = measureConnectionRate(path.pings, { concurrency: 2, durationMs: 60_000, timeoutMs: 60_000 }, abort.signal);
+    for (let i = 0; i < 300 && tarpit.granted < 4; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    abort.abort();
+    await assert.rejects(upload, aborted);
+    await assert.rejects(trips, aborted);
+    assert.equal((await rate).connections, 0);
+  } finally {
+    await tarpit.close();
+  }
+});
+
+test('the echo target returns every byte, in order, whatever the read and write sizes', async () => {
+  const [path] = paths;
+  const { socket } = await path!.open('echo');
+  const sent = Buffer.from(Array.from({ length: 3 * 2 ** 20 }, (_, i) => (i * 7 + (i >> 11)) & 0xff));
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= sent.length) resolve();
+    });
+  });
+  socket.resume();
+  socket.write(sent);
+  await done;
+  socket.destroy();
+  assert.ok(Buffer.concat(chunks).equals(sent));
 });
