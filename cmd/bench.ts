@@ -6,6 +6,7 @@ import { killChildrenNow, TARGETS_ROLE_ENV, type SelfCommand } from '../lib/benc
 import { toJson, type BenchJson } from '../lib/bench/summary.ts';
 import { cpuGrid, resultsGrid, tableNotes } from '../lib/bench/table.ts';
 import { startTargets, targetPorts } from '../lib/bench/targets.ts';
+import { MAX_BENCH_UDP_PAYLOAD, MIN_UDP_PAYLOAD, RING_SIZE } from '../lib/bench/udp.ts';
 import { parseDuration, parseSize } from '../lib/bench/units.ts';
 import { describeError, SocxError, usageError } from '../lib/errors.ts';
 import { flagOption, integerOption, listOption, stringOption } from './options.ts';
@@ -33,6 +34,9 @@ export function registerBench(cli: CAC): void {
     .option('--messages <n>', 'Round trips in the latency run', { default: 2000 })
     .option('--message-size <bytes>', 'Size of each round-trip message', { default: 64 })
     .option('--repeat <n>', 'Run each measurement N times; report the median and the spread', { default: 1 })
+    .option('--udp', "Also measure each proxy's UDP relay (UDP ASSOCIATE) and the direct path: datagrams/s, MB/s, loss, round trips")
+    .option('--udp-sizes <bytes,...>', 'Payload sizes of the UDP runs, in bytes', { default: '64,1200' })
+    .option('--udp-window <n>', 'Datagrams in flight in the UDP rate runs', { default: 32 })
     .option('--json', 'Print one JSON object instead of tables')
     .option('--timeout <ms>', 'Limit on reaching a proxy and on each handshake step', { default: 10000 })
     .option('--in-process-targets', 'Run the loopback targets (sink, source, echo) in this process rather than a child process')
@@ -65,10 +69,23 @@ function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {
     messageSize: integerOption(raw.messageSize, 'message-size', 1, 1024 * 1024) ?? 64,
     repeat: integerOption(raw.repeat, 'repeat', 1, 100) ?? 1,
     timeoutMs: integerOption(raw.timeout, 'timeout', 1) ?? 10_000,
+    udpSizes: flagOption(raw.udp) ? udpSizes(raw.udpSizes) : [],
+    udpWindow: integerOption(raw.udpWindow, 'udp-window', 1, RING_SIZE / 4) ?? 32,
     inProcessTargets: flagOption(raw.inProcessTargets),
     json: flagOption(raw.json),
     self: selfCommand(),
   };
+}
+
+function udpSizes(raw: unknown): number[] {
+  const text = stringOption(raw, 'udp-sizes') ?? '64,1200';
+  return text.split(',').map((part) => {
+    const size = Number(part.trim());
+    if (!Number.isInteger(size) || size < MIN_UDP_PAYLOAD || size > MAX_BENCH_UDP_PAYLOAD) {
+      throw usageError(`--udp-sizes takes payload sizes of ${MIN_UDP_PAYLOAD}-${MAX_BENCH_UDP_PAYLOAD} bytes, separated by commas, not "${text}"`);
+    }
+    return size;
+  });
 }
 
 /** This program again: in the single executable, the executable is socx; from the bundle or the sources, node

@@ -46,12 +46,13 @@ function builtSocx(): string {
   return file;
 }
 
-/** socx serve, microsocks and Dante (from apt, see .ci/run), each on a free loopback port. */
+/** socx serve, microsocks and Dante (from apt, see .ci/run; its UDP ASSOCIATE enabled), each on a free
+ * loopback port. */
 export async function startProxies(proxies: Proxy[], socx: 'sources' | 'dist' = 'sources'): Promise<void> {
   proxies.push(await startSocxServe(socx));
   const microsocks = await startMicrosocks();
   proxies.push({ label: 'microsocks', name: 'microsocks', port: microsocks.port, pid: findListenerPid(microsocks.port), stop: microsocks.stop });
-  const dante = await startDante();
+  const dante = await startDante({ udp: true });
   proxies.push({ label: 'Dante', name: 'dante', port: dante.port, pid: findListenerPid(dante.port), stop: dante.stop });
 }
 

@@ -1,8 +1,8 @@
 // npm run bench [-- more socx bench options]
 //
-// Runs `socx bench` (from the sources: no build needed) against socx serve, microsocks and Dante, each started
-// here on a free loopback port, in one interleaved run, and writes the tables to BENCHMARKS.md between the
-// markers below (text outside them is kept). microsocks and Dante come from apt (see .ci/run).
+// Runs `socx bench --udp` (from the sources: no build needed) against socx serve, microsocks and Dante, each
+// started here on a free loopback port, in one interleaved run, and writes the tables to BENCHMARKS.md between
+// the markers below (text outside them is kept). microsocks and Dante come from apt (see .ci/run).
 
 import type { BenchJson } from '../lib/bench/summary.ts';
 import { cpuGrid, renderMarkdown, resultsGrid, tableNotes } from '../lib/bench/table.ts';
@@ -11,6 +11,8 @@ import { packageVersion, proxyArgs, quote, runBench, runScript, startProxies, wr
 const BEGIN = '<!-- bench:begin: written by npm run bench; edit outside these markers -->';
 const END = '<!-- bench:end -->';
 const DEFAULTS: ReadonlyArray<[string, string]> = [['--repeat', '3'], ['--duration', '1.5s']];
+/** microsocks has no UDP relay: its column says so. */
+const FLAGS = ['--udp'];
 
 function report(json: BenchJson, command: string): string {
   const { machine } = json;
@@ -38,7 +40,8 @@ runScript('bench', proxies, async () => {
   await startProxies(proxies);
   const given = process.argv.slice(2);
   const defaults = DEFAULTS.filter(([flag]) => !given.some((arg) => arg === flag || arg.startsWith(`${flag}=`))).flat();
-  const args = [...defaults, ...given, ...proxyArgs(proxies)];
+  const flags = FLAGS.filter((flag) => !given.includes(flag));
+  const args = [...defaults, ...flags, ...given, ...proxyArgs(proxies)];
   const command = `socx bench ${quote(args)}`;
   process.stderr.write(`bench: ${command}\n`);
   const section = report(await runBench(args), command);

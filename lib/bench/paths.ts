@@ -5,6 +5,7 @@ import type { ConnectionPlan } from './connection-rate.ts';
 import { dialCounting } from './counting-socket.ts';
 import { handshakeScript } from './handshake-script.ts';
 import type { TargetName, TargetPorts } from './targets.ts';
+import { directUdp, proxiedUdp, type UdpChannel } from './udp.ts';
 
 /** A connection to a target, set up and ready for data. */
 export interface Opened {
@@ -25,6 +26,8 @@ export interface BenchPath {
   open(target: TargetName): Promise<Opened>;
   /** How the connection-rate generator reaches the ping target. */
   readonly pings: ConnectionPlan;
+  /** Datagrams to and from the UDP echo target. */
+  openUdp(): Promise<UdpChannel>;
 }
 
 export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
@@ -33,6 +36,7 @@ export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
     proxy: undefined,
     pid: undefined,
     pings: { host: targets.host, port: targets.ping, script: [] },
+    openUdp: () => directUdp(targets.host, targets.udpEcho),
     open: async (target) => {
       const socket = await dialCounting(targets.host, targets[target], { timeoutMs });
       socket.on('error', ignore);
@@ -48,6 +52,7 @@ export function proxyPath(targets: TargetPorts, proxy: ProxyConfig, options: { n
     proxy,
     pid: options.pid,
     pings: { host: proxy.host, port: proxy.port, script: handshakeScript(proxy, { host: targets.host, port: targets.ping }) },
+    openUdp: () => proxiedUdp(proxy, { host: targets.host, port: targets.udpEcho }, options.timeoutMs),
     open: async (target) => {
       const session = await openSession('connect', { type: 'ipv4', host: targets.host, port: targets[target] }, { proxy, timeoutMs: options.timeoutMs, dial: dialCounting });
       // The session's reader has let go of the socket: without a listener, an error would be thrown.

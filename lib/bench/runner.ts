@@ -1,10 +1,11 @@
-import { SocxError } from '../errors.ts';
+import { describeError, SocxError } from '../errors.ts';
 import { measureConnectionRate } from './connection-rate.ts';
 import { startCpuMeter, type CpuShare } from './cpu.ts';
 import { measureRoundTrips } from './latency.ts';
 import type { BenchPath } from './paths.ts';
 import { percentiles, type Percentiles } from './stats.ts';
 import { measureThroughput, type Direction } from './throughput.ts';
+import { measureUdp, type UdpResult } from './udp.ts';
 
 export interface RunSpec {
   /** Parallel connections in the multi-stream throughput runs; 1 skips them. */
@@ -18,10 +19,14 @@ export interface RunSpec {
   readonly repeat: number;
   /** Limit on each connection and each step of a measurement. */
   readonly timeoutMs: number;
+  /** Payload sizes of the UDP runs; empty: no UDP. */
+  readonly udpSizes: readonly number[];
+  /** Datagrams in flight in the UDP rate runs. */
+  readonly udpWindow: number;
 }
 
 export type ThroughputKind = 'upload' | 'download' | 'uploadStreams' | 'downloadStreams';
-export type MeasurementKind = ThroughputKind | 'connections' | 'latency';
+export type MeasurementKind = ThroughputKind | 'connections' | 'latency' | 'udp';
 
 export interface ThroughputSample { readonly MBps: number; readonly bytes: number; readonly seconds: number; readonly cpu: CpuShare }
 export interface ConnectionSample {
@@ -33,6 +38,8 @@ export interface ConnectionSample {
   readonly cpu: CpuShare;
 }
 export interface LatencySample { readonly roundTripMs: Percentiles; readonly cpu: CpuShare }
+/** A UDP run, or why the path has no UDP relay to measure (a proxy that refuses UDP ASSOCIATE). */
+export type UdpSample = (UdpResult & { readonly cpu: CpuShare }) | { readonly error: string };
 
 /** Below these a run says more about setup and timer resolution than about the path (a proxy "faster" than
  * direct): its figures are flagged, not shown as results. */
@@ -51,6 +58,8 @@ export interface PathSamples {
   readonly throughput: Record<ThroughputKind, ThroughputSample[]>;
   readonly connections: ConnectionSample[];
   readonly latency: LatencySample[];
+  /** By payload size. */
+  readonly udp: Map<number, UdpSample[]>;
 }
 
 /** Where a run is, for a progress line: `[3/11] download, 1 stream: socx serve — ~12 s left`. */
@@ -89,8 +98,15 @@ const throughputKinds: Record<ThroughputKind, { direction: Direction; multi: boo
 };
 
 /** The measurements in the order they run, and what the progress line calls them. */
-export function measurementPlan(spec: RunSpec): Array<{ kind: MeasurementKind; title: string }> {
-  const plan: Array<{ kind: MeasurementKind; title: string }> = [
+export interface PlannedMeasurement {
+  readonly kind: MeasurementKind;
+  readonly title: string;
+  /** The payload size of a UDP run. */
+  readonly size?: number;
+}
+
+export function measurementPlan(spec: RunSpec): PlannedMeasurement[] {
+  const plan: PlannedMeasurement[] = [
     { kind: 'upload', title: 'upload, 1 stream' },
     { kind: 'download', title: 'download, 1 stream' },
   ];
@@ -99,7 +115,9 @@ export function measurementPlan(spec: RunSpec): Array<{ kind: MeasurementKind; t
   }
   // Round trips before the connection storm: thousands of closing connections leave work behind (in the
   // kernel and the targets' garbage collector) that would show in the latency tail.
-  plan.push({ kind: 'latency', title: `round trips of ${spec.messageSize} bytes` }, { kind: 'connections', title: `connection rate, ${spec.concurrency} concurrent` });
+  plan.push({ kind: 'latency', title: `round trips of ${spec.messageSize} bytes` });
+  for (const size of spec.udpSizes) plan.push({ kind: 'udp', title: `UDP, ${size}-byte datagrams`, size });
+  plan.push({ kind: 'connections', title: `connection rate, ${spec.concurrency} concurrent` });
   return plan;
 }
 
@@ -116,32 +134,35 @@ export async function runMeasurements(paths: readonly BenchPath[], spec: RunSpec
     throughput: { upload: [], download: [], uploadStreams: [], downloadStreams: [] },
     connections: [],
     latency: [],
+    udp: new Map(spec.udpSizes.map((size) => [size, []])),
   }));
   const plan = measurementPlan(spec);
-  const steps = Array.from({ length: spec.repeat }, (_, round) => plan.flatMap(({ kind, title }) =>
-    samples.map((_, i) => ({ kind, title, round, entry: samples[(i + round) % samples.length]! })))).flat();
+  const steps = Array.from({ length: spec.repeat }, (_, round) => plan.flatMap((measurement) =>
+    samples.map((_, i) => ({ measurement, round, entry: samples[(i + round) % samples.length]! })))).flat();
   // What each kind took so far, for the guess at the time left.
   const taken = new Map<MeasurementKind, { ms: number; count: number }>();
   const expectedMs = (kind: MeasurementKind): number => {
     const seen = taken.get(kind);
     if (seen) return seen.ms / seen.count;
-    const timed = kind === 'connections' || (kind !== 'latency' && spec.bytes === undefined);
+    const timed = kind === 'connections' || kind === 'udp' || (kind !== 'latency' && spec.bytes === undefined);
     return timed ? spec.durationMs : UNTIMED_GUESS_MS;
   };
-  for (const [index, { kind, title, round, entry }] of steps.entries()) {
+  for (const [index, { measurement, round, entry }] of steps.entries()) {
     if (hooks.signal?.aborted) throw new SocxError('aborted', 'cancelled');
-    const remainingMs = steps.slice(index).reduce((total, step) => total + expectedMs(step.kind), 0);
+    const { kind, title } = measurement;
+    const remainingMs = steps.slice(index).reduce((total, step) => total + expectedMs(step.measurement.kind), 0);
     hooks.onProgress?.({ step: index + 1, steps: steps.length, title, path: entry.path.name, round: round + 1, repeat: spec.repeat, remainingMs });
     const begun = performance.now();
-    await measureOne(entry, kind, spec, hooks);
+    await measureOne(entry, measurement, spec, hooks);
     const seen = taken.get(kind) ?? { ms: 0, count: 0 };
     taken.set(kind, { ms: seen.ms + performance.now() - begun, count: seen.count + 1 });
   }
   return samples;
 }
 
-async function measureOne(entry: PathSamples, kind: MeasurementKind, spec: RunSpec, hooks: RunHooks): Promise<void> {
+async function measureOne(entry: PathSamples, { kind, size }: PlannedMeasurement, spec: RunSpec, hooks: RunHooks): Promise<void> {
   const { path } = entry;
+  if (kind === 'udp') return measureUdpOn(entry, size ?? 0, spec, hooks);
   const { signal, targetsPid } = hooks;
   const { timeoutMs } = spec;
   const meter = startCpuMeter({ targets: targetsPid, proxy: path.pid });
@@ -168,6 +189,29 @@ async function measureOne(entry: PathSamples, kind: MeasurementKind, spec: RunSp
       throw failedMeasurement(path, direction, error);
     });
     entry.throughput[kind].push({ ...result, cpu: meter.stop() });
+  }
+}
+
+/** Refusals of UDP ASSOCIATE and relays that never answer are results of their own: that proxy has no UDP
+ * relay to measure, and the rest of the run goes on. */
+const NO_UDP_RELAY = new Set(['request-rejected', 'no-acceptable-method', 'protocol', 'timeout', 'proxy-closed']);
+
+async function measureUdpOn(entry: PathSamples, size: number, spec: RunSpec, hooks: RunHooks): Promise<void> {
+  const { path } = entry;
+  const runs = entry.udp.get(size)!;
+  let channel;
+  try {
+    channel = await path.openUdp();
+  } catch (error) {
+    if (error instanceof SocxError && NO_UDP_RELAY.has(error.code)) return void runs.push({ error: describeError(error) });
+    throw failedMeasurement(path, 'UDP', error);
+  }
+  const meter = startCpuMeter({ targets: hooks.targetsPid, proxy: path.pid });
+  try {
+    const result = await measureUdp(channel, { payloadBytes: size, durationMs: spec.durationMs, window: spec.udpWindow, roundTrips: spec.messages }, hooks.signal);
+    runs.push(result.received === 0 ? { error: 'no datagram came back through the relay' } : { ...result, cpu: meter.stop() });
+  } finally {
+    channel.close();
   }
 }
 

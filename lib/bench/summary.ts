@@ -1,7 +1,7 @@
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
 import type { BenchRun, MachineInfo } from './bench.ts';
 import type { CpuShare } from './cpu.ts';
-import { tooShort, type PathSamples, type ThroughputKind } from './runner.ts';
+import { tooShort, type PathSamples, type ThroughputKind, type UdpSample } from './runner.ts';
 import { median, summarize, type Percentiles } from './stats.ts';
 
 /** The JSON that `socx bench --json` prints. The contract fixes `direct.throughputMBps` and, per proxy,
@@ -50,6 +50,25 @@ export interface ConnectionsJson {
   readonly tooShort?: true;
 }
 
+/** One payload size through one path's UDP relay (or directly): medians over the runs. */
+export interface UdpSizeJson {
+  readonly payloadBytes: number;
+  /** Datagrams echoed back per second (each crossed the relay twice). */
+  readonly datagramsPerSec: number;
+  /** Payload bytes echoed back per second. */
+  readonly MBps: number;
+  readonly lossRatio: number;
+  /** One datagram in flight at a time. */
+  readonly rttMs: PercentilesJson;
+  readonly ratioToDirect?: number;
+  readonly cpu: CpuJson;
+}
+
+/** The contract's `udp`: the first payload size's figures (64 bytes by default), and every size. */
+export interface UdpJson extends UdpSizeJson {
+  readonly bySize: UdpSizeJson[];
+}
+
 interface PathJson {
   /** Single-stream download (target to client): the direction most traffic through a proxy flows. */
   readonly throughputMBps: number;
@@ -61,6 +80,9 @@ interface PathJson {
   readonly roundTripCpu: CpuJson;
   /** Set when a run had fewer than MIN_SAMPLES round trips. */
   readonly roundTripTooShort?: true;
+  /** With --udp: null when the path has no UDP relay to measure, and then udpError says why. */
+  readonly udp?: UdpJson | null;
+  readonly udpError?: string;
 }
 
 export interface DirectJson extends PathJson {
@@ -142,7 +164,30 @@ function pathJson(samples: PathSamples, direct: PathJson | undefined): PathJson 
     roundTripMs: percentilesJson(samples.latency.map((sample) => sample.roundTripMs)),
     roundTripCpu: cpuJson(samples.latency.map((sample) => sample.cpu)),
     ...(samples.latency.some(tooShort) ? { roundTripTooShort: true as const } : {}),
+    ...(samples.udp.size > 0 ? udpJson(samples, direct) : {}),
   };
+}
+
+function udpJson(samples: PathSamples, direct: PathJson | undefined): Pick<PathJson, 'udp' | 'udpError'> {
+  const bySize: UdpSizeJson[] = [];
+  for (const [payloadBytes, runs] of samples.udp) {
+    const failed = runs.find((run) => 'error' in run);
+    if (failed && 'error' in failed) return { udp: null, udpError: failed.error };
+    const measured = runs.filter((run): run is Exclude<UdpSample, { error: string }> => !('error' in run));
+    const rate = median(measured.map((run) => run.datagramsPerSec));
+    const baseline = direct?.udp?.bySize.find((entry) => entry.payloadBytes === payloadBytes)?.datagramsPerSec;
+    bySize.push({
+      payloadBytes,
+      datagramsPerSec: round(rate, 0),
+      MBps: round(median(measured.map((run) => run.MBps)), 2),
+      lossRatio: round(median(measured.map((run) => run.lossRatio)), 4),
+      rttMs: percentilesJson(measured.map((run) => run.rttMs)),
+      ...(baseline === undefined ? {} : { ratioToDirect: ratio(rate, baseline) }),
+      cpu: cpuJson(measured.map((run) => run.cpu)),
+    });
+  }
+  const [first] = bySize;
+  return first ? { udp: { ...first, bySize } } : {};
 }
 
 function flag(runs: ReadonlyArray<Parameters<typeof tooShort>[0]>): { tooShort?: true } {

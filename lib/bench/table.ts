@@ -1,5 +1,5 @@
 import { MIN_RUN_MS, MIN_SAMPLES, type ThroughputKind } from './runner.ts';
-import type { BenchJson, ConfigJson, CpuJson, PercentilesJson } from './summary.ts';
+import type { BenchJson, ConfigJson, CpuJson, PercentilesJson, UdpSizeJson } from './summary.ts';
 
 /** A grid of text cells: the same rows serve the terminal table (cli-table3) and BENCHMARKS.md. */
 export interface Grid {
@@ -43,6 +43,17 @@ export function resultsGrid(json: BenchJson): Grid {
   for (const p of ['p50', 'p99'] as const) {
     rows.push([`${config.messageSize}-byte round trip ${p} (ms)`, ...paths.map((path) => (path.roundTripTooShort ? TOO_SHORT : ms(path.roundTripMs[p])))]);
   }
+  for (const size of udpSizes(json)) {
+    const cell = (path: PathView, text: (entry: UdpSizeJson) => string): string => {
+      if (path.udp === null) return 'no UDP relay';
+      const entry = path.udp?.bySize.find((candidate) => candidate.payloadBytes === size);
+      return entry ? text(entry) : '-';
+    };
+    rows.push([`UDP ${size} B: datagrams/s`, ...paths.map((path) => cell(path, (e) => measured(e.datagramsPerSec, e.datagramsPerSec, e.datagramsPerSec, e.ratioToDirect, false)))]);
+    rows.push([`UDP ${size} B: MB/s`, ...paths.map((path) => cell(path, (e) => number(e.MBps)))]);
+    rows.push([`UDP ${size} B: loss`, ...paths.map((path) => cell(path, (e) => `${(e.lossRatio * 100).toFixed(e.lossRatio < 0.01 ? 2 : 1)}%`))]);
+    for (const p of ['p50', 'p99'] as const) rows.push([`UDP ${size} B: round trip ${p} (ms)`, ...paths.map((path) => cell(path, (e) => ms(e.rttMs[p])))]);
+  }
   return { header: ['', ...pathNames(json)], rows };
 }
 
@@ -51,11 +62,18 @@ export function cpuGrid(json: BenchJson): Grid {
   const paths: PathView[] = [json.direct, ...json.results];
   const rows = throughputTitles(json).map(([kind, title]) => [title, ...paths.map((path) => cpu(path.throughput[kind]?.cpu))]);
   rows.push([`round trips of ${json.config.messageSize} bytes`, ...paths.map((path) => cpu(path.roundTripCpu))]);
+  for (const size of udpSizes(json)) {
+    rows.push([`UDP, ${size}-byte datagrams`, ...paths.map((path) => cpu(path.udp?.bySize.find((entry) => entry.payloadBytes === size)?.cpu))]);
+  }
   rows.push([`connections, ${json.config.concurrency} concurrent`, ...paths.map((path) => cpu(path.connections.cpu))]);
   return { header: ['CPU %: proxy / bench / targets', ...pathNames(json)], rows };
 }
 
 const TOO_SHORT = 'too short';
+
+function udpSizes(json: BenchJson): number[] {
+  return json.direct.udp?.bySize.map((entry) => entry.payloadBytes) ?? [];
+}
 
 function hasTooShort(json: BenchJson): boolean {
   return [json.direct, ...json.results].some((path) =>

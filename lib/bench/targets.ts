@@ -1,3 +1,4 @@
+import dgram, { type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { rawListen, sharedReadBuffer, type RawConnection, type RawOwner, type RawServer } from './raw-tcp.ts';
 
@@ -9,6 +10,7 @@ import { rawListen, sharedReadBuffer, type RawConnection, type RawOwner, type Ra
  * - source: reads a block size and a block count (4 bytes each, big-endian; count 0 means "until told to
  *   stop"), then sends blocks; any byte after the request means stop. It ends its side when done.
  * - echo: sends back what it reads; ends its side once the client has ended.
+ * - udpEcho (UDP): sends every datagram back to where it came from.
  * - ping: sends back the first byte it reads and closes. It closes first so that the TIME_WAIT of each
  *   connection stays on its side (on the listening port): a connection storm would otherwise use up the
  *   ephemeral ports of the client and of the proxy (Dante binds port 0 for each upstream connection).
@@ -22,6 +24,7 @@ export interface TargetPorts {
   readonly source: number;
   readonly echo: number;
   readonly ping: number;
+  readonly udpEcho: number;
 }
 
 export type TargetName = 'sink' | 'source' | 'echo' | 'ping';
@@ -53,6 +56,7 @@ export async function startTargets(): Promise<Targets> {
   const connections = new Set<RawConnection>();
   const raw: RawServer[] = [];
   let source: Server | undefined;
+  let udp: UdpSocket | undefined;
   try {
     // The sink, the echo and the ping on libuv's handles (raw-tcp.ts): their cost per read and per connection
     // lands on the same two cores as the proxy's, and net.Socket's would be the larger share.
@@ -60,9 +64,12 @@ export async function startTargets(): Promise<Targets> {
     source = createServer({ allowHalfOpen: true, noDelay: true }, track(serveSource));
     const sourcePort = await listen(source);
     const [sink, echo, ping] = raw.map((server) => server.port) as [number, number, number];
+    udp = await udpEcho();
+    const udpSocket = udp;
     return {
-      host: HOST, sink, source: sourcePort, echo, ping,
+      host: HOST, sink, source: sourcePort, echo, ping, udpEcho: udp.address().port,
       close: async () => {
+        udpSocket.close();
         for (const socket of sockets) socket.destroy();
         for (const connection of connections) connection.close();
         for (const server of raw) server.close();
@@ -72,8 +79,27 @@ export async function startTargets(): Promise<Targets> {
   } catch (error) {
     for (const server of raw) server.close();
     source?.close();
+    udp?.close();
     throw error;
   }
+}
+
+/** Large socket buffers: a burst of datagrams that overflows one is loss the relay did not cause. */
+const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+
+async function udpEcho(): Promise<UdpSocket> {
+  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: UDP_BUFFER_BYTES, sendBufferSize: UDP_BUFFER_BYTES });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, HOST, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  // An echo to a client that has gone (ICMP unreachable) is no one's concern.
+  socket.on('error', () => {});
+  socket.on('message', (message, from) => socket.send(message, from.port, from.address));
+  return socket;
 }
 
 // A deep backlog: the connection-rate test opens many connections at once.
@@ -232,6 +258,6 @@ function serveSource(socket: Socket): void {
 
 /** The ports alone, as the targets' process reports them. */
 export function targetPorts(targets: TargetPorts): TargetPorts {
-  const { host, sink, source, echo, ping } = targets;
-  return { host, sink, source, echo, ping };
+  const { host, sink, source, echo, ping, udpEcho } = targets;
+  return { host, sink, source, echo, ping, udpEcho };
 }

@@ -8,9 +8,11 @@ import { directPath, proxyPath, type BenchPath } from '../../lib/bench/paths.ts'
 import { formatProgress, measurementPlan, runMeasurements } from '../../lib/bench/runner.ts';
 import { startTargets, type Targets } from '../../lib/bench/targets.ts';
 import { measureThroughput } from '../../lib/bench/throughput.ts';
+import { measureUdp } from '../../lib/bench/udp.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { SocksServer } from '../../lib/server/server.ts';
+import { hex, startRogue, WAIT_MS } from '../helpers/net.ts';
 import { startTarpit } from './tarpit.ts';
 
 let targets: Targets;
@@ -71,7 +73,7 @@ test('round trips: one sample per message, whatever the message size', async () 
 
 test('the runner interleaves paths and repeats every measurement', async () => {
   const order: string[] = [];
-  const spec = { streams: 2, concurrency: 2, bytes: 65536, durationMs: 50, messages: 5, messageSize: 8, repeat: 2, timeoutMs: 5000 };
+  const spec = { streams: 2, concurrency: 2, bytes: 65536, durationMs: 50, messages: 5, messageSize: 8, repeat: 2, timeoutMs: 5000, udpSizes: [], udpWindow: 8 };
   const samples = await runMeasurements(paths, spec, { onProgress: (progress) => order.push(formatProgress(progress)) });
   const plan = measurementPlan(spec);
   assert.equal(order.length, plan.length * paths.length * 2);
@@ -152,4 +154,59 @@ test('the echo target returns every byte, in order, whatever the read and write 
   await done;
   socket.destroy();
   assert.ok(Buffer.concat(chunks).equals(sent));
+});
+
+test('UDP: every datagram through the relay and directly is counted, with one round trip per message', async () => {
+  for (const path of paths) {
+    for (const payloadBytes of [64, 1200]) {
+      const channel = await path.openUdp();
+      try {
+        const result = await measureUdp(channel, { payloadBytes, durationMs: 150, window: 8, roundTrips: 50 });
+        assert.ok(result.received > 0 && result.received <= result.sent, `${path.name}: ${result.received} of ${result.sent}`);
+        assert.equal(result.lossRatio, 1 - result.received / result.sent);
+        assert.ok(result.datagramsPerSec > 0);
+        assert.equal(result.MBps, (result.datagramsPerSec * payloadBytes) / 1e6);
+        // Loopback loses nothing one datagram at a time.
+        assert.equal(result.rttMs.count, 50, path.name);
+        assert.ok(result.rttMs.p50 > 0 && result.rttMs.p99 >= result.rttMs.p50);
+      } finally {
+        channel.close();
+      }
+    }
+  }
+});
+
+test('UDP: a relay that drops everything gives a loss of 1 and no round trips, within the run', async () => {
+  const blackHole = { send: () => {}, onReply: () => {}, close: () => {} };
+  const result = await measureUdp(blackHole, { payloadBytes: 64, durationMs: 100, window: 4, roundTrips: 1000 });
+  assert.equal(result.received, 0);
+  assert.equal(result.lossRatio, 1);
+  assert.equal(result.rttMs.count, 0);
+  assert.ok(result.sent >= 4);
+});
+
+test('UDP: a proxy that refuses UDP ASSOCIATE, or relays nothing, has "no UDP relay", and the run goes on', async () => {
+  // Answers the greeting, then refuses any request with "command not supported".
+  const refusing = await startRogue(async ({ socket, input }) => {
+    await input.until(() => input.length >= 3, WAIT_MS, 'greeting');
+    socket.write(hex('05 00'));
+    await input.until(() => input.length >= 13, WAIT_MS, 'request');
+    socket.end(hex('05 07 00 01 00 00 00 00 00 00'));
+  });
+  // Grants UDP ASSOCIATE with a relay address where nothing listens.
+  const tarpit = await startTarpit();
+  try {
+    const spec = { streams: 1, concurrency: 1, bytes: 65536, durationMs: 50, messages: 5, messageSize: 8, repeat: 1, timeoutMs: 300, udpSizes: [64], udpWindow: 4 };
+    for (const [port, why] of [[refusing.port, /command not supported/], [tarpit.port, /no datagram came back/]] as const) {
+      const udpOnly = proxyPath(targets, parseProxyUrl(`socks5h://127.0.0.1:${port}`), { name: 'no relay', timeoutMs: 300 });
+      // TCP through socx serve, UDP through the proxy under test.
+      const [samples] = await runMeasurements([{ ...paths[1]!, name: 'no relay', openUdp: udpOnly.openUdp }], spec);
+      const [udp] = samples!.udp.get(64)!;
+      assert.ok(udp && 'error' in udp && why.test(udp.error), JSON.stringify(udp));
+      assert.equal(samples!.connections.length, 1);
+    }
+  } finally {
+    await refusing.close();
+    await tarpit.close();
+  }
 });
