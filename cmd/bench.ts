@@ -31,16 +31,17 @@ export function registerBench(cli: CAC): void {
     .option('--bytes <size>', 'Bytes per throughput run instead of a duration: 64k, 256M, 1G')
     .option('--streams <n>', 'Parallel connections in the multi-stream throughput runs; 1 skips them', { default: 4 })
     .option('--concurrency <n>', 'Connections in flight at once in the connection-rate run', { default: 8 })
-    .option('--messages <n>', 'Round trips in the latency run', { default: 2000 })
+    .option('--messages <n>', 'Round trips in the latency run (and, one datagram at a time, in each UDP run)', { default: 2000 })
     .option('--message-size <bytes>', 'Size of each round-trip message', { default: 64 })
     .option('--repeat <n>', 'Run each measurement N times; report the median and the spread', { default: 1 })
     .option('--udp', "Also measure each proxy's UDP relay (UDP ASSOCIATE) and the direct path: datagrams/s, MB/s, loss, round trips")
     .option('--udp-sizes <bytes,...>', 'Payload sizes of the UDP runs, in bytes', { default: '64,1200' })
     .option('--udp-window <n>', 'Datagrams in flight in the UDP rate runs', { default: 32 })
     .option('--json', 'Print one JSON object instead of tables')
-    .option('--timeout <ms>', 'Limit on reaching a proxy and on each handshake step', { default: 10000 })
-    .option('--in-process-targets', 'Run the loopback targets (sink, source, echo) in this process rather than a child process')
+    .option('--timeout <ms>', 'Limit, in ms, on reaching a proxy, on each handshake step, and on any measurement that moves no data (one connection, one round trip, one stream)', { default: 10000 })
+    .option('--in-process-targets', 'Run the loopback targets (sink, source, echo, ping, UDP echo) in this process rather than a child process')
     .example('socx bench -x socks5h://127.0.0.1:1080 --label dante -x socks5h://127.0.0.1:1081 --label microsocks --repeat 3')
+    .example('socx bench --udp --udp-sizes 64,512,1200 -x socks5h://127.0.0.1:1080')
     .action((raw: Record<string, unknown>) => (process.env[TARGETS_ROLE_ENV] === 'targets' ? serveTargets() : bench(parseBenchOptions(raw))));
 }
 
