@@ -36,7 +36,6 @@ const SWEEP_MS = 100;
  * the run into a busy loop. */
 const GIVE_UP_FAILURES = 100;
 
-
 /**
  * `concurrency` loops, each opening a connection to the ping target (TCP connect, SOCKS handshake), sending
  * one byte, waiting for it to come back and for the target to close, over and over until the time is up. The

@@ -210,3 +210,23 @@ test('UDP: a proxy that refuses UDP ASSOCIATE, or relays nothing, has "no UDP re
     await tarpit.close();
   }
 });
+
+test('connection rate through SOCKS4, and the refusal of a server that requires a login, word for word', async () => {
+  const open = new SocksServer({});
+  const [bound] = await open.listen([{ host: '127.0.0.1', port: 0 }]);
+  try {
+    const socks4 = proxyPath(targets, parseProxyUrl(`socks4://127.0.0.1:${bound!.port}`), { timeoutMs: 5000 });
+    const granted = await measureConnectionRate(socks4.pings, { concurrency: 2, durationMs: 150, timeoutMs: 5000 });
+    assert.equal(granted.failures, 0, granted.firstError);
+    assert.ok(granted.connections > 0);
+    // The suite's server has users, so it refuses SOCKS4 (CONTRACT.md).
+    const refused = proxyPath(targets, parseProxyUrl(`socks4://127.0.0.1:${paths[1]!.proxy!.port}`), { timeoutMs: 5000 });
+    const result = await measureConnectionRate(refused.pings, { concurrency: 1, durationMs: 150, timeoutMs: 5000 });
+    assert.equal(result.connections, 0);
+    assert.equal(result.firstError, 'SOCKS4 request refused: request rejected or failed');
+    const wrongLogin = proxyPath(targets, parseProxyUrl(`socks5h://bench:nope@127.0.0.1:${paths[1]!.proxy!.port}`), { timeoutMs: 5000 });
+    assert.equal((await measureConnectionRate(wrongLogin.pings, { concurrency: 1, durationMs: 100, timeoutMs: 5000 })).firstError, 'login refused');
+  } finally {
+    await open.close(0);
+  }
+});
