@@ -97,7 +97,6 @@ const throughputKinds: Record<ThroughputKind, { direction: Direction; multi: boo
   downloadStreams: { direction: 'download', multi: true },
 };
 
-/** The measurements in the order they run, and what the progress line calls them. */
 export interface PlannedMeasurement {
   readonly kind: MeasurementKind;
   readonly title: string;
@@ -105,6 +104,7 @@ export interface PlannedMeasurement {
   readonly size?: number;
 }
 
+/** The measurements in the order they run, and what the progress line calls them. */
 export function measurementPlan(spec: RunSpec): PlannedMeasurement[] {
   const plan: PlannedMeasurement[] = [
     { kind: 'upload', title: 'upload, 1 stream' },
