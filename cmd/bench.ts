@@ -2,14 +2,19 @@ import { isSea } from 'node:sea';
 import type { CAC } from 'cac';
 import { parseProxyUrl, withCredentials } from '../lib/client/proxy-url.ts';
 import { runBench, type BenchOptions, type ProxyUnderTest } from '../lib/bench/bench.ts';
-import { TARGETS_ROLE_ENV, type SelfCommand } from '../lib/bench/processes.ts';
+import { killChildrenNow, TARGETS_ROLE_ENV, type SelfCommand } from '../lib/bench/processes.ts';
 import { toJson, type BenchJson } from '../lib/bench/summary.ts';
 import { cpuGrid, resultsGrid, tableNotes } from '../lib/bench/table.ts';
 import { startTargets, targetPorts } from '../lib/bench/targets.ts';
+import { MAX_BENCH_UDP_PAYLOAD, MIN_UDP_PAYLOAD, RING_SIZE } from '../lib/bench/udp.ts';
 import { describeError, SocxError, usageError } from '../lib/errors.ts';
 import { durationOption, flagOption, HOUR, integerOption, listOption, sizeOption, stringOption } from './options.ts';
-import { printError, printStatus } from './output.ts';
-import { startSpinner } from './spinner.ts';
+import { printError, printStatus, stderrIsInteractive } from './output.ts';
+import { startSpinner, type Spinner } from './spinner.ts';
+
+/** After Ctrl-C, the longest bench waits for its measurements and children to stop before it exits anyway. */
+const FORCED_EXIT_MS = 800;
+
 
 interface BenchCommandOptions extends BenchOptions {
   readonly json: boolean;
@@ -26,13 +31,17 @@ export function registerBench(cli: CAC): void {
     .option('--bytes <size>', 'Bytes per throughput run instead of a duration: 65536, 64k, 256M, 1G')
     .option('--streams <n>', 'Parallel connections in the multi-stream throughput runs; 1 skips them', { default: 4 })
     .option('--concurrency <n>', 'Connections in flight at once in the connection-rate run', { default: 8 })
-    .option('--messages <n>', 'Round trips in the latency run', { default: 2000 })
+    .option('--messages <n>', 'Round trips in the latency run (and, one datagram at a time, in each UDP run)', { default: 2000 })
     .option('--message-size <size>', 'Size of each round-trip message: 64, 1k', { default: 64 })
     .option('--repeat <n>', 'Run each measurement N times; report the median and the spread', { default: 1 })
+    .option('--udp', "Also measure each proxy's UDP relay (UDP ASSOCIATE) and the direct path: datagrams/s, MB/s, loss, round trips")
+    .option('--udp-sizes <bytes,...>', 'Payload sizes of the UDP runs, in bytes', { default: '64,1200' })
+    .option('--udp-window <n>', 'Datagrams in flight in the UDP rate runs', { default: 32 })
     .option('--json', 'Print one JSON object instead of tables')
-    .option('--timeout <duration, bare = ms>', 'Limit on reaching a proxy and on each handshake step', { default: '10s' })
-    .option('--in-process-targets', 'Run the loopback targets (sink, source, echo) in this process rather than a child process')
+    .option('--timeout <duration, bare = ms>', 'Limit on reaching a proxy, on each handshake step, and on any measurement that moves no data (one connection, one round trip, one stream)', { default: '10s' })
+    .option('--in-process-targets', 'Run the loopback targets (sink, source, echo, ping, UDP echo) in this process rather than a child process')
     .example('socx bench -x socks5h://127.0.0.1:1080 --label dante -x socks5h://127.0.0.1:1081 --label microsocks --repeat 3')
+    .example('socx bench --udp --udp-sizes 64,512,1200 -x socks5h://127.0.0.1:1080')
     .action((raw: Record<string, unknown>) => (process.env[TARGETS_ROLE_ENV] === 'targets' ? serveTargets() : bench(parseBenchOptions(raw))));
 }
 
@@ -60,10 +69,23 @@ function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {
     messageSize: sizeOption(raw.messageSize, 'message-size', { min: 1, max: 1024 * 1024 }) ?? 64,
     repeat: integerOption(raw.repeat, 'repeat', 1, 100) ?? 1,
     timeoutMs: durationOption(raw.timeout, 'timeout', 'ms', { min: 1, max: HOUR }) ?? 10_000,
+    udpSizes: flagOption(raw.udp) ? udpSizes(raw.udpSizes) : [],
+    udpWindow: integerOption(raw.udpWindow, 'udp-window', 1, RING_SIZE / 4) ?? 32,
     inProcessTargets: flagOption(raw.inProcessTargets),
     json: flagOption(raw.json),
     self: selfCommand(),
   };
+}
+
+function udpSizes(raw: unknown): number[] {
+  const text = stringOption(raw, 'udp-sizes') ?? '64,1200';
+  return text.split(',').map((part) => {
+    const size = Number(part.trim());
+    if (!Number.isInteger(size) || size < MIN_UDP_PAYLOAD || size > MAX_BENCH_UDP_PAYLOAD) {
+      throw usageError(`--udp-sizes takes payload sizes of ${MIN_UDP_PAYLOAD}-${MAX_BENCH_UDP_PAYLOAD} bytes, separated by commas, not "${text}"`);
+    }
+    return size;
+  });
 }
 
 /** This program again: in the single executable, the executable is socx; from the bundle or the sources, node
@@ -73,10 +95,26 @@ function selfCommand(): SelfCommand {
   return isSea() || script === undefined ? { file: process.execPath, args: [] } : { file: process.execPath, args: [script] };
 }
 
+/** A spinner on a terminal; elsewhere (a pipe, a file, NO_COLOR) one plain line per step, so that a log shows
+ * where a long run is. */
+async function startProgress(): Promise<Spinner> {
+  if (stderrIsInteractive() && process.stderr.columns) return startSpinner('starting');
+  return { update: (text) => printStatus(text), stop: () => {} };
+}
+
 async function bench(options: BenchCommandOptions): Promise<number> {
-  const spinner = await startSpinner('starting');
+  const spinner = await startProgress();
   const abort = new AbortController();
-  const interrupt = (): void => abort.abort();
+  const interrupt = (): void => {
+    abort.abort();
+    // Every measurement stops on the signal and bench stops its children; should anything still hang on a
+    // socket or a child, bench is gone within a second all the same.
+    setTimeout(() => {
+      killChildrenNow();
+      printError('interrupted');
+      process.exit(130);
+    }, FORCED_EXIT_MS).unref();
+  };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
@@ -91,8 +129,7 @@ async function bench(options: BenchCommandOptions): Promise<number> {
     if (abort.signal.aborted) {
       printError('interrupted');
       // Whatever was in flight may still hold a socket open; do not wait for it.
-      setTimeout(() => process.exit(130), 500).unref();
-      return 130;
+      process.exit(130);
     }
     if (error instanceof SocxError && error.code === 'request-rejected') {
       printError(describeError(error));

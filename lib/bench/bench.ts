@@ -5,7 +5,7 @@ import { isLoopback } from '../server/listen-address.ts';
 import { findListenerPid } from './listener-pid.ts';
 import { directPath, proxyPath, type BenchPath } from './paths.ts';
 import { startServe, startTargetsProcess, type ChildHandle, type SelfCommand } from './processes.ts';
-import { runMeasurements, type PathSamples, type RunSpec } from './runner.ts';
+import { formatProgress, runMeasurements, type PathSamples, type Progress, type RunSpec } from './runner.ts';
 import { startTargets, type TargetPorts } from './targets.ts';
 
 export interface ProxyUnderTest {
@@ -20,7 +20,6 @@ export interface BenchOptions extends RunSpec {
   readonly proxies: readonly ProxyUnderTest[];
   /** What to call our own serve when bench starts it. */
   readonly serveLabel: string | undefined;
-  readonly timeoutMs: number;
   /** How to start `socx serve` and the targets' process. */
   readonly self: SelfCommand;
   /** Run the sink, source and echo in this process (to measure what a separate process buys). */
@@ -28,6 +27,7 @@ export interface BenchOptions extends RunSpec {
 }
 
 export interface BenchHooks {
+  /** What bench is doing, as a line of text: setting up, then each measurement (see formatProgress). */
   readonly onProgress?: (text: string) => void;
   readonly signal?: AbortSignal;
 }
@@ -81,7 +81,8 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       hooks.onProgress?.(`checking ${path.name}`);
       await preflight(path);
     }
-    const samples = await runMeasurements(paths, options, { onProgress: hooks.onProgress, signal: hooks.signal, targetsPid: targets.pid });
+    const onProgress = (progress: Progress): void => hooks.onProgress?.(formatProgress(progress));
+    const samples = await runMeasurements(paths, options, { onProgress, signal: hooks.signal, targetsPid: targets.pid });
     return { date: new Date().toISOString(), machine: machineInfo(), spec: options, targets: options.inProcessTargets ? 'in-process' : 'process', paths: samples };
   } catch (error) {
     if (hooks.signal?.aborted) throw new SocxError('aborted', 'cancelled');

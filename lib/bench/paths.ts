@@ -1,8 +1,11 @@
 import type { Socket } from 'node:net';
 import { openSession } from '../client/client.ts';
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
+import type { ConnectionPlan } from './connection-rate.ts';
 import { dialCounting } from './counting-socket.ts';
+import { handshakeScript } from './handshake-script.ts';
 import type { TargetName, TargetPorts } from './targets.ts';
+import { directUdp, proxiedUdp, type UdpChannel } from './udp.ts';
 
 /** A connection to a target, set up and ready for data. */
 export interface Opened {
@@ -21,6 +24,10 @@ export interface BenchPath {
   /** The proxy's process (and its children), when known, to tell its CPU use. */
   readonly pid: number | undefined;
   open(target: TargetName): Promise<Opened>;
+  /** How the connection-rate generator reaches the ping target. */
+  readonly pings: ConnectionPlan;
+  /** Datagrams to and from the UDP echo target. */
+  openUdp(): Promise<UdpChannel>;
 }
 
 export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
@@ -28,6 +35,8 @@ export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
     name: 'direct',
     proxy: undefined,
     pid: undefined,
+    pings: { host: targets.host, port: targets.ping, script: [] },
+    openUdp: () => directUdp(targets.host, targets.udpEcho),
     open: async (target) => {
       const socket = await dialCounting(targets.host, targets[target], { timeoutMs });
       socket.on('error', ignore);
@@ -42,6 +51,8 @@ export function proxyPath(targets: TargetPorts, proxy: ProxyConfig, options: { n
     name: options.name ?? describeProxy(proxy),
     proxy,
     pid: options.pid,
+    pings: { host: proxy.host, port: proxy.port, script: handshakeScript(proxy, { host: targets.host, port: targets.ping }) },
+    openUdp: () => proxiedUdp(proxy, { host: targets.host, port: targets.udpEcho }, options.timeoutMs),
     open: async (target) => {
       const session = await openSession('connect', { type: 'ipv4', host: targets.host, port: targets[target] }, { proxy, timeoutMs: options.timeoutMs, dial: dialCounting });
       // The session's reader has let go of the socket: without a listener, an error would be thrown.

@@ -19,7 +19,8 @@ export interface ChildHandle {
 /** The environment variable that makes `socx bench` run the loopback targets instead (see startTargetsProcess). */
 export const TARGETS_ROLE_ENV = 'SOCX_BENCH_ROLE';
 const START_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 3000;
+// socx serve (--grace 0) and the targets exit at once on SIGTERM; anything slower is hung.
+const STOP_TIMEOUT_MS = 500;
 
 /**
  * `socx serve` on a free loopback port, in its own process: the load generator and the server must not share
@@ -83,8 +84,19 @@ function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: Re
   });
 }
 
+/** Every child bench started and that has not exited, for killChildrenNow. */
+const live = new Set<ChildProcess>();
+
+/** SIGKILL, by PID, every child bench started that still runs: the last resort when bench must be gone
+ * within a second of Ctrl-C and cannot wait for them to stop on their own. */
+export function killChildrenNow(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
 function handle(child: ChildProcess): ChildHandle {
   const pid = child.pid ?? 0;
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   let stopping: Promise<void> | undefined;
   return {
     pid,

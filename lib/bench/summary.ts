@@ -1,7 +1,7 @@
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
 import type { BenchRun, MachineInfo } from './bench.ts';
 import type { CpuShare } from './cpu.ts';
-import type { PathSamples, ThroughputKind } from './runner.ts';
+import { tooShort, type PathSamples, type ThroughputKind, type UdpSample } from './runner.ts';
 import { median, summarize, type Percentiles } from './stats.ts';
 
 /** The JSON that `socx bench --json` prints. The contract fixes `direct.throughputMBps` and, per proxy,
@@ -35,6 +35,8 @@ export interface ThroughputJson {
   readonly max: number;
   readonly ratioToDirect?: number;
   readonly cpu: CpuJson;
+  /** Set when a run took under MIN_RUN_MS: the figure is not a measurement of the path. */
+  readonly tooShort?: true;
 }
 export interface ConnectionsJson {
   readonly perSec: number;
@@ -44,6 +46,27 @@ export interface ConnectionsJson {
   readonly connections: number;
   readonly failures: number;
   readonly cpu: CpuJson;
+  /** Set when a run completed fewer than MIN_SAMPLES connections. */
+  readonly tooShort?: true;
+}
+
+/** One payload size through one path's UDP relay (or directly): medians over the runs. */
+export interface UdpSizeJson {
+  readonly payloadBytes: number;
+  /** Datagrams echoed back per second (each crossed the relay twice). */
+  readonly datagramsPerSec: number;
+  /** Payload bytes echoed back per second. */
+  readonly MBps: number;
+  readonly lossRatio: number;
+  /** One datagram in flight at a time. */
+  readonly rttMs: PercentilesJson;
+  readonly ratioToDirect?: number;
+  readonly cpu: CpuJson;
+}
+
+/** The contract's `udp`: the first payload size's figures (64 bytes by default), and every size. */
+export interface UdpJson extends UdpSizeJson {
+  readonly bySize: UdpSizeJson[];
 }
 
 interface PathJson {
@@ -54,6 +77,12 @@ interface PathJson {
   readonly connections: ConnectionsJson;
   readonly firstByteMs: PercentilesJson;
   readonly roundTripMs: PercentilesJson;
+  readonly roundTripCpu: CpuJson;
+  /** Set when a run had fewer than MIN_SAMPLES round trips. */
+  readonly roundTripTooShort?: true;
+  /** With --udp: null when the path has no UDP relay to measure, and then udpError says why. */
+  readonly udp?: UdpJson | null;
+  readonly udpError?: string;
 }
 
 export interface DirectJson extends PathJson {
@@ -114,6 +143,7 @@ function pathJson(samples: PathSamples, direct: PathJson | undefined): PathJson 
       MBps: round(MBps, 2), min: round(min, 2), max: round(max, 2),
       ...(baseline === undefined ? {} : { ratioToDirect: ratio(MBps, baseline) }),
       cpu: cpuJson(runs.map((run) => run.cpu)),
+      ...flag(runs),
     };
   }
   const rate = summarize(samples.connections.map((sample) => sample.perSecond));
@@ -123,6 +153,7 @@ function pathJson(samples: PathSamples, direct: PathJson | undefined): PathJson 
     connections: samples.connections.reduce((total, sample) => total + sample.connections, 0),
     failures: samples.connections.reduce((total, sample) => total + sample.failures, 0),
     cpu: cpuJson(samples.connections.map((sample) => sample.cpu)),
+    ...flag(samples.connections),
   };
   return {
     throughputMBps: throughput.download?.MBps ?? NaN,
@@ -131,7 +162,36 @@ function pathJson(samples: PathSamples, direct: PathJson | undefined): PathJson 
     connections,
     firstByteMs: percentilesJson(samples.connections.map((sample) => sample.firstByteMs)),
     roundTripMs: percentilesJson(samples.latency.map((sample) => sample.roundTripMs)),
+    roundTripCpu: cpuJson(samples.latency.map((sample) => sample.cpu)),
+    ...(samples.latency.some(tooShort) ? { roundTripTooShort: true as const } : {}),
+    ...(samples.udp.size > 0 ? udpJson(samples, direct) : {}),
   };
+}
+
+function udpJson(samples: PathSamples, direct: PathJson | undefined): Pick<PathJson, 'udp' | 'udpError'> {
+  const bySize: UdpSizeJson[] = [];
+  for (const [payloadBytes, runs] of samples.udp) {
+    const failed = runs.find((run) => 'error' in run);
+    if (failed && 'error' in failed) return { udp: null, udpError: failed.error };
+    const measured = runs.filter((run): run is Exclude<UdpSample, { error: string }> => !('error' in run));
+    const rate = median(measured.map((run) => run.datagramsPerSec));
+    const baseline = direct?.udp?.bySize.find((entry) => entry.payloadBytes === payloadBytes)?.datagramsPerSec;
+    bySize.push({
+      payloadBytes,
+      datagramsPerSec: round(rate, 0),
+      MBps: round(median(measured.map((run) => run.MBps)), 2),
+      lossRatio: round(median(measured.map((run) => run.lossRatio)), 4),
+      rttMs: percentilesJson(measured.map((run) => run.rttMs)),
+      ...(baseline === undefined ? {} : { ratioToDirect: ratio(rate, baseline) }),
+      cpu: cpuJson(measured.map((run) => run.cpu)),
+    });
+  }
+  const [first] = bySize;
+  return first ? { udp: { ...first, bySize } } : {};
+}
+
+function flag(runs: ReadonlyArray<Parameters<typeof tooShort>[0]>): { tooShort?: true } {
+  return runs.some(tooShort) ? { tooShort: true } : {};
 }
 
 /** Each percentile is the median over the runs; max is the largest of all. */

@@ -1,5 +1,5 @@
-import type { ThroughputKind } from './runner.ts';
-import type { BenchJson, ConfigJson, CpuJson, PercentilesJson } from './summary.ts';
+import { MIN_RUN_MS, MIN_SAMPLES, type ThroughputKind } from './runner.ts';
+import type { BenchJson, ConfigJson, CpuJson, PercentilesJson, UdpSizeJson } from './summary.ts';
 
 /** A grid of text cells: the same rows serve the terminal table (cli-table3) and BENCHMARKS.md. */
 export interface Grid {
@@ -14,8 +14,11 @@ export function tableNotes(json: BenchJson): string {
   const { config } = json;
   const length = config.bytes === null ? `${config.durationSeconds} s` : `${config.bytes} bytes`;
   const runs = config.repeat > 1 ? `the median of ${config.repeat} runs (±: half their range)` : 'one run';
+  const short = hasTooShort(json)
+    ? ` "too short": a run under ${MIN_RUN_MS} ms (or under ${MIN_SAMPLES} connections or round trips) times setup, not the path: raise --bytes, --duration or --messages.`
+    : '';
   return `MB/s = 10^6 bytes/s; (n%) = share of the direct path's figure; direct "handshake" = TCP connect alone. ` +
-    `Each figure is ${runs}, ${length} per throughput run, ${config.durationSeconds} s per connection-rate run.`;
+    `Each figure is ${runs}, ${length} per throughput run, ${config.durationSeconds} s per connection-rate run.${short}`;
 }
 
 export function resultsGrid(json: BenchJson): Grid {
@@ -26,14 +29,31 @@ export function resultsGrid(json: BenchJson): Grid {
   for (const [kind, title] of throughputTitles(json)) {
     rows.push([`${title} (MB/s)`, ...paths.map((path) => {
       const entry = path.throughput[kind];
-      return entry ? measured(entry.MBps, entry.min, entry.max, entry.ratioToDirect, showSpread) : '-';
+      if (!entry) return '-';
+      return entry.tooShort || json.direct.throughput[kind]?.tooShort ? TOO_SHORT : measured(entry.MBps, entry.min, entry.max, entry.ratioToDirect, showSpread);
     })]);
   }
+  const shortRate = json.direct.connections.tooShort;
   rows.push([`connections/s, ${config.concurrency} concurrent`, ...paths.map(({ connections: c }) =>
-    measured(c.perSec, c.min, c.max, c.ratioToDirect, showSpread) + (c.failures > 0 ? `, ${c.failures} failed` : ''))]);
+    (c.tooShort || shortRate ? TOO_SHORT : measured(c.perSec, c.min, c.max, c.ratioToDirect, showSpread)) + (c.failures > 0 ? `, ${c.failures} failed` : ''))]);
   const handshake = (path: PathView): PercentilesJson => ('handshakeMs' in path ? path.handshakeMs : path.connectMs);
-  for (const p of ['p50', 'p90', 'p99', 'max'] as const) rows.push([`connect + handshake ${p} (ms)`, ...paths.map((path) => ms(handshake(path)[p]))]);
-  for (const p of ['p50', 'p99'] as const) rows.push([`${config.messageSize}-byte round trip ${p} (ms)`, ...paths.map((path) => ms(path.roundTripMs[p]))]);
+  for (const p of ['p50', 'p90', 'p99', 'max'] as const) {
+    rows.push([`connect + handshake ${p} (ms)`, ...paths.map((path) => (path.connections.tooShort ? TOO_SHORT : ms(handshake(path)[p])))]);
+  }
+  for (const p of ['p50', 'p99'] as const) {
+    rows.push([`${config.messageSize}-byte round trip ${p} (ms)`, ...paths.map((path) => (path.roundTripTooShort ? TOO_SHORT : ms(path.roundTripMs[p])))]);
+  }
+  for (const size of udpSizes(json)) {
+    const cell = (path: PathView, text: (entry: UdpSizeJson) => string): string => {
+      if (path.udp === null) return 'no UDP relay';
+      const entry = path.udp?.bySize.find((candidate) => candidate.payloadBytes === size);
+      return entry ? text(entry) : '-';
+    };
+    rows.push([`UDP ${size} B: datagrams/s`, ...paths.map((path) => cell(path, (e) => measured(e.datagramsPerSec, e.datagramsPerSec, e.datagramsPerSec, e.ratioToDirect, false)))]);
+    rows.push([`UDP ${size} B: MB/s`, ...paths.map((path) => cell(path, (e) => number(e.MBps)))]);
+    rows.push([`UDP ${size} B: loss`, ...paths.map((path) => cell(path, (e) => `${(e.lossRatio * 100).toFixed(e.lossRatio < 0.01 ? 2 : 1)}%`))]);
+    for (const p of ['p50', 'p99'] as const) rows.push([`UDP ${size} B: round trip ${p} (ms)`, ...paths.map((path) => cell(path, (e) => ms(e.rttMs[p])))]);
+  }
   return { header: ['', ...pathNames(json)], rows };
 }
 
@@ -41,8 +61,23 @@ export function resultsGrid(json: BenchJson): Grid {
 export function cpuGrid(json: BenchJson): Grid {
   const paths: PathView[] = [json.direct, ...json.results];
   const rows = throughputTitles(json).map(([kind, title]) => [title, ...paths.map((path) => cpu(path.throughput[kind]?.cpu))]);
+  rows.push([`round trips of ${json.config.messageSize} bytes`, ...paths.map((path) => cpu(path.roundTripCpu))]);
+  for (const size of udpSizes(json)) {
+    rows.push([`UDP, ${size}-byte datagrams`, ...paths.map((path) => cpu(path.udp?.bySize.find((entry) => entry.payloadBytes === size)?.cpu))]);
+  }
   rows.push([`connections, ${json.config.concurrency} concurrent`, ...paths.map((path) => cpu(path.connections.cpu))]);
   return { header: ['CPU %: proxy / bench / targets', ...pathNames(json)], rows };
+}
+
+const TOO_SHORT = 'too short';
+
+function udpSizes(json: BenchJson): number[] {
+  return json.direct.udp?.bySize.map((entry) => entry.payloadBytes) ?? [];
+}
+
+function hasTooShort(json: BenchJson): boolean {
+  return [json.direct, ...json.results].some((path) =>
+    path.connections.tooShort || path.roundTripTooShort || Object.values(path.throughput).some((entry) => entry.tooShort));
 }
 
 export function renderMarkdown(grid: Grid): string {

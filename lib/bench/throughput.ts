@@ -12,6 +12,8 @@ export interface ThroughputSpec {
   /** Bytes in all, shared among the streams; undefined means: send for `durationMs`. */
   readonly bytes: number | undefined;
   readonly durationMs: number;
+  /** A stream that moves no byte for this long fails (a proxy that swallows data): no run can hang. */
+  readonly timeoutMs: number;
 }
 
 export interface ThroughputResult {
@@ -42,14 +44,15 @@ const blocks = new Map<number, Buffer>();
  * upload, the sink's acknowledgement of the last block; for a download, the source's end of stream. The
  * connections (and SOCKS handshakes) are set up before the clock starts.
  */
-export async function measureThroughput(path: BenchPath, spec: ThroughputSpec): Promise<ThroughputResult> {
+export async function measureThroughput(path: BenchPath, spec: ThroughputSpec, signal?: AbortSignal): Promise<ThroughputResult> {
   const target = spec.direction === 'upload' ? 'sink' : 'source';
   const opened = await Promise.all(Array.from({ length: spec.streams }, () => path.open(target)));
   try {
     const start = performance.now();
     const plan = planStreams(spec, start);
     const run = spec.direction === 'upload' ? upload : download;
-    const results = await Promise.all(opened.map((connection) => run(connection, plan)));
+    const limits = { timeoutMs: spec.timeoutMs, signal };
+    const results = await Promise.all(opened.map((connection) => run(connection, plan, limits)));
     const end = Math.max(...results.map((result) => result.end));
     const bytes = results.reduce((total, result) => total + result.bytes, 0);
     const seconds = (end - start) / 1000;
@@ -77,32 +80,56 @@ function blockOf(size: number): Buffer {
   return block;
 }
 
-/** Runs `body` until it settles the stream; a close or error before then fails it. */
-function stream(connection: Opened, what: string, body: (settle: (result: StreamResult) => void, fail: (error: Error) => void) => void): Promise<StreamResult> {
+interface Limits {
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+interface StreamControl {
+  settle(result: StreamResult): void;
+  fail(error: Error): void;
+  /** Bytes moved: the stream is alive. */
+  progress(): void;
+}
+
+/** Runs `body` until it settles the stream; a close, an error, `timeoutMs` without progress or the signal
+ * before then fails it. */
+function stream(connection: Opened, what: string, limits: Limits, body: (control: StreamControl) => void): Promise<StreamResult> {
   const { socket } = connection;
   return new Promise((resolve, reject) => {
     let settled = false;
+    let lastProgress = performance.now();
+    const stop = (): void => {
+      settled = true;
+      clearInterval(watchdog);
+      limits.signal?.removeEventListener('abort', onAbort);
+    };
     const fail = (error: Error): void => {
       if (settled) return;
-      settled = true;
+      stop();
       socket.destroy();
       reject(error);
     };
     const settle = (result: StreamResult): void => {
       if (settled) return;
-      settled = true;
+      stop();
       resolve(result);
     };
+    const onAbort = (): void => fail(new SocxError('aborted', 'cancelled'));
+    const watchdog = setInterval(() => {
+      if (performance.now() - lastProgress > limits.timeoutMs) fail(new SocxError('timeout', `${what}: no data moved for ${limits.timeoutMs} ms`, { phase: 'relay' }));
+    }, Math.min(250, limits.timeoutMs));
+    limits.signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('error', (error) => fail(new SocxError('network', `${what} failed: ${error.message}`, { phase: 'relay', cause: error })));
     socket.on('close', () => fail(new SocxError('network', `${what}: the connection closed early`, { phase: 'relay' })));
-    body(settle, fail);
+    body({ settle, fail, progress: () => { lastProgress = performance.now(); } });
     socket.resume();
   });
 }
 
-function upload(connection: Opened, plan: StreamPlan): Promise<StreamResult> {
+function upload(connection: Opened, plan: StreamPlan, limits: Limits): Promise<StreamResult> {
   const { socket } = connection;
-  return stream(connection, 'upload', (settle) => {
+  return stream(connection, 'upload', limits, ({ settle, progress }) => {
     const block = blockOf(plan.blockSize);
     let sent = 0;
     let acked = connection.head.length;
@@ -123,6 +150,7 @@ function upload(connection: Opened, plan: StreamPlan): Promise<StreamResult> {
       finishIfDone();
     };
     countReads(socket, (acks) => {
+      progress();
       acked += acks;
       finishIfDone();
     });
@@ -133,12 +161,15 @@ function upload(connection: Opened, plan: StreamPlan): Promise<StreamResult> {
   });
 }
 
-function download(connection: Opened, plan: StreamPlan): Promise<StreamResult> {
+function download(connection: Opened, plan: StreamPlan, limits: Limits): Promise<StreamResult> {
   const { socket } = connection;
-  return stream(connection, 'download', (settle, fail) => {
+  return stream(connection, 'download', limits, ({ settle, fail, progress }) => {
     let received = connection.head.length;
     let timer: NodeJS.Timeout | undefined;
-    countReads(socket, (bytes) => { received += bytes; });
+    countReads(socket, (bytes) => {
+      progress();
+      received += bytes;
+    });
     socket.on('end', () => {
       const end = performance.now();
       clearTimeout(timer);
@@ -150,6 +181,9 @@ function download(connection: Opened, plan: StreamPlan): Promise<StreamResult> {
     request.writeUInt32BE(plan.blockSize, 0);
     request.writeUInt32BE(plan.blocks, 4);
     socket.write(request);
-    if (plan.deadline !== undefined) timer = setTimeout(() => socket.write(STOP), plan.deadline - performance.now());
+    if (plan.deadline !== undefined) {
+      timer = setTimeout(() => socket.write(STOP), plan.deadline - performance.now());
+      socket.once('close', () => clearTimeout(timer));
+    }
   });
 }

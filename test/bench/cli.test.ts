@@ -11,6 +11,7 @@ import type { BenchJson } from '../../lib/bench/summary.ts';
 import { SocksServer } from '../../lib/server/server.ts';
 import { freePort, run, type RunResult } from '../support/process.ts';
 import { usersAuthenticator } from '../../lib/server/auth.ts';
+import { startTarpit } from './tarpit.ts';
 
 const EXE = path.resolve(import.meta.dirname, '..', '..', 'dist', 'socx');
 const SMALL = ['--bytes', '64k', '--duration', '150ms', '--messages', '10', '--concurrency', '2'];
@@ -102,7 +103,7 @@ test('several -x with credentials, labels and --repeat', T, async () => {
   assert.doesNotMatch(result.stdout.toString(), /s3cr/);
 });
 
-test('the table goes to stdout, with no colour', T, async () => {
+test('the table goes to stdout, with no colour; progress goes to stderr as plain lines', T, async () => {
   const result = await bench([...SMALL, '--streams', '1']);
   assert.equal(result.code, 0, result.stderr);
   const out = result.stdout.toString('utf8');
@@ -112,6 +113,32 @@ test('the table goes to stdout, with no colour', T, async () => {
   assert.match(out, /connect \+ handshake p99/);
   assert.doesNotMatch(out, /2 streams/);
   assert.doesNotMatch(out + result.stderr, /\x1b\[/);
+  // upload, download, round trips, connection rate on two paths.
+  const steps = [...result.stderr.matchAll(/^socx: \[(\d+)\/8\] ([^:\n]+): (direct|socx serve) — ~\d+ s left$/gm)];
+  assert.deepEqual(steps.map((match) => Number(match[1])), [1, 2, 3, 4, 5, 6, 7, 8], result.stderr);
+  assert.equal(steps[2]![2], 'download, 1 stream');
+  // 64 kB moves in well under 200 ms on loopback: flagged, never shown as a figure.
+  assert.match(out, /upload, 1 stream \(MB\/s\) +│ +too short +│ +too short/);
+  assert.match(out, /"too short": a run under 200 ms/);
+});
+
+test('runs too short to measure are flagged in the JSON', T, async () => {
+  const json = parse(await bench(['--json', ...SMALL, '--streams', '1']));
+  assert.equal(json.direct.throughput.upload?.tooShort, true);
+  assert.equal(json.results[0]!.throughput.download?.tooShort, true);
+  assert.equal(json.direct.roundTripTooShort, true);
+  const long = parse(await bench(['--json', '--streams', '1', '--duration', '250ms', '--messages', '150', '--concurrency', '2']));
+  for (const path of [long.direct, ...long.results]) {
+    assert.equal(path.throughput.upload?.tooShort, undefined);
+    assert.equal(path.roundTripTooShort, undefined);
+    assert.equal(path.connections.tooShort, undefined);
+    // Every process on every row: the proxy (not on the direct path), the generator, the targets.
+    for (const cpu of [path.throughput.upload!.cpu, path.throughput.download!.cpu, path.connections.cpu]) {
+      assert.equal(typeof cpu.generator, 'number');
+      assert.equal(typeof cpu.targets, 'number');
+      assert.equal(typeof cpu.proxy, path === long.direct ? 'object' : 'number');
+    }
+  }
 });
 
 test('the targets can run in the generator process', T, async () => {
@@ -169,21 +196,48 @@ const alive = (pid: number): boolean => {
   }
 };
 
-test('SIGINT stops the run, its socx serve and its targets, and exits 130', T, async () => {
-  const child = spawn(EXE, ['bench', '--duration', '30s'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+test('a proxy that grants and then swallows data fails at the --timeout deadline, exit 1', T, async () => {
+  const tarpit = await startTarpit();
+  try {
+    const result = await bench(['--streams', '1', '--duration', '200ms', '--timeout', '400', '-x', `socks5h://127.0.0.1:${tarpit.port}`, '--label', 'tarpit']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /^socx: upload through tarpit: upload: no data moved for 400 ms$/m);
+    assert.equal(result.stdout.length, 0);
+  } finally {
+    await tarpit.close();
+  }
+});
+
+/** Spawns bench, waits for its children (the targets, and socx serve unless -x is given) and for the first
+ * measurement to begin, sends SIGINT, and checks that it and its children are gone within a second. */
+async function interrupt(args: string[], children: number): Promise<void> {
+  const child = spawn(EXE, ['bench', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let helpers: number[] = [];
-  for (let i = 0; i < 100 && helpers.length < 2; i++) {
-    await sleep(100);
-    helpers = childrenOf(child.pid!);
-  }
-  assert.equal(helpers.length, 2, 'expected the targets and socx serve as children');
-  await sleep(300);
+  for (let i = 0; i < 150 && !/\[1\/\d+\]/.test(stderr); i++) await sleep(100);
+  assert.match(stderr, /\[1\/\d+\] upload/);
+  const helpers = childrenOf(child.pid!);
+  assert.equal(helpers.length, children, `children: ${helpers.join(', ')}`);
   child.kill('SIGINT');
-  assert.equal(await exited, 130, stderr);
+  const code = await Promise.race([exited, sleep(1000).then(() => 'still running' as const)]);
+  if (code === 'still running') child.kill('SIGKILL');
+  assert.equal(code, 130, stderr);
   assert.match(stderr, /interrupted/);
-  for (let i = 0; i < 50 && helpers.some(alive); i++) await sleep(100);
+  // A child killed last may take a moment to be reaped once bench, its parent, is gone.
+  for (let i = 0; i < 20 && helpers.some(alive); i++) await sleep(50);
   assert.deepEqual(helpers.filter(alive), [], 'children left running');
+}
+
+test('SIGINT against a proxy that swallows data: bench and its children are gone within a second', T, async () => {
+  const tarpit = await startTarpit();
+  try {
+    await interrupt(['--streams', '1', '--duration', '30s', '--timeout', '60000', '-x', `socks5h://127.0.0.1:${tarpit.port}`], 1);
+  } finally {
+    await tarpit.close();
+  }
+});
+
+test('SIGINT stops the run, its socx serve and its targets within a second, and exits 130', T, async () => {
+  await interrupt(['--duration', '30s'], 2);
 });

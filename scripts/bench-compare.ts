@@ -1,0 +1,228 @@
+// npm run bench:compare [-- --rounds 3 --duration 2s]
+//
+// Does `socx bench` tell the proxies apart as an independent generator does? Starts socx serve (from the
+// sources), microsocks and Dante once, then, round after round, runs `socx bench` and socksload's compare.sh
+// (C, epoll; ../shared/tools/socksload) against those same three processes and direct TCP, alternating which
+// goes first. For every metric both measure, it sets the ratios between proxies (and to direct) from each
+// tool's medians side by side, and writes the table to BENCHMARKS.md between the markers below. Both tools
+// and the proxies run at the same priority (nice -10 as root, inherited from here; compare.sh --no-nice).
+// Needs microsocks and dante-server from apt, and root for compare.sh to read the proxies' CPU.
+
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os, { cpus } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { processTreeCpuMs } from '../lib/bench/cpu.ts';
+import { median } from '../lib/bench/stats.ts';
+import type { BenchJson } from '../lib/bench/summary.ts';
+import { renderMarkdown } from '../lib/bench/table.ts';
+import { compareScript, packageVersion, proxyArgs, quote, runBench, runCompare, runScript, startProxies, writeSection, type Proxy } from './bench-support.ts';
+
+const BEGIN = '<!-- bench:compare:begin: written by npm run bench:compare; edit outside these markers -->';
+const END = '<!-- bench:compare:end -->';
+/** How far bench's ratio may be from socksload's and still count as agreeing. */
+const AGREEMENT = 0.15;
+
+const { values: options } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '2' },
+  },
+});
+const rounds = Number(options.rounds);
+const seconds = Number(options.duration);
+if (!(rounds >= 1 && seconds > 0)) throw new Error('--rounds must be 1 or more and --duration (seconds) above 0');
+
+type Tool = 'bench' | 'socksload';
+type BenchPathJson = BenchJson['direct'] | BenchJson['results'][number];
+interface SocksloadRow { readonly test: string; readonly name: string; readonly [field: string]: unknown }
+
+/** One metric both tools measure: where bench has it, where socksload has it, and which way is better. */
+interface Metric {
+  readonly title: string;
+  readonly bench: (path: BenchPathJson) => number | undefined;
+  readonly test: string;
+  readonly field: string;
+  readonly higherIsBetter: boolean;
+}
+
+const METRICS: readonly Metric[] = [
+  { title: 'connections/s, 16 concurrent', bench: (p) => p.connections.perSec, test: 'cr16', field: 'cps', higherIsBetter: true },
+  { title: 'connect + handshake p50 µs, c=16', bench: (p) => 1000 * ('handshakeMs' in p ? p.handshakeMs : p.connectMs).p50, test: 'cr16', field: 'hs_p50_us', higherIsBetter: false },
+  { title: 'first echoed byte p50 µs, c=16', bench: (p) => 1000 * p.firstByteMs.p50, test: 'cr16', field: 'echo_p50_us', higherIsBetter: false },
+  { title: '64 B round trip p50 µs', bench: (p) => 1000 * p.roundTripMs.p50, test: 'rtt', field: 'p50_us', higherIsBetter: false },
+  { title: 'upload, 1 stream MB/s', bench: (p) => p.throughput.upload?.MBps, test: 'tp1', field: 'MBps', higherIsBetter: true },
+  { title: 'upload, 4 streams MB/s', bench: (p) => p.throughput.uploadStreams?.MBps, test: 'tp4', field: 'MBps', higherIsBetter: true },
+  { title: 'download, 1 stream MB/s', bench: (p) => p.throughput.download?.MBps, test: 'tp1r', field: 'MBps', higherIsBetter: true },
+];
+const TESTS = [...new Set(METRICS.map((metric) => metric.test))].join(',');
+
+/** Samples per tool, metric and target ("direct" or a compare.sh name), in the order the rounds ran. */
+type Samples = Map<string, number[]>;
+const key = (tool: Tool, metric: Metric, target: string): string => `${tool}|${metric.title}|${target}`;
+
+/** Past this share of the machine's CPU used by processes outside the test (other people's builds), a bench
+ * round runs once more and the quieter of the two is kept; compare.sh does the same for each of its samples. */
+const FOREIGN_MAX = 0.25;
+const NICE = -10;
+
+/** CPU milliseconds the whole machine spent busy (/proc/stat: all but idle and iowait). */
+function machineBusyMs(): number {
+  const fields = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) * 10;
+}
+
+/** Runs `task` and tells the share of the machine's CPU that processes other than this script's (the proxies,
+ * bench, compare.sh and their children are all ours) used meanwhile. */
+async function withForeignShare<T>(task: () => Promise<T>): Promise<{ value: T; foreign: number }> {
+  const ours = (): number => processTreeCpuMs(process.pid) ?? 0;
+  const [busy, own, begun] = [machineBusyMs(), ours(), performance.now()];
+  const value = await task();
+  const wallMs = performance.now() - begun;
+  const foreign = (machineBusyMs() - busy - (ours() - own)) / (wallMs * cpus().length);
+  return { value, foreign: Math.max(0, foreign) };
+}
+
+function add(samples: Samples, tool: Tool, metric: Metric, target: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return;
+  const list = samples.get(key(tool, metric, target)) ?? [];
+  list.push(value);
+  samples.set(key(tool, metric, target), list);
+}
+
+function addBench(samples: Samples, json: BenchJson, proxies: readonly Proxy[]): void {
+  for (const metric of METRICS) {
+    add(samples, 'bench', metric, 'direct', metric.bench(json.direct));
+    for (const result of json.results) {
+      const name = proxies.find((proxy) => proxy.label === result.label)?.name ?? result.label;
+      add(samples, 'bench', metric, name, metric.bench(result));
+    }
+  }
+}
+
+function addSocksload(samples: Samples, rows: readonly SocksloadRow[]): void {
+  for (const row of rows) {
+    // compare.sh marks a failed sample; one with errors or timeouts is not a measurement either.
+    if (row.mode === 'failed' || Number(row.errors ?? 0) > 0 || Number(row.timeouts ?? 0) > 0) continue;
+    for (const metric of METRICS.filter((m) => m.test === row.test)) add(samples, 'socksload', metric, row.name, row[metric.field]);
+  }
+}
+
+async function socksloadRound(out: string, proxies: readonly Proxy[]): Promise<SocksloadRow[]> {
+  const endpoints = proxies.map(({ name, port, pid }) => `${name}=127.0.0.1:${port}${pid === undefined ? '' : `/${pid}`}`);
+  await runCompare(['-r', '1', '--no-nice', '--tests', TESTS, '--cr-secs', String(seconds), '--tp-max', String(seconds), '-o', out, ...endpoints]);
+  const lines = (await readFile(path.join(out, 'raw.jsonl'), 'utf8')).trim().split('\n');
+  return lines.map((line) => JSON.parse(line) as SocksloadRow & { meta?: boolean }).filter((row) => !row.meta);
+}
+
+const value = (samples: Samples, tool: Tool, metric: Metric, target: string): number => median(samples.get(key(tool, metric, target)) ?? []);
+
+function format(number: number): string {
+  if (!Number.isFinite(number)) return '-';
+  return number >= 100 ? String(Math.round(number)) : number.toPrecision(3);
+}
+
+/** Every tool's medians, then every ratio from both tools and how far apart they are. */
+interface Tally { agreed: number; compared: number }
+
+function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMap<string, string>): { figures: string; ratios: string; between: Tally; toDirect: Tally } {
+  // The spread tells the noise floor: a ratio cannot agree closer than each tool agrees with itself.
+  const cell = (tool: Tool, metric: Metric, target: string): string => {
+    const list = samples.get(key(tool, metric, target)) ?? [];
+    const spread = list.length > 1 ? ` [${format(Math.min(...list))}–${format(Math.max(...list))}]` : '';
+    return format(median(list)) + spread;
+  };
+  const figures = renderMarkdown({
+    header: ['median [min–max] of the rounds', ...targets.map((target) => labels.get(target) ?? target)],
+    rows: METRICS.flatMap((metric) => (['bench', 'socksload'] as const).map((tool) =>
+      [`${metric.title}: ${tool}`, ...targets.map((target) => cell(tool, metric, target))])),
+  });
+  const proxies = targets.filter((target) => target !== 'direct');
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i < proxies.length; i++) for (let j = i + 1; j < proxies.length; j++) pairs.push([proxies[j]!, proxies[i]!]);
+  for (const proxy of proxies) pairs.push([proxy, 'direct']);
+  // Between proxies is what the criterion is about; to direct also depends on each tool's own direct ceiling
+  // (its sink, its chunk sizes), which differ by design.
+  const between: Tally = { agreed: 0, compared: 0 };
+  const toDirect: Tally = { agreed: 0, compared: 0 };
+  const rows: string[][] = [];
+  for (const metric of METRICS) {
+    for (const [a, b] of pairs) {
+      const ratio = (tool: Tool): number => value(samples, tool, metric, a) / value(samples, tool, metric, b);
+      const bench = ratio('bench');
+      const socksload = ratio('socksload');
+      if (!Number.isFinite(bench) || !Number.isFinite(socksload)) continue;
+      const off = bench / socksload - 1;
+      const agrees = Math.abs(off) <= AGREEMENT;
+      const tally = b === 'direct' ? toDirect : between;
+      tally.compared++;
+      if (agrees) tally.agreed++;
+      rows.push([metric.title, `${labels.get(a) ?? a} / ${labels.get(b) ?? b}`, bench.toFixed(2), socksload.toFixed(2), `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`, agrees ? 'yes' : 'no']);
+    }
+  }
+  const ratios = renderMarkdown({ header: ['metric', 'ratio', 'bench', 'socksload', 'bench vs socksload', `within ±${AGREEMENT * 100}%`], rows });
+  return { figures, ratios, between, toDirect };
+}
+
+const proxies: Proxy[] = [];
+runScript('bench:compare', proxies, async () => {
+  compareScript();
+  // As compare.sh does by default as root: a higher priority for everything under test (the proxies, bench,
+  // socksload and the targets all start from here and inherit it), so that other work disturbs less.
+  if (process.getuid?.() === 0) os.setPriority(NICE);
+  await startProxies(proxies);
+  const benchArgs = ['--repeat', '1', '--duration', `${seconds}s`, '--concurrency', '16', '--streams', '4', '--messages', '3000', '--message-size', '64', ...proxyArgs(proxies)];
+  const samples: Samples = new Map();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'socx-bench-compare-'));
+  let date = '';
+  let machine = '';
+  const foreignShares: number[] = [];
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      process.stderr.write(`bench:compare: round ${round}/${rounds}\n`);
+      // Alternate which tool goes first, so that neither always meets a machine warmed (or tired) by the other.
+      const order = round % 2 === 1 ? ['bench', 'socksload'] : ['socksload', 'bench'];
+      for (const tool of order) {
+        if (tool === 'bench') {
+          let { value: json, foreign } = await withForeignShare(() => runBench(benchArgs));
+          if (foreign > FOREIGN_MAX) {
+            process.stderr.write(`bench:compare: ${Math.round(foreign * 100)}% of the CPU went to other processes during bench; once more\n`);
+            const again = await withForeignShare(() => runBench(benchArgs));
+            if (again.foreign < foreign) ({ value: json, foreign } = again);
+          }
+          foreignShares.push(foreign);
+          date ||= json.date.slice(0, 10);
+          machine ||= `${json.machine.cpus} cores (${json.machine.model}), ${json.machine.memoryGiB} GiB, ${json.machine.os}, node ${json.machine.node}`;
+          addBench(samples, json, proxies);
+        } else {
+          addSocksload(samples, await socksloadRound(path.join(work, `round-${round}`), proxies));
+        }
+      }
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  const targets = ['direct', ...proxies.map((proxy) => proxy.name)];
+  const labels = new Map(proxies.map((proxy) => [proxy.name, proxy.label]));
+  const { figures, ratios, between, toDirect } = tables(samples, targets, labels);
+  const section = [
+    BEGIN,
+    '## bench against socksload (`npm run bench:compare`)',
+    '',
+    `- Date: ${date}; machine: ${machine}`,
+    `- Priority: ${os.getPriority()} (nice) for the proxies, bench, socksload and the targets alike`,
+    `- Peers: microsocks ${packageVersion('microsocks')}, Dante ${packageVersion('dante-server')} (Debian packages), socx serve from this tree; the same three processes for both tools`,
+    `- Command: \`npm run bench:compare -- --rounds ${rounds} --duration ${seconds}\`: ${rounds} rounds, each \`socx bench ${quote(benchArgs.filter((arg) => !/^socks5h:/.test(arg)))} -x …\` and \`compare.sh -r 1 --no-nice --tests ${TESTS} --cr-secs ${seconds} --tp-max ${seconds}\`, alternating which runs first; every figure is the median of the rounds`,
+    `- Other processes on the machine used ${foreignShares.map((share) => `${Math.round(share * 100)}%`).join(', ')} of its CPU during the bench rounds kept (a round above ${FOREIGN_MAX * 100}% ran twice; compare.sh retries its own samples the same way)`,
+    `- **${between.agreed} of ${between.compared} ratios between proxies agree within ±${AGREEMENT * 100}%**; ${toDirect.agreed} of ${toDirect.compared} ratios to direct do.`,
+    '',
+    ratios,
+    '',
+    figures,
+    END,
+  ].join('\n');
+  await writeSection(BEGIN, END, section);
+  process.stdout.write(`${section}\n\nwritten to BENCHMARKS.md\n`);
+});
