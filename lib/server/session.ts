@@ -550,7 +550,7 @@ export class Session extends PairRelay implements Sweepable {
       refuse: (code: number, why: string) => {
         this.record.reply = code;
         this.record.outcome = code === Reply.NOT_ALLOWED ? 'refused-rule' : code === Reply.TTL_EXPIRED ? 'timeout' : 'error';
-        this.record.result = why === replyName(code) ? why : `${replyName(code)} (${why})`;
+        this.record.result = refusalText(code, why);
         closeAfterReply(this.client, encodeFailure(request.version, code));
       },
       relay: (peer: Socket, head: Buffer) => new Promise<void>((resolve) => {
@@ -577,36 +577,36 @@ export class Session extends PairRelay implements Sweepable {
 
   #refuse(code: number, outcome: Outcome, why: string): void {
     this.record.reply = code;
-    this.#finish(encodeFailure(this.#version, code), outcome, why === replyName(code) ? why : `${replyName(code)} (${why})`);
+    this.#finish(encodeFailure(this.#version, code), outcome, refusalText(code, why));
   }
 
   /** Sends the last reply and closes once the client has read it. */
   #finish(reply: Buffer | undefined, outcome: Outcome, result: string): void {
-    if (this.#state === DONE) return;
-    const wasHandshake = this.inHandshake;
-    this.#state = DONE;
-    this.record.outcome = outcome;
-    this.record.result = result;
-    if (wasHandshake) this.#host.handshakeDone(this);
-    this.#partial = this.#head = undefined;
+    if (!this.#settle(outcome, result)) return;
     closeAfterReply(this.client, reply);
     this.#done();
   }
 
   /** Ends without a reply (the client is gone, or never spoke SOCKS, or ran out of time). */
   #end(outcome: Outcome, result: string): void {
-    if (this.#state === DONE) return;
+    if (!this.#settle(outcome, result)) return;
+    if (outcome === 'reset' || outcome === 'limit') reset(this.client);
+    else this.client.destroy();
+    this.#done();
+  }
+
+  /** What every ending does first; false when the session had ended already. */
+  #settle(outcome: Outcome, result: string): boolean {
+    if (this.#state === DONE) return false;
     const wasHandshake = this.inHandshake;
     this.#state = DONE;
     this.record.outcome = outcome;
     this.record.result = result;
     if (wasHandshake) this.#host.handshakeDone(this);
     this.#partial = this.#head = undefined;
-    if (outcome === 'reset' || outcome === 'limit') reset(this.client);
-    else this.client.destroy();
     this.#dialing?.destroy();
     this.#dialing = undefined;
-    this.#done();
+    return true;
   }
 
   #reported = false;
@@ -619,6 +619,11 @@ export class Session extends PairRelay implements Sweepable {
     this.#host.sessionDone(this);
     this.config.onConnection(this.record);
   }
+}
+
+/** The log's words for a refusal: the reply's name, and why when that adds something. */
+function refusalText(code: number, why: string): string {
+  return why === replyName(code) ? why : `${replyName(code)} (${why})`;
 }
 
 /** BND.ADDR/PORT: the local end of the upstream socket, as RFC 1928 §6 asks. */
