@@ -271,14 +271,20 @@ describe('abrupt ends are passed on as resets', () => {
     return { port, sockets, close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); target.close(() => resolve()); }) };
   }
 
+  /** A client relayed to the target's first connection. */
+  async function relayTo(server: Awaited<ReturnType<typeof startSocksServer>>, target: { port: number; sockets: Socket[] }): Promise<Collector> {
+    const c = await server.client();
+    await greet(c);
+    assert.equal((await request5(c, { type: 'ipv4', host: '127.0.0.1', port: target.port })).reply.reply, 0);
+    await waitFor(() => target.sockets.length === 1, 'the upstream connection');
+    return c;
+  }
+
   test('the target resets mid-transfer: the client gets a reset, not a FIN', T, async () => {
     const target = await resettingTarget();
     const server = await startSocksServer();
     try {
-      const c = await server.client();
-      await greet(c);
-      assert.equal((await request5(c, { type: 'ipv4', host: '127.0.0.1', port: target.port })).reply.reply, 0);
-      await waitFor(() => target.sockets.length === 1, 'the upstream connection');
+      const c = await relayTo(server, target);
       target.sockets[0]?.write('partial');
       assert.equal((await c.take(7)).toString(), 'partial');
       target.sockets[0]?.resetAndDestroy();
@@ -296,10 +302,7 @@ describe('abrupt ends are passed on as resets', () => {
     const target = await resettingTarget();
     const server = await startSocksServer();
     try {
-      const c = await server.client();
-      await greet(c);
-      assert.equal((await request5(c, { type: 'ipv4', host: '127.0.0.1', port: target.port })).reply.reply, 0);
-      await waitFor(() => target.sockets.length === 1, 'the upstream connection');
+      const c = await relayTo(server, target);
       const upstream = new Collector(target.sockets[0] as Socket);
       c.socket.write('partial');
       assert.equal((await upstream.take(7)).toString(), 'partial');
@@ -316,10 +319,7 @@ describe('abrupt ends are passed on as resets', () => {
   test('relays still open when the grace ends are reset on both sides', T, async () => {
     const target = await resettingTarget();
     const server = await startSocksServer();
-    const c = await server.client();
-    await greet(c);
-    assert.equal((await request5(c, { type: 'ipv4', host: '127.0.0.1', port: target.port })).reply.reply, 0);
-    await waitFor(() => target.sockets.length === 1, 'the upstream connection');
+    const c = await relayTo(server, target);
     const upstream = new Collector(target.sockets[0] as Socket);
     await withTimeout(server.server.close(200), 3000, 'close(200)');
     await c.close(3000);
