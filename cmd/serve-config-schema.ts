@@ -25,8 +25,8 @@ export function configSchema(command: Command): Record<string, unknown> {
   };
   properties.listeners = {
     type: 'array',
-    description: 'Addresses to listen on (the long form of listen); per-listener settings are not supported yet',
-    items: { anyOf: [scalar, { type: 'object', properties: { address: scalar }, required: ['address'], additionalProperties: false }] },
+    description: 'Addresses to listen on (the long form of listen); "auth: false" lets clients of that listener in without a login while the others need one',
+    items: { anyOf: [scalar, { type: 'object', properties: { address: scalar, auth: { type: 'boolean', description: 'false: no login on this listener (default true: users, when configured, must log in)' } }, required: ['address'], additionalProperties: false }] },
   };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',

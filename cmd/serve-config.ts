@@ -36,8 +36,8 @@ const notKeys: Readonly<Record<string, string>> = {
   deny: 'policy rules go in "rules:", a list of "allow RULE" / "deny RULE" in the order they apply',
 };
 
-/** Per-listener settings the server cannot honour yet: refused by name rather than ignored. */
-const LISTENER_KEYS = new Set(['address']);
+/** The settings a listener may have of its own; anything else is refused by name rather than ignored. */
+const LISTENER_KEYS = new Set(['address', 'auth']);
 
 /** The config keys that are flags, by their spelling in the file. */
 export function flagKeys(command: Command): Map<string, FlagKey> {
@@ -87,6 +87,8 @@ export function configToRaw(tree: YamlValue, command: Command, lines?: Map<strin
     const key = special ? special[0] : readFlagKey(entry, flags);
     raw[key] = special ? special[1](entry) : readFlagValue(entry, flags.get(entry.key));
     lines?.set(key, entry.line);
+    const noAuth = entry.key === 'listeners' ? readNoAuthListeners(entry) : [];
+    if (noAuth.length > 0) raw.noAuthListeners = noAuth;
   }
   if (tree.entries.some((e) => e.key === 'listen') && tree.entries.some((e) => e.key === 'listeners')) {
     throw new ConfigFileError(tree.entries.find((e) => e.key === 'listeners')?.line ?? 1, 'give either "listen:" or "listeners:", not both');
@@ -160,7 +162,20 @@ function readListeners(entry: YamlEntry): string[] {
     }
     const address = item.entries.find((setting) => setting.key === 'address');
     if (address?.value.kind !== 'scalar' || address.value.value === null) throw new ConfigFileError(item.line, 'a listener needs "address: host:port"');
+    const auth = item.entries.find((setting) => setting.key === 'auth');
+    if (auth && (auth.value.kind !== 'scalar' || typeof auth.value.value !== 'boolean')) throw new ConfigFileError(auth.line, '"auth" is true or false');
     return String(address.value.value);
+  });
+}
+
+/** The listeners with "auth: false": their clients get in without a login. */
+function readNoAuthListeners(entry: YamlEntry): string[] {
+  if (entry.value.kind !== 'list') return [];
+  return entry.value.items.flatMap((item) => {
+    if (item.kind !== 'map') return [];
+    const auth = item.entries.find((setting) => setting.key === 'auth');
+    const address = item.entries.find((setting) => setting.key === 'address');
+    return auth?.value.kind === 'scalar' && auth.value.value === false && address?.value.kind === 'scalar' ? [String(address.value.value)] : [];
   });
 }
 
@@ -219,6 +234,7 @@ export function formatEffectiveSettings(command: Command, raw: Readonly<Record<s
   if (raw.users !== undefined) shown['users-file'] = raw.users;
   if (userKinds.size > 0) shown.users = Object.fromEntries([...userKinds].map(([name, kind]) => [name, `*** (${kind})`]));
   if (raw.rules !== undefined) shown.rules = raw.rules;
+  if (Array.isArray(raw.noAuthListeners) && raw.noAuthListeners.length > 0) shown['listeners without login'] = raw.noAuthListeners;
   // URLs in values (an upstream proxy, say) may carry credentials.
   return stringify(shown, { lineWidth: 0 }).replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:[^\s@/]*@)/gi, (url) => redact(url));
 }

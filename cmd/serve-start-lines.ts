@@ -31,8 +31,9 @@ function policyLines(config: ServerConfig, bound: readonly ListenAddress[]): str
 export function enforcedLines(options: ServeOptions): string[] {
   const users = options.users.size;
   const config = options.config;
+  const open = options.listen.filter((address) => address.noAuth).map(formatAddress);
   const auth = users > 0
-    ? `auth: username/password, ${users} user(s); SOCKS4 is refused`
+    ? `auth: username/password, ${users} user(s); SOCKS4 is refused${open.length > 0 ? `; no login on ${open.join(', ')} (auth: false)` : ''}`
     : `auth: none${options.openProxy ? ' (open proxy)' : ''}; SOCKS4${config.socks4 === false ? ' disabled' : ' allowed'}`;
   const commands = ['connect', ...(['bind', 'udp'] as const).filter((name) => config.commands?.[name] !== undefined)];
   const ms = (value: number | undefined): string => (value === undefined ? '?' : value === 0 ? 'off' : value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`);

@@ -83,12 +83,16 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
 
 export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {
   const listenTexts = listOption(raw.listen, 'listen');
-  const listen = (listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map(parseListenAddress);
+  const noAuth = new Set(listOption(raw.noAuthListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
+  const listen = (listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map(parseListenAddress)
+    .map((address) => (noAuth.has(formatAddress(address)) ? { ...address, noAuth: true } : address));
   const users = loadUsers(raw, process.env);
-  const exposed = listen.filter((address) => !isLoopback(address.host));
-  const openProxy = exposed.length > 0 && users.size === 0;
+  // Open: reachable from elsewhere and nobody has to log in there (no users at all, or "auth: false").
+  const exposed = listen.filter((address) => !isLoopback(address.host) && (users.size === 0 || address.noAuth === true));
+  const openProxy = exposed.length > 0;
   if (openProxy && !flagOption(raw.allowOpenProxy)) {
-    throw usageError(`refusing to run an open proxy on ${exposed.map(formatAddress).join(', ')}: add users (--auth user:pass or --users FILE), or pass --allow-open-proxy if anyone who can reach it may use it`);
+    const fix = users.size === 0 ? 'add users (--auth user:pass or --users FILE), or pass' : 'it takes clients without a login (auth: false); pass';
+    throw usageError(`refusing to run an open proxy on ${exposed.map(formatAddress).join(', ')}: ${fix} --allow-open-proxy if anyone who can reach it may use it`);
   }
   const egress = parseEgress(listOption(raw.egress, 'egress'));
   return {
@@ -187,10 +191,10 @@ async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<n
     throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${listenErrorText(error, options.listen)}`);
   }
   for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
-  if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => !isLoopback(a.host)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
+  if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => !isLoopback(a.host) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
   if (!options.quiet) for (const line of startLines(options, server.config, bound)) printStatus(line);
   await signals.stopped;
   return 0;
 }
 
-const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map(formatAddress).join(' ');
+const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map((address) => `${formatAddress(address)}${address.noAuth ? ' (no login)' : ''}`).join(' ');

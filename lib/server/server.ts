@@ -16,7 +16,12 @@ import { Sweeper } from './sweep.ts';
 import { udpCommand } from './udp-command.ts';
 import type { ListenerInfo, ServerConfig } from './types.ts';
 
-export interface ListenAddress { readonly host: string; readonly port: number }
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+  /** Clients of this listener need no login even when users are configured (the config's `auth: false`). */
+  readonly noAuth?: boolean;
+}
 
 const limits = defaultLimits();
 const FD_LIMIT = openFileLimit();
@@ -145,8 +150,8 @@ export class SocksServer implements SessionHost {
   /** Resolves with the real address of each listener (port 0 becomes the port chosen). */
   async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
-    for (const { host, port } of addresses) {
-      const listener = { exposed: !isLoopback(host) };
+    for (const { host, port, noAuth } of addresses) {
+      const listener: ListenerInfo = { exposed: !isLoopback(host), noAuth: noAuth === true };
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.#accept(socket, listener));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -160,7 +165,7 @@ export class SocksServer implements SessionHost {
       server.on('error', (error) => this.#acceptFailed(error));
       this.#servers.push(server);
       const address = server.address();
-      if (address && typeof address === 'object') bound.push({ host: address.address, port: address.port });
+      if (address && typeof address === 'object') bound.push({ host: address.address, port: address.port, noAuth: listener.noAuth });
     }
     return bound;
   }

@@ -119,6 +119,11 @@ export class Session extends PairRelay implements Sweepable {
     host.sweeper.add(this);
   }
 
+  /** The login this listener asks for: the server's, unless the listener has none. */
+  get #authenticate(): ServerConfig['authenticate'] {
+    return this.#listener.noAuth ? undefined : this.config.authenticate;
+  }
+
   get inHandshake(): boolean {
     return this.#state <= SOCKS4_REQUEST;
   }
@@ -268,7 +273,7 @@ export class Session extends PairRelay implements Sweepable {
       return 2;
     }
     if (!greeting.done) return NEED_MORE;
-    const method = chooseMethod(greeting.value.methods, this.config.authenticate !== undefined);
+    const method = chooseMethod(greeting.value.methods, this.#authenticate !== undefined);
     if (method === Method.NO_ACCEPTABLE) {
       this.#finish(encodeMethodSelection({ method }), 'no-method', `no acceptable method (offered ${greeting.value.methods.join(',')})`);
     } else {
@@ -298,7 +303,7 @@ export class Session extends PairRelay implements Sweepable {
     this.record.user = username;
     this.#state = AUTHENTICATING;
     this.#authSync = true;
-    this.config.authenticate?.(username, password, this.info, (ok) => this.#authenticated(ok));
+    this.#authenticate?.(username, password, this.info, (ok) => this.#authenticated(ok));
     this.#authSync = false;
     return length;
   }
@@ -357,7 +362,7 @@ export class Session extends PairRelay implements Sweepable {
     if (!this.config.socks4) this.#refuse(Reply.NOT_ALLOWED, 'refused-rule', 'SOCKS4 is disabled');
     // SOCKS4 has no authentication of its own (USERID is identd's business): letting it through would
     // bypass the passwords.
-    else if (this.config.authenticate !== undefined) this.#refuse(Reply.NOT_ALLOWED, 'refused-auth', 'SOCKS4 refused: authentication is required');
+    else if (this.#authenticate !== undefined) this.#refuse(Reply.NOT_ALLOWED, 'refused-auth', 'SOCKS4 refused: authentication is required');
     else {
       this.#keepEarly(data, offset + decoded.length);
       this.#dispatch({ version: 4, command, address, user });

@@ -17,7 +17,11 @@ export interface SessionRequest {
 export interface ClientInfo { readonly host: string; readonly port: number }
 
 /** Where a connection arrived: the defaults of the policy differ for a listener others can reach. */
-export interface ListenerInfo { readonly exposed: boolean }
+export interface ListenerInfo {
+  readonly exposed: boolean;
+  /** No login on this listener, whatever `authenticate` says. */
+  readonly noAuth: boolean;
+}
 
 /** How a connection ended, from a closed set (the log's and the metrics' vocabulary). */
 export type Outcome =
