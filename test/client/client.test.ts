@@ -7,7 +7,7 @@ import type { Address } from '../../lib/codec/address.ts';
 import { openSession, type ClientOptions, type ProxySession } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { describeError, exitCodeFor, SocxError, type ErrorCode } from '../../lib/errors.ts';
-import { closedPort, hex, sleep, startRogue, withTimeout, writeByteByByte, type RoguePeer, type RogueServer } from '../helpers/net.ts';
+import { closedPort, hex, sleep, withRogue, withTimeout, writeByteByByte, type RoguePeer, type RogueServer } from '../helpers/net.ts';
 
 const TARGET: Address = { type: 'ipv4', host: '127.0.0.1', port: 80 };
 const OK_REPLY = hex('05 00 00 01 7f000001 1f90');
@@ -38,15 +38,6 @@ const answering = (reply: Buffer) => async (peer: RoguePeer): Promise<void> => {
   await peer.input.take(10);
   peer.socket.write(reply);
 };
-
-async function withRogue(script: (peer: RoguePeer) => Promise<void> | void, body: (rogue: RogueServer) => Promise<void>): Promise<void> {
-  const rogue = await startRogue(script);
-  try {
-    await body(rogue);
-  } finally {
-    await rogue.close();
-  }
-}
 
 describe('openSession against rogue proxies', () => {
   test('(a) a proxy that never answers: timeout after timeoutMs (300 ms), within 2 s, and the socket is closed', { timeout: 10_000 }, async () => {

@@ -10,7 +10,7 @@ import { acceptPeer, requestBind, requireConnectablePort } from '../../lib/clien
 import { openSession, type ClientOptions, type ProxySession } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { describeError, exitCodeFor, SocxError } from '../../lib/errors.ts';
-import { hex, startRogue, withTimeout, type RoguePeer, type RogueServer } from '../helpers/net.ts';
+import { hex, withRogue, withTimeout, type RoguePeer, type RogueServer } from '../helpers/net.ts';
 
 const TARGET: Address = { type: 'ipv4', host: '127.0.0.1', port: 80 };
 const ANY_PEER: Address = { type: 'ipv4', host: '0.0.0.0', port: 0 };
@@ -33,15 +33,6 @@ async function failure(promise: Promise<unknown>, limitMs = 3000): Promise<SocxE
     assert.fail(`expected a SocxError, got ${String(outcome)}`);
   }
   return outcome;
-}
-
-async function withRogue(script: (peer: RoguePeer) => Promise<void> | void, body: (rogue: RogueServer) => Promise<void>): Promise<void> {
-  const rogue = await startRogue(script);
-  try {
-    await body(rogue);
-  } finally {
-    await rogue.close();
-  }
 }
 
 /** No-auth greeting answered, then the request (10 bytes for an IPv4 target) answered with `reply`, then

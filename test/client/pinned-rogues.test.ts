@@ -10,7 +10,7 @@ import { openSession, type ClientOptions } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { openUdpSession } from '../../lib/client/udp.ts';
 import { exitCodeFor, SocxError } from '../../lib/errors.ts';
-import { deferred, hex, startRogue, withTimeout, type RoguePeer, type RogueServer } from '../helpers/net.ts';
+import { deferred, hex, withRogue, withTimeout, type RoguePeer, type RogueServer } from '../helpers/net.ts';
 
 const TARGET: Address = { type: 'ipv4', host: '127.0.0.1', port: 80 };
 const T = { timeout: 10_000 };
@@ -23,15 +23,6 @@ async function failure(promise: Promise<{ socket: { destroy(): void } }>, limitM
   const outcome = await withTimeout(promise.then((s) => { s.socket.destroy(); return undefined; }, (error: unknown) => error), limitMs, 'the client to settle');
   assert.ok(outcome instanceof SocxError, `expected a SocxError, got ${String(outcome)}`);
   return outcome;
-}
-
-async function withRogue(script: (peer: RoguePeer) => Promise<void> | void, body: (rogue: RogueServer) => Promise<void>): Promise<void> {
-  const rogue = await startRogue(script);
-  try {
-    await body(rogue);
-  } finally {
-    await rogue.close();
-  }
 }
 
 const SOCKS5_OK = hex('05 00 00 01 7f000001 1f90');

@@ -270,6 +270,16 @@ export async function startRogue(script: (peer: RoguePeer) => Promise<void> | vo
   };
 }
 
+/** Runs `body` against a rogue peer running `script`, and closes the peer whatever happens. */
+export async function withRogue(script: (peer: RoguePeer) => Promise<void> | void, body: (rogue: RogueServer) => Promise<void>): Promise<void> {
+  const rogue = await startRogue(script);
+  try {
+    await body(rogue);
+  } finally {
+    await rogue.close();
+  }
+}
+
 export function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
 }
