@@ -17,7 +17,7 @@ function formatDuration(ms: number): string {
 export function formatConnectionRecord(record: ConnectionRecord): string {
   const parts = [
     record.client,
-    record.version ? `socks${record.version}` : '-',
+    record.version === undefined ? '-' : record.version === 'http' ? 'http' : `socks${record.version}`,
     record.command ?? '-',
     // A space in a name would make a field of its own.
     record.target === undefined ? '-' : safeText(record.target).replaceAll(' ', '\\x20'),

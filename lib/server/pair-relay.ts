@@ -80,7 +80,7 @@ export function reset(socket: Socket): void {
 
 /** Asks for 'drain' once the pending writes complete: Writable emits it only after a write() that returned
  * false, and a chunk smaller than the high-water mark returns true even when the kernel did not take it. */
-function notifyWhenWritten(socket: Socket): void {
+export function notifyWhenWritten(socket: Socket): void {
   const state = (socket as unknown as { _writableState?: { needDrain: boolean } })._writableState;
   if (state) state.needDrain = true;
 }

@@ -43,6 +43,8 @@ export const defaultServerConfig: ServerConfig = {
   maxBindsPerIp: 16,
   keepAliveMs: 60_000,
   socks4: true,
+  http: true,
+  httpIdleTimeoutMs: 60_000,
   advertise: undefined,
   udpIdleTimeoutMs: 120_000,
   udpPortRange: undefined,

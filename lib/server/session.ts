@@ -1,13 +1,17 @@
 import { connect, type Socket } from 'node:net';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
-import { AuthStatus, commandName, Method, Reply, replyName, Version } from '../codec/constants.ts';
+import { AuthStatus, Command, commandName, Method, Reply, replyName, Version } from '../codec/constants.ts';
 import { CodecError } from '../codec/decoded.ts';
+import { MAX_HTTP_HEAD } from '../codec/http-head.ts';
 import { decodeSocks4Request } from '../codec/socks4.ts';
 import { decodeGreeting, decodeRequest, encodeMethodSelection, encodeUserPassReply } from '../codec/socks5.ts';
 import { dialErrorText, dialUpstream, egressFor, type Dialed } from '../dial.ts';
 import { describeError, errnoCode, SocxError } from '../errors.ts';
 import { safeText } from '../safe-text.ts';
 import { closeAfterReply } from './close-after-reply.ts';
+import { HttpForward, type ForwardEnd, type ForwardHost } from './http-forward.ts';
+import { isHttpStart, readHttpRequest, type ForwardPlan } from './http-request.ts';
+import { encodeHttpConnected, encodeHttpError, encodeHttpFailure, PROXY_AUTHENTICATE } from './http-status.ts';
 import { encodeFailure, encodeServerReply } from './outcome.ts';
 import { adopt, onSharedRead, ownerOf, PairRelay, reset, resumeReads, type RelayEnd } from './pair-relay.ts';
 import { replyFor } from './reply-for.ts';
@@ -16,7 +20,7 @@ import { refreshClock, type Sweepable, type Sweeper } from './sweep.ts';
 import { normaliseNumericHost } from '../policy/host-name.ts';
 import type { Verdict } from '../policy/policy.ts';
 import type { ResolvedAddress } from '../resolver/types.ts';
-import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, ListenerInfo, Outcome, ServerConfig, SessionRequest } from './types.ts';
+import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, ListenerInfo, Outcome, ServerConfig, SessionRequest, SocksRequest } from './types.ts';
 
 /** What a session needs from the server that accepted it. */
 export interface SessionHost {
@@ -40,18 +44,22 @@ const AUTH = 1;
 const AUTHENTICATING = 2;
 const REQUEST = 3;
 const SOCKS4_REQUEST = 4;
-const CONNECTING = 5;
-const RELAY = 6;
-const COMMAND = 7;
-const DONE = 8;
+/** An HTTP proxy request head (the first one, or the next on a kept-alive connection). */
+const HTTP_REQUEST = 5;
+const CONNECTING = 6;
+const RELAY = 7;
+const COMMAND = 8;
+/** A plain HTTP request sent on to its origin, its response coming back (http-forward.ts). */
+const FORWARD = 9;
+const DONE = 10;
 type State = typeof GREETING | typeof AUTH | typeof AUTHENTICATING | typeof REQUEST | typeof SOCKS4_REQUEST
-  | typeof CONNECTING | typeof RELAY | typeof COMMAND | typeof DONE;
+  | typeof HTTP_REQUEST | typeof CONNECTING | typeof RELAY | typeof COMMAND | typeof FORWARD | typeof DONE;
 
 const NEED_MORE = -1;
 /** Bytes a client may send behind its request before the upstream is connected. */
 const EARLY_DATA_LIMIT = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
-const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST ? 'request' : 'greeting');
+const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST || state === HTTP_REQUEST ? 'request' : 'greeting');
 
 /** RFC 1928 §3: with authentication required only username/password will do; without, only "no
  * authentication". Never a method the client did not offer. */
@@ -82,16 +90,17 @@ function onUpstreamConnect(this: Socket): void {
  * the read buffer (bytes are copied only when a message is split across reads or arrives early), then the
  * relay it extends. Deadlines are checked by the server's one sweep timer, not a timer per socket.
  */
-export class Session extends PairRelay implements Sweepable {
+export class Session extends PairRelay implements Sweepable, ForwardHost {
   readonly #host: SessionHost;
   readonly config: ServerConfig;
   readonly info: ClientInfo;
   readonly #listener: ListenerInfo;
-  readonly record: ConnectionRecord;
-  readonly #started: number;
+  /** The record of this connection; on an HTTP keep-alive connection, of the current request. */
+  record: ConnectionRecord;
+  #started: number;
   #state: State = GREETING;
   #deadline: number;
-  #version: 4 | 5 = 5;
+  #version: 4 | 5 | 'http' = 5;
   #partial: Buffer | undefined;
   #head: Buffer | undefined;
   #user: string | undefined;
@@ -101,6 +110,12 @@ export class Session extends PairRelay implements Sweepable {
   /** The upstream socket while it connects (the default dial), and what it sent before the relay began. */
   #dialing: Socket | undefined;
   #upstreamEarly: Buffer | undefined;
+  /** HTTP: the request being authenticated, the plain request to forward, and the exchange under way. */
+  #httpPending: SessionRequest | undefined;
+  #forwardPlan: ForwardPlan | undefined;
+  #forward: HttpForward | undefined;
+  /** HTTP keep-alive: between requests, nothing to record yet. */
+  #httpIdle = false;
 
   constructor(host: SessionHost, config: ServerConfig, socket: Socket, info: ClientInfo, listener: ListenerInfo, shared: boolean) {
     super(socket, shared);
@@ -110,11 +125,7 @@ export class Session extends PairRelay implements Sweepable {
     this.#listener = listener;
     this.#started = performance.now();
     this.#deadline = refreshClock() + config.handshakeTimeoutMs;
-    this.record = {
-      client: formatAddress(info), version: undefined, command: undefined, target: undefined, user: undefined,
-      ok: false, outcome: 'aborted', reply: undefined, rule: undefined, dialed: undefined, result: '',
-      bytesUp: 0, bytesDown: 0, handshakeMs: 0, durationMs: 0, extra: {},
-    };
+    this.record = newRecord(formatAddress(info));
     adopt(socket, this, shared);
     host.sweeper.add(this);
   }
@@ -125,7 +136,7 @@ export class Session extends PairRelay implements Sweepable {
   }
 
   get inHandshake(): boolean {
-    return this.#state <= SOCKS4_REQUEST;
+    return this.#state <= HTTP_REQUEST;
   }
 
   #debug(message: string): void {
@@ -135,12 +146,13 @@ export class Session extends PairRelay implements Sweepable {
   // ---- events ------------------------------------------------------------------------------------------
 
   override onRead(socket: Socket, chunk: Buffer, fromShared: boolean): boolean {
-    if (socket !== this.client && this.#state !== RELAY) {
+    if (socket !== this.client && this.#state !== RELAY && this.#state !== FORWARD) {
       this.#upstreamEarly = this.#upstreamEarly ? Buffer.concat([this.#upstreamEarly, chunk]) : Buffer.from(chunk);
       return false;
     }
     switch (this.#state) {
       case RELAY: return super.onRead(socket, chunk, fromShared);
+      case FORWARD: return this.#forward?.onRead(socket, chunk, fromShared) ?? false;
       // BIND and UDP read the control connection with 'data' listeners of their own.
       case COMMAND:
         if (this.clientShared) socket.emit('data', Buffer.from(chunk));
@@ -161,12 +173,16 @@ export class Session extends PairRelay implements Sweepable {
 
   override onEnd(socket: Socket): void {
     if (this.#state === RELAY) return super.onEnd(socket);
+    if (this.#state === FORWARD) return this.#forward?.onEnd(socket);
+    if (socket !== this.client) return;
     if (this.inHandshake) this.#end('aborted', `client closed the connection during ${phaseOf(this.#state)}`);
   }
 
   override onError(socket: Socket, error: Error): void {
     if (this.#state === RELAY) return super.onError(socket, error);
     if (socket === this.#dialing) return this.#dialFailed(error);
+    if (this.#state === FORWARD) return this.#forward?.onError(socket, error);
+    if (socket !== this.client) return;
     if (this.inHandshake || this.#state === CONNECTING) {
       this.#end(errnoCode(error) === 'ECONNRESET' ? 'reset' : 'error', `client connection failed during ${phaseOf(this.#state)}: ${describeError(error)}`);
     }
@@ -174,9 +190,15 @@ export class Session extends PairRelay implements Sweepable {
 
   override onClose(socket: Socket, hadError: boolean): void {
     if (this.#state === RELAY) return super.onClose(socket, hadError);
+    if (this.#state === FORWARD) return this.#forward?.onClose(socket);
     if (socket !== this.client) return;
     if (this.inHandshake) this.#end('aborted', `client closed the connection during ${phaseOf(this.#state)}`);
     else if (this.#state === CONNECTING) this.#end('aborted', 'client closed the connection while connecting');
+  }
+
+  override onDrain(socket: Socket): void {
+    if (this.#state === FORWARD) return this.#forward?.onDrain(socket);
+    super.onDrain(socket);
   }
 
   sweep(now: number): boolean {
@@ -188,8 +210,15 @@ export class Session extends PairRelay implements Sweepable {
       this.cut('idle-timeout', false);
       return false;
     }
+    // A forwarded request stays watched: the next one on the connection has deadlines again.
+    if (this.#state === FORWARD) {
+      const idle = this.config.idleTimeoutMs;
+      if (idle > 0 && now - (this.#forward?.lastActive ?? now) >= idle) this.#end('timeout', 'no traffic for the idle timeout while forwarding');
+      return this.#state === FORWARD;
+    }
     if (now < this.#deadline) return true;
-    if (this.inHandshake) this.#end('timeout', `client did not complete the ${phaseOf(this.#state)} in time`);
+    if (this.#httpIdle) this.#end('timeout', 'idle between HTTP requests');
+    else if (this.inHandshake) this.#end('timeout', `client did not complete the ${phaseOf(this.#state)} in time`);
     else if (this.#state === CONNECTING) this.#dialFailed(new SocxError('timeout', `connecting to ${this.record.dialed ?? 'the target'} timed out after ${this.config.connectTimeoutMs} ms`));
     return false;
   }
@@ -197,6 +226,7 @@ export class Session extends PairRelay implements Sweepable {
   /** The server is shutting down for good: an open relay is reset, anything else ends now. */
   abort(): void {
     if (this.#state === RELAY) return this.cut('aborted', true);
+    this.#forward?.origin.destroy();
     this.#abort?.abort();
     if (this.#state !== COMMAND) this.#end('aborted', 'server shutting down');
   }
@@ -227,8 +257,9 @@ export class Session extends PairRelay implements Sweepable {
     }
     const rest = offset < data.length ? data.subarray(offset) : undefined;
     if (this.inHandshake) {
-      if (rest && rest.length > this.config.maxHandshakeBytes) {
-        this.#refuseMalformed(`client sent more than ${this.config.maxHandshakeBytes} bytes of handshake`);
+      const limit = this.#version === 'http' ? MAX_HTTP_HEAD : this.config.maxHandshakeBytes;
+      if (rest && rest.length > limit) {
+        this.#refuseMalformed(`client sent more than ${limit} bytes of handshake`);
         return true;
       }
       if (rest) this.#partial = Buffer.from(rest);
@@ -248,6 +279,7 @@ export class Session extends PairRelay implements Sweepable {
       case AUTH: return this.#auth(data, offset);
       case REQUEST: return this.#request(data, offset);
       case SOCKS4_REQUEST: return this.#socks4Request(data, offset);
+      case HTTP_REQUEST: return this.#httpRequest(data, offset);
       default: return NEED_MORE;
     }
   }
@@ -261,6 +293,7 @@ export class Session extends PairRelay implements Sweepable {
       return this.#socks4Request(data, offset);
     }
     if (first !== Version.SOCKS5) {
+      if (this.config.http && isHttpStart(first)) return this.#startHttp(data, offset);
       this.#end('not-socks', `not a SOCKS request (first byte 0x${first.toString(16).padStart(2, '0')})`);
       return data.length - offset;
     }
@@ -312,12 +345,14 @@ export class Session extends PairRelay implements Sweepable {
     if (this.#state !== AUTHENTICATING) return;
     if (!ok) {
       const delay = this.#host.loginFailed(this.info.host);
-      const refuse = (): void => this.#finish(encodeUserPassReply({ status: AuthStatus.FAILURE }), 'refused-auth', 'authentication failed');
+      const reply = this.#version === 'http' ? encodeHttpError(407, 'authentication failed', [PROXY_AUTHENTICATE]) : encodeUserPassReply({ status: AuthStatus.FAILURE });
+      const refuse = (): void => this.#finish(reply, 'refused-auth', 'authentication failed');
       // The session stays in AUTHENTICATING meanwhile: its reads are stopped, and a close ends it as usual.
       if (delay > 0) setTimeout(() => { if (this.#state === AUTHENTICATING) refuse(); }, delay).unref();
       else refuse();
       return;
     }
+    if (this.#version === 'http') return this.#httpAuthenticated();
     this.client.write(encodeUserPassReply({ status: AuthStatus.SUCCESS }));
     this.#state = REQUEST;
     if (this.#authSync) return;
@@ -393,19 +428,20 @@ export class Session extends PairRelay implements Sweepable {
     record.command = command;
     this.#host.handshakeDone(this);
     if (config.onDebug) {
-      this.#debug(`SOCKS${request.version} ${command ?? `command 0x${request.command.toString(16)}`} ${safeText(record.target)}${request.user ? ` user ${safeText(request.user)}` : ''}`);
+      this.#debug(`${request.version === 'http' ? 'HTTP' : `SOCKS${request.version}`} ${command ?? `command 0x${request.command.toString(16)}`} ${safeText(record.target)}${request.user ? ` user ${safeText(request.user)}` : ''}`);
     }
     const handler = command === 'bind' || command === 'udp' ? config.commands[command] : undefined;
     if (command !== 'connect' && !handler) return this.#refuse(Reply.COMMAND_NOT_SUPPORTED, 'refused-command', replyName(Reply.COMMAND_NOT_SUPPORTED));
     const early = config.policy.precheck({ clientIp: this.info.host, destName: request.address.type === 'domain' ? request.address.host : undefined, port: command === 'udp' ? undefined : request.address.port, command: command ?? 'connect', user: this.#authenticatedUser(request) });
     if (early) return this.#refusedByRule(early);
-    if (!handler) return this.#connect(request);
-    this.#runCommand(command as 'bind' | 'udp', handler, request);
+    // BIND and UDP ASSOCIATE are SOCKS commands; HTTP asks for CONNECT only.
+    if (!handler || request.version === 'http') return this.#connect(request);
+    this.#runCommand(command as 'bind' | 'udp', handler, request as SocksRequest);
   }
 
-  /** RFC 1929's user, for `user=` rules; a SOCKS4 USERID is not a login. */
+  /** RFC 1929's or Proxy-Authorization's user, for `user=` rules; a SOCKS4 USERID is not a login. */
   #authenticatedUser(request: SessionRequest): string | undefined {
-    return request.version === 5 ? request.user : undefined;
+    return request.version !== 4 ? request.user : undefined;
   }
 
   #check(request: SessionRequest, command: 'connect' | 'bind' | 'udp', destIp: string, destName: string | undefined, port: number): Verdict {
@@ -454,7 +490,8 @@ export class Session extends PairRelay implements Sweepable {
 
   #dial(ip: string, port: number): void {
     const { config } = this;
-    const shared = this.clientShared;
+    // A forwarded request's origin is read with 'data' events: its bytes are parsed, then written on.
+    const shared = this.clientShared && this.#forwardPlan === undefined;
     const onread = shared ? sharedOnread(onSharedRead) : undefined;
     const localAddress = egressFor(config.egress, ip);
     this.record.dialed = formatAddress({ host: ip, port });
@@ -488,7 +525,8 @@ export class Session extends PairRelay implements Sweepable {
     this.#upstreamEarly = undefined;
     const fromUpstream = head && early ? Buffer.concat([head, early]) : head ?? early;
     const { record, config } = this;
-    this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, localAddressOf(socket)));
+    if (this.#forwardPlan) return this.#startForward(socket, fromUpstream, this.#forwardPlan);
+    this.client.write(this.#version === 'http' ? encodeHttpConnected() : encodeServerReply(this.#version, Reply.SUCCEEDED, localAddressOf(socket)));
     record.reply = Reply.SUCCEEDED;
     // The client's leg has keepalive from the listener (server.ts); the upstream's is set here.
     if (config.keepAliveMs > 0) socket.setKeepAlive(true, config.keepAliveMs);
@@ -528,7 +566,7 @@ export class Session extends PairRelay implements Sweepable {
   }
 
   /** BIND and UDP ASSOCIATE: less traffic, more waiting; their handlers are async and get a context. */
-  #runCommand(command: 'bind' | 'udp', handler: CommandHandler, request: SessionRequest): void {
+  #runCommand(command: 'bind' | 'udp', handler: CommandHandler, request: SocksRequest): void {
     this.#state = COMMAND;
     const ip = this.info.host;
     if (command === 'bind' && !this.#host.acquireBind(ip)) {
@@ -582,7 +620,7 @@ export class Session extends PairRelay implements Sweepable {
 
   #refuse(code: number, outcome: Outcome, why: string): void {
     this.record.reply = code;
-    this.#finish(encodeFailure(this.#version, code), outcome, refusalText(code, why));
+    this.#finish(this.#version === 'http' ? encodeHttpFailure(code, outcome) : encodeFailure(this.#version, code), outcome, refusalText(code, why));
   }
 
   /** Sends the last reply and closes once the client has read it. */
@@ -622,8 +660,112 @@ export class Session extends PairRelay implements Sweepable {
     this.record.durationMs = performance.now() - this.#started;
     this.#host.sweeper.delete(this);
     this.#host.sessionDone(this);
-    this.config.onConnection(this.record);
+    if (!this.#httpIdle) this.config.onConnection(this.record);
   }
+
+  // ---- HTTP proxy --------------------------------------------------------------------------------------
+
+  #startHttp(data: Buffer, offset: number): number {
+    this.#version = 'http';
+    this.record.version = 'http';
+    this.#state = HTTP_REQUEST;
+    return this.#httpRequest(data, offset);
+  }
+
+  /** One request head; CONNECT and absolute-form requests go the way of a SOCKS CONNECT from here: the same
+   * login, rules, lookup and dial. */
+  #httpRequest(data: Buffer, offset: number): number {
+    if (this.#httpIdle) this.#nextHttpRequest();
+    const read = readHttpRequest(data, offset);
+    if (!read) return NEED_MORE;
+    const { request } = read;
+    if (request.kind === 'refuse') {
+      this.#httpRefuse(request.status, request.outcome, request.why);
+      return data.length - offset;
+    }
+    this.#keepEarly(data, offset + read.used);
+    this.#forwardPlan = request.forward;
+    if (request.forward) this.record.extra.method = request.forward.method;
+    const { credentials } = request;
+    const sessionRequest: SessionRequest = { version: 'http', command: Command.CONNECT, address: request.address, user: credentials?.username };
+    this.record.target = formatAddress(request.address);
+    this.record.user = sessionRequest.user;
+    const authenticate = this.#authenticate;
+    if (!authenticate) this.#dispatch(sessionRequest);
+    else if (!credentials) this.#httpRefuse(407, 'refused-auth', 'no Proxy-Authorization: Basic credentials', 'proxy authentication required');
+    else {
+      this.#httpPending = sessionRequest;
+      this.#state = AUTHENTICATING;
+      this.#authSync = true;
+      authenticate(credentials.username, credentials.password, this.info, (ok) => this.#authenticated(ok));
+      this.#authSync = false;
+    }
+    return data.length - offset;
+  }
+
+  /** The first bytes of the next request on a kept-alive connection: its own record and deadline. */
+  #nextHttpRequest(): void {
+    this.#httpIdle = false;
+    this.#started = performance.now();
+    this.#deadline = refreshClock() + this.config.handshakeTimeoutMs;
+  }
+
+  #httpAuthenticated(): void {
+    const request = this.#httpPending;
+    this.#httpPending = undefined;
+    if (!request) return;
+    // What arrived while the password was checked belongs behind the head, with the rest of the body.
+    if (this.#partial) this.#head = this.#head ? Buffer.concat([this.#head, this.#partial]) : this.#partial;
+    this.#partial = undefined;
+    this.#dispatch(request);
+    if (!this.#authSync && this.#state === CONNECTING) resumeReads(this.client, this.clientShared);
+  }
+
+  #httpRefuse(status: number, outcome: Outcome, why: string, detail = why): void {
+    this.record.extra.status = status;
+    this.#finish(encodeHttpError(status, status === 400 || status === 431 ? 'malformed request' : detail, status === 407 ? [PROXY_AUTHENTICATE] : []), outcome, `HTTP ${status} (${why})`);
+  }
+
+  #startForward(origin: Socket, fromOrigin: Buffer | undefined, plan: ForwardPlan): void {
+    this.#state = FORWARD;
+    const fromClient = this.#head;
+    this.#head = this.#partial = undefined;
+    this.#forward = new HttpForward(this, this.client, this.clientShared, origin, plan);
+    this.#forward.start(fromClient, fromOrigin);
+  }
+
+  /** An exchange is over: recorded, then the connection closes or waits for the next request. */
+  forwardEnded(end: ForwardEnd): void {
+    const forward = this.#forward;
+    this.#forward = this.#forwardPlan = undefined;
+    const { record } = this;
+    record.bytesUp = forward?.bytesUp ?? 0;
+    record.bytesDown = forward?.bytesDown ?? 0;
+    this.bytesUp += record.bytesUp;
+    this.bytesDown += record.bytesDown;
+    if (end.status !== undefined) record.extra.status = end.status;
+    record.ok = end.outcome === 'ok';
+    if (end.cut) return this.#end(end.outcome, end.result);
+    if (!end.keepAlive) return this.#finish(end.reply, end.outcome, end.result);
+    record.outcome = 'ok';
+    record.result = 'ok';
+    record.durationMs = performance.now() - this.#started;
+    this.config.onConnection(record);
+    this.record = newRecord(record.client);
+    this.record.version = 'http';
+    this.#httpIdle = true;
+    this.#state = HTTP_REQUEST;
+    this.#deadline = refreshClock() + this.config.httpIdleTimeoutMs;
+    if (this.#consume(end.rest ?? EMPTY)) resumeReads(this.client, this.clientShared);
+  }
+}
+
+function newRecord(client: string): ConnectionRecord {
+  return {
+    client, version: undefined, command: undefined, target: undefined, user: undefined,
+    ok: false, outcome: 'aborted', reply: undefined, rule: undefined, dialed: undefined, result: '',
+    bytesUp: 0, bytesDown: 0, handshakeMs: 0, durationMs: 0, extra: {},
+  };
 }
 
 /** The log's words for a refusal: the reply's name, and why when that adds something. */

@@ -8,11 +8,14 @@ import type { Authenticate } from './auth.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
 export interface SessionRequest {
-  readonly version: 4 | 5;
+  readonly version: 4 | 5 | 'http';
   readonly command: number;
   readonly address: Address;
   readonly user: string | undefined;
 }
+
+/** A request in one of the SOCKS versions: what BIND and UDP ASSOCIATE handle. */
+export type SocksRequest = SessionRequest & { readonly version: 4 | 5 };
 
 export interface ClientInfo { readonly host: string; readonly port: number }
 
@@ -44,7 +47,8 @@ export type Outcome =
  * user) are kept as sent; every view escapes them. */
 export interface ConnectionRecord {
   client: string;
-  version: 4 | 5 | undefined;
+  /** SOCKS4/4a, SOCKS5, or the HTTP proxy (CONNECT and forwarded requests). */
+  version: 4 | 5 | 'http' | undefined;
   command: CommandName | undefined;
   target: string | undefined;
   user: string | undefined;
@@ -70,7 +74,7 @@ export interface CommandContext {
   readonly socket: Socket;
   /** Bytes the client sent behind its request. */
   readonly head: Buffer;
-  readonly request: SessionRequest;
+  readonly request: SocksRequest;
   readonly client: ClientInfo;
   readonly config: ServerConfig;
   readonly record: ConnectionRecord;
@@ -112,6 +116,11 @@ export interface ServerConfig {
   /** TCP keepalive on both legs of a relay (idle time before the first probe); 0 off. */
   readonly keepAliveMs: number;
   readonly socks4: boolean;
+  /** Speak HTTP proxy (CONNECT and absolute-form requests) on the same listeners, told apart by the first
+   * byte. */
+  readonly http: boolean;
+  /** HTTP keep-alive: how long a client connection may wait for its next request. */
+  readonly httpIdleTimeoutMs: number;
   /** The address to announce in BIND and UDP ASSOCIATE replies instead of our local one (behind NAT). */
   readonly advertise: string | undefined;
   /** UDP ASSOCIATE: end an association after this long without a relayed datagram; 0 never. */
