@@ -35,10 +35,12 @@ export function enforcedLines(options: ServeOptions): string[] {
   const auth = users > 0
     ? `auth: username/password, ${users} user(s); SOCKS4 is refused${open.length > 0 ? `; no login on ${open.join(', ')} (auth: false)` : ''}`
     : `auth: none${options.openProxy ? ' (open proxy)' : ''}; SOCKS4${config.socks4 === false ? ' disabled' : ' allowed'}`;
+  const http = config.http === false ? 'HTTP proxy off (--no-http)' : `HTTP proxy on the same port (CONNECT and http:// requests${users > 0 ? ', Proxy-Authorization: Basic' : ''})`;
   const commands = ['connect', ...(['bind', 'udp'] as const).filter((name) => config.commands?.[name] !== undefined)];
   const ms = (value: number | undefined): string => (value === undefined ? '?' : value === 0 ? 'off' : value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`);
   return [
     auth,
+    http,
     `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP`,
   ];
 }
@@ -58,6 +60,7 @@ function usageLines(options: ServeOptions, bound: readonly ListenAddress[]): str
     `try: curl -x ${url} https://example.com/`,
     `     ALL_PROXY=${url} git clone https://example.com/repo.git   # git, curl and others read ALL_PROXY`,
     `     ssh -o ProxyCommand='socx connect -x ${url} %h %p' user@host`,
+    ...(options.config.http === false ? [] : [`     curl -x http://${credentials}${authority} http://example.com/   # the HTTP proxy on the same port`]),
     `     proxychains4: "socks5 ${bare} ${first.port}${options.users.size > 0 ? ' USER PASS' : ''}" under [ProxyList]`,
   ];
   if (wildcard) lines.push('     (THIS-HOST: an address of this machine that the clients can reach)');

@@ -38,6 +38,7 @@ export function registerServe(cli: CAC): void {
     .option('--users <file>', 'Read users from a file, one user:password or user:$scrypt$… hash (socx hash-password) a line, # comments')
     .option('--allow-open-proxy', 'Allow listening on a non-loopback address without any users configured')
     .option('--no-socks4', 'Refuse SOCKS4 and SOCKS4a requests')
+    .option('--no-http', 'Do not speak HTTP proxy (CONNECT and http:// requests, on by default on every listener); a connection that is not SOCKS is closed')
     .option('--egress <addr>', 'Local address for connections to targets, UDP relay sockets towards targets and BIND listeners; one per family (repeatable)')
     .option('--advertise <addr>', 'Address to announce in BIND and UDP ASSOCIATE replies (when behind NAT); default: the local address of the client connection')
     .option('--handshake-timeout <duration, bare = ms>', 'Time a client has to complete its handshake', { default: '10s' })
@@ -106,6 +107,7 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
       authenticate: users.size > 0 ? usersAuthenticator(users) : undefined,
       egress,
       socks4: raw.socks4 !== false,
+      http: raw.http !== false,
       advertise: parseAdvertise(stringOption(raw.advertise, 'advertise')),
       commands: enabledCommands(raw),
       handshakeTimeoutMs: durationOption(raw.handshakeTimeout, 'handshake-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 10_000,

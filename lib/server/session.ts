@@ -218,6 +218,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     }
     if (now < this.#deadline) return true;
     if (this.#httpIdle) this.#end('timeout', 'idle between HTTP requests');
+    else if (this.#state === HTTP_REQUEST) this.#httpRefuse(408, 'timeout', 'client did not complete the request head in time', 'request timeout');
     else if (this.inHandshake) this.#end('timeout', `client did not complete the ${phaseOf(this.#state)} in time`);
     else if (this.#state === CONNECTING) this.#dialFailed(new SocxError('timeout', `connecting to ${this.record.dialed ?? 'the target'} timed out after ${this.config.connectTimeoutMs} ms`));
     return false;

@@ -79,8 +79,8 @@ describe('handshake limits', () => {
     }
   });
 
-  test('a first byte that is neither 4 nor 5 (an HTTP request) closes the connection without a reply', { timeout: 10_000 }, async () => {
-    const server = await startSocksServer();
+  test('with the HTTP proxy off, a first byte that is neither 4 nor 5 (an HTTP request) closes the connection without a reply', { timeout: 10_000 }, async () => {
+    const server = await startSocksServer({ http: false });
     try {
       const c = await server.client();
       c.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');

@@ -1,0 +1,311 @@
+/** The HTTP proxy on the SOCKS port, in process: exact response bytes for CONNECT and each refusal, the
+ * record of each request, the head a forwarded request reaches its origin with, message framing both ways,
+ * keep-alive across origins, and the deadlines. */
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { UpstreamDial } from '../../lib/dial.ts';
+import { SocxError } from '../../lib/errors.ts';
+import { Policy } from '../../lib/policy/policy.ts';
+import { lookupError, type Resolver } from '../../lib/resolver/types.ts';
+import { usersAuthenticator } from '../../lib/server/auth.ts';
+import type { ServerConfig } from '../../lib/server/types.ts';
+import { answerWith, basic, errorResponse, readResponse } from '../helpers/http.ts';
+import { closedPort, startEcho, withRogue, type EchoServer } from '../helpers/net.ts';
+import { startSocksServer, type TestServer } from '../helpers/socks.ts';
+
+const T = { timeout: 15_000 };
+const CONNECTED = 'HTTP/1.1 200 Connection established\r\n\r\n';
+const AUTH_REQUIRED = (text: string): string => errorResponse('407 Proxy Authentication Required', text, 'Proxy-Authenticate: Basic realm="socx"\r\n');
+
+async function withServer(config: Partial<ServerConfig>, body: (server: TestServer) => Promise<void>): Promise<void> {
+  const server = await startSocksServer(config);
+  try {
+    await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** Sends `request`, returns everything the proxy sent until it closed. */
+async function exchange(server: TestServer, request: string): Promise<string> {
+  const c = await server.client();
+  c.socket.write(Buffer.from(request, 'latin1'));
+  return (await c.end(5000)).toString('latin1');
+}
+
+describe('HTTP CONNECT', () => {
+  let echo: EchoServer;
+  before(async () => { echo = await startEcho(); });
+  after(() => echo.close());
+
+  test('CONNECT host:port → "200 Connection established" and nothing else, then bytes both ways (early ones too)', T, async () => {
+    await withServer({}, async (server) => {
+      const c = await server.client();
+      c.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\nearly`);
+      assert.equal((await c.take(CONNECTED.length + 5)).toString(), `${CONNECTED}early`);
+      c.socket.end('late');
+      assert.equal((await c.end()).toString(), 'late');
+      const record = await server.record(0);
+      assert.equal(record.version, 'http');
+      assert.equal(record.command, 'connect');
+      assert.equal(record.target, `127.0.0.1:${echo.port}`);
+      assert.equal(record.outcome, 'ok');
+      assert.equal(record.bytesUp, 9);
+    });
+  });
+
+  test('a name is resolved by the server\'s resolver (localhost)', T, async () => {
+    await withServer({}, async (server) => {
+      const c = await server.client();
+      c.socket.write(`CONNECT localhost:${echo.port} HTTP/1.1\r\n\r\n`);
+      assert.equal((await c.take(CONNECTED.length)).toString(), CONNECTED);
+    });
+  });
+
+  const refusals: Array<{ name: string; config: (closed: number) => Partial<ServerConfig>; response: string; outcome: string }> = [
+    { name: 'a rule (deny any) → 403', config: () => ({ policy: Policy.parse(['deny any']) }), response: errorResponse('403 Forbidden', 'connection not allowed by ruleset'), outcome: 'refused-rule' },
+    { name: 'connection refused → 502', config: () => ({}), response: errorResponse('502 Bad Gateway', 'connection refused'), outcome: 'upstream-refused' },
+    { name: 'connect timeout → 504', config: () => ({ dial: rejecting(new SocxError('timeout', 'connecting timed out')) }), response: errorResponse('504 Gateway Timeout', 'timed out'), outcome: 'timeout' },
+    { name: 'host unreachable → 502', config: () => ({ dial: rejecting(Object.assign(new Error('x'), { code: 'EHOSTUNREACH' })) }), response: errorResponse('502 Bad Gateway', 'host unreachable'), outcome: 'upstream-unreachable' },
+  ];
+  for (const { name, config, response, outcome } of refusals) {
+    test(`CONNECT refused by ${name}, then the close`, T, async () => {
+      const closed = await closedPort();
+      await withServer(config(closed), async (server) => {
+        assert.equal(await exchange(server, `CONNECT 127.0.0.1:${closed} HTTP/1.1\r\n\r\n`), response);
+        const record = await server.record(0);
+        assert.equal(record.outcome, outcome);
+        assert.equal(record.version, 'http');
+      });
+    });
+  }
+
+  test('a name that does not resolve → 502; a lookup that runs out of time → 504', T, async () => {
+    const resolver: Resolver = {
+      lookup: (host, _client, callback) => setImmediate(() => callback(lookupError(host === 'slow.test' ? 'ETIMEOUT' : 'ENOTFOUND', host, 'no'), [])),
+    };
+    await withServer({ resolver }, async (server) => {
+      assert.equal(await exchange(server, 'CONNECT nowhere.test:443 HTTP/1.1\r\n\r\n'), errorResponse('502 Bad Gateway', 'host unreachable'));
+      assert.equal(await exchange(server, 'CONNECT slow.test:443 HTTP/1.1\r\n\r\n'), errorResponse('504 Gateway Timeout', 'timed out'));
+      assert.equal((await server.record(0)).outcome, 'upstream-unreachable');
+      assert.equal((await server.record(1)).outcome, 'timeout');
+    });
+  });
+
+  test('Proxy-Authorization: none → 407 at once; wrong → 407 after the failed-login delay; right → 200', T, async () => {
+    await withServer({ authenticate: usersAuthenticator(new Map([['alice', 's3cret']])) }, async (server) => {
+      assert.equal(await exchange(server, `CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n\r\n`), AUTH_REQUIRED('proxy authentication required'));
+      const started = performance.now();
+      assert.equal(await exchange(server, `CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nProxy-Authorization: ${basic('alice', 'wrong')}\r\n\r\n`), AUTH_REQUIRED('authentication failed'));
+      assert.ok(performance.now() - started >= 90, 'the refusal waited for the failed-login delay');
+      const c = await server.client();
+      c.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nProxy-Authorization: ${basic('alice', 's3cret')}\r\n\r\nhi`);
+      assert.equal((await c.take(CONNECTED.length + 2)).toString(), `${CONNECTED}hi`);
+      const [none, wrong] = [await server.record(0), await server.record(1)];
+      assert.equal(none.outcome, 'refused-auth');
+      assert.equal(none.user, undefined);
+      assert.equal(wrong.outcome, 'refused-auth');
+      assert.equal(wrong.user, 'alice');
+      assert.doesNotMatch(JSON.stringify(server.records), /wrong|s3cret/);
+    });
+  });
+});
+
+describe('malformed requests, bounds and deadlines', () => {
+  const bad: Array<[string, string, string]> = [
+    ['origin-form (a request for a web server)', 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', '400 Bad Request'],
+    ['a start line in two parts', 'GET http://x/\r\n\r\n', '400 Bad Request'],
+    ['HTTP/2.0', 'GET http://x/ HTTP/2.0\r\n\r\n', '400 Bad Request'],
+    ['obs-fold', 'GET http://x/ HTTP/1.1\r\nA: b\r\n c\r\n\r\n', '400 Bad Request'],
+    ['Content-Length with Transfer-Encoding', 'POST http://x/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', '400 Bad Request'],
+    ['two Content-Lengths', 'POST http://x/ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', '400 Bad Request'],
+    ['a negative Content-Length', 'POST http://x/ HTTP/1.1\r\nContent-Length: -1\r\n\r\n', '400 Bad Request'],
+    ['CONNECT without a port', 'CONNECT example.com HTTP/1.1\r\n\r\n', '400 Bad Request'],
+  ];
+  for (const [name, request, status] of bad) {
+    test(`${name} → ${status}, then the close`, T, async () => {
+      await withServer({}, async (server) => {
+        assert.equal(await exchange(server, request), errorResponse(status, 'malformed request'));
+        assert.equal((await server.record(0)).outcome, 'bad-request');
+      });
+    });
+  }
+
+  test('an https:// URI → 501 (CONNECT is the way to https)', T, async () => {
+    await withServer({}, async (server) => {
+      assert.equal(await exchange(server, 'GET https://x/ HTTP/1.1\r\n\r\n'), errorResponse('501 Not Implemented', 'bad HTTP request: the https scheme is not proxied (only http; use CONNECT for https)'));
+    });
+  });
+
+  test('a head over 16 KiB → 431', T, async () => {
+    await withServer({}, async (server) => {
+      const c = await server.client();
+      c.socket.write(`GET http://x/ HTTP/1.1\r\n${'X-Filler: 0123456789abcdef\r\n'.repeat(700)}`);
+      assert.equal((await c.end()).toString(), errorResponse('431 Request Header Fields Too Large', 'malformed request'));
+      assert.match((await server.record(0)).result, /^HTTP 431 \(request head longer than 16384 bytes\)$/);
+    });
+  });
+
+  test('the handshake deadline covers the head: a trickled head gets 408 and the close', T, async () => {
+    await withServer({ handshakeTimeoutMs: 300 }, async (server) => {
+      const c = await server.client();
+      c.socket.write('GET http://x/ HTTP/1.1\r\nHost: x\r\n');
+      assert.equal((await c.end()).toString(), errorResponse('408 Request Timeout', 'request timeout'));
+      assert.equal((await server.record(0)).outcome, 'timeout');
+    });
+  });
+
+  test('--no-http (http: false): an HTTP request is not SOCKS, closed without a reply', T, async () => {
+    await withServer({ http: false }, async (server) => {
+      assert.equal(await exchange(server, 'CONNECT 127.0.0.1:1 HTTP/1.1\r\n\r\n'), '');
+      assert.equal((await server.record(0)).outcome, 'not-socks');
+    });
+  });
+});
+
+function rejecting(error: unknown): UpstreamDial {
+  return async () => { throw error; };
+}
+
+describe('plain HTTP forwarding', () => {
+  test('the origin gets origin-form, its own Host, no hop-by-hop fields or proxy credentials, a Via; the client gets the response likewise', T, async () => {
+    const reply = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nX-Kept: yes\r\n\r\nhi';
+    await withRogue(answerWith(reply), async (origin) => {
+      await withServer({ authenticate: usersAuthenticator(new Map([['u', 'p']])) }, async (server) => {
+        const c = await server.client();
+        c.socket.write([
+          `GET http://127.0.0.1:${origin.port}/a/b?c=d HTTP/1.1`, 'Host: wrong.test', `Proxy-Authorization: ${basic('u', 'p')}`,
+          'Proxy-Connection: keep-alive', 'Connection: X-Private', 'X-Private: secret', 'Keep-Alive: 300', 'TE: trailers',
+          'Upgrade: websocket', 'Accept: */*', '', '',
+        ].join('\r\n'));
+        assert.equal(await readResponse(c), 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Kept: yes\r\nVia: 1.1 socx\r\n\r\nhi');
+        const peer = await origin.peer(0);
+        assert.equal(peer.input.all.toString(), `GET /a/b?c=d HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nAccept: */*\r\nVia: 1.1 socx\r\nConnection: close\r\n\r\n`);
+        const record = await server.record(0);
+        assert.equal(record.user, 'u');
+        assert.deepEqual(record.extra, { method: 'GET', status: 200 });
+      });
+    });
+  });
+
+  test('keep-alive: two requests on one connection to two origins, one record each; idle after them, closed without a third', T, async () => {
+    const origins = await Promise.all([startWeb('one'), startWeb('two')]);
+    try {
+      await withServer({ httpIdleTimeoutMs: 300 }, async (server) => {
+        const c = await server.client();
+        c.socket.write(`GET http://127.0.0.1:${origins[0]?.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+        assert.match(await readResponse(c), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\none \/$/);
+        c.socket.write(`GET http://localhost:${origins[1]?.port}/x HTTP/1.1\r\nHost: x\r\n\r\n`);
+        assert.match(await readResponse(c), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\ntwo \/x$/);
+        assert.equal((await c.end()).length, 0, 'closed after the idle deadline');
+        const [first, second] = [await server.record(0), await server.record(1)];
+        assert.equal(first.target, `127.0.0.1:${origins[0]?.port}`);
+        assert.equal(second.target, `localhost:${origins[1]?.port}`);
+        await server.close();
+        assert.equal(server.records.length, 2);
+      });
+    } finally {
+      for (const origin of origins) origin.server.close();
+    }
+  });
+
+  test('pipelined requests in one write are answered in order', T, async () => {
+    const web = await startWeb('p');
+    try {
+      await withServer({}, async (server) => {
+        const c = await server.client();
+        const url = `http://127.0.0.1:${web.port}`;
+        c.socket.write(`GET ${url}/1 HTTP/1.1\r\n\r\nGET ${url}/2 HTTP/1.1\r\n\r\nGET ${url}/3 HTTP/1.1\r\nConnection: close\r\n\r\n`);
+        const all = (await c.end()).toString();
+        assert.deepEqual([...all.matchAll(/\r\n\r\n(p \/\d)/g)].map((m) => m[1]), ['p /1', 'p /2', 'p /3']);
+        assert.match(all, /Connection: close\r\n[^]*p \/3$/);
+      });
+    } finally {
+      web.server.close();
+    }
+  });
+
+  test('a chunked request body goes on as it is; a chunked response goes back as it is to HTTP/1.1', T, async () => {
+    const body = '5\r\nhello\r\n0\r\n\r\n';
+    const reply = 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+    await withRogue(answerWith(reply, { bodyBytes: body.length }), async (origin) => {
+      await withServer({}, async (server) => {
+        const c = await server.client();
+        c.socket.write(`POST http://127.0.0.1:${origin.port}/up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+        await c.until(() => c.pending.toString().endsWith('0\r\n\r\n'), 5000, 'the chunked response');
+        assert.equal(c.pending.toString(), 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nVia: 1.1 socx\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+        const peer = await origin.peer(0);
+        assert.equal(peer.input.all.toString(), `POST /up HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nTransfer-Encoding: chunked\r\nVia: 1.1 socx\r\nConnection: close\r\n\r\n${body}`);
+      });
+    });
+  });
+
+  test('to an HTTP/1.0 client a chunked response is unwrapped and ends with the close; no 100 Continue reaches it', T, async () => {
+    const reply = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n';
+    await withRogue(answerWith(reply), async (origin) => {
+      await withServer({}, async (server) => {
+        assert.equal(await exchange(server, `GET http://127.0.0.1:${origin.port}/ HTTP/1.0\r\n\r\n`), 'HTTP/1.1 200 OK\r\nVia: 1.1 socx\r\nConnection: close\r\n\r\nabcde');
+      });
+    });
+  });
+
+  test('100 Continue is passed on to an HTTP/1.1 client before the final response', T, async () => {
+    const reply = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n';
+    await withRogue(answerWith(reply), async (origin) => {
+      await withServer({}, async (server) => {
+        const c = await server.client();
+        c.socket.write(`PUT http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n`);
+        await c.until(() => c.pending.toString().endsWith('socx\r\n\r\n') && c.pending.toString().includes('204'), 5000, 'both responses');
+        assert.equal(c.pending.toString(), 'HTTP/1.1 100 Continue\r\nVia: 1.1 socx\r\n\r\nHTTP/1.1 204 No Content\r\nVia: 1.1 socx\r\n\r\n');
+      });
+    });
+  });
+
+  test('a response without a length ends with the origin\'s close, and so does the client connection', T, async () => {
+    await withRogue(answerWith('HTTP/1.1 200 OK\r\n\r\nuntil the end', { close: true }), async (origin) => {
+      await withServer({}, async (server) => {
+        assert.equal(await exchange(server, `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\n\r\n`), 'HTTP/1.1 200 OK\r\nVia: 1.1 socx\r\nConnection: close\r\n\r\nuntil the end');
+      });
+    });
+  });
+
+  test('HEAD: the Content-Length is passed on, no body is waited for, the connection stays open', T, async () => {
+    await withRogue(answerWith('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n'), async (origin) => {
+      await withServer({}, async (server) => {
+        const c = await server.client();
+        c.socket.write(`HEAD http://127.0.0.1:${origin.port}/ HTTP/1.1\r\n\r\n`);
+        await c.until(() => c.pending.toString().endsWith('\r\n\r\n'), 5000, 'the head');
+        assert.equal(c.pending.toString(), 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nVia: 1.1 socx\r\n\r\n');
+        assert.equal((await server.record(0)).outcome, 'ok');
+        assert.equal(c.closed, false);
+      });
+    });
+  });
+
+  test('an origin that closes without a response → 502; one that sends both Content-Length and Transfer-Encoding → 502', T, async () => {
+    for (const reply of ['', 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n']) {
+      await withRogue(answerWith(reply, { close: true }), async (origin) => {
+        await withServer({}, async (server) => {
+          assert.equal(await exchange(server, `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\n\r\n`), errorResponse('502 Bad Gateway', 'no valid response from the origin'));
+        });
+      });
+    }
+  });
+
+  test('a forwarded request is checked by the same rules (deny port=80-65535 → 403)', T, async () => {
+    await withServer({ policy: Policy.parse(['deny port=80-65535']) }, async (server) => {
+      assert.equal(await exchange(server, 'GET http://127.0.0.1:8080/ HTTP/1.1\r\n\r\n'), errorResponse('403 Forbidden', 'connection not allowed by ruleset'));
+      assert.equal((await server.record(0)).rule, 'deny port=80-65535');
+    });
+  });
+});
+
+/** An origin answering "NAME PATH" with a Content-Length, keep-alive. */
+async function startWeb(name: string): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer((req, res) => res.end(`${name} ${req.url}`));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
