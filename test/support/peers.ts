@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import dgram from 'node:dgram';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -208,18 +209,37 @@ function tracked(server: net.Server): Set<net.Socket> {
   return sockets;
 }
 
-/** Answers every request with `body` (200, application/octet-stream). */
-export async function startHttpServer(body: Buffer): Promise<Peer & { requests(): number }> {
+/** Answers every request with `body` (200, application/octet-stream unless told). */
+export async function startHttpServer(body: Buffer, contentType = 'application/octet-stream'): Promise<Peer & { requests(): number }> {
   let requests = 0;
   const server = http.createServer((req, res) => {
     requests++;
+    req.resume();
+    res.writeHead(200, { 'content-type': contentType, 'content-length': body.length });
+    res.end(body);
+  });
+  const sockets = tracked(server);
+  const port = await listenLocal(server);
+  return { host: HOST, port, stop: closeServer(server, sockets), requests: () => requests };
+}
+
+/** Like startHttpServer over TLS, with a self-signed certificate for 127.0.0.1 made by openssl. */
+export async function startHttpsServer(body: Buffer): Promise<Peer> {
+  const openssl = requireBinary('openssl');
+  const dir = await tempDir('tls');
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  const made = await run(openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { timeoutMs: 15_000 });
+  if (made.code !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr}`);
+  const server = https.createServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
     res.end(body);
   });
   const sockets = tracked(server);
   const port = await listenLocal(server);
-  return { host: HOST, port, stop: closeServer(server, sockets), requests: () => requests };
+  const stopServer = closeServer(server, sockets);
+  return { host: HOST, port, stop: async () => { await stopServer(); await rm(dir, { recursive: true, force: true }); } };
 }
 
 /** Echoes bytes back; half-close aware: ends its side after the client ends and the echo drains. */
@@ -262,13 +282,16 @@ let pythonChecked: Promise<string> | undefined;
 
 /** A python3 that can `import socks` (PySocks). pyenv's python3 on PATH cannot. */
 export function pythonWithSocks(): Promise<string> {
-  return (pythonChecked ??= (async () => {
-    const py = requireBinary('/usr/bin/python3', 'python3');
-    const r = await run(py, ['-c', 'import socks'], { timeoutMs: 10_000 });
-    if (r.code !== 0) {
-      pythonChecked = undefined;
-      throw new Error(`${py} cannot import socks (apt-get install python3-socks): ${r.stderr}`);
-    }
-    return py;
-  })());
+  return (pythonChecked ??= pythonWith('socks', 'python3-socks').catch((error: unknown) => {
+    pythonChecked = undefined;
+    throw error;
+  }));
+}
+
+/** /usr/bin/python3 once it can import `module` (from Debian's `aptPackage`); an error, never a skip. */
+export async function pythonWith(module: string, aptPackage: string): Promise<string> {
+  const py = requireBinary('/usr/bin/python3', 'python3');
+  const r = await run(py, ['-c', `import ${module}`], { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`${py} cannot import ${module} (apt-get install ${aptPackage}): ${r.stderr}`);
+  return py;
 }
