@@ -35,13 +35,12 @@ export function enforcedLines(options: ServeOptions): string[] {
   const auth = users > 0
     ? `auth: username/password, ${users} user(s); SOCKS4 is refused${open.length > 0 ? `; no login on ${open.join(', ')} (auth: false)` : ''}`
     : `auth: none${options.openProxy ? ' (open proxy)' : ''}; SOCKS4${config.socks4 === false ? ' disabled' : ' allowed'}`;
-  const http = config.http === false ? 'HTTP proxy off (--no-http)' : `HTTP proxy on the same port (CONNECT and http:// requests${users > 0 ? ', Proxy-Authorization: Basic' : ''})`;
+  const http = config.http === false ? 'HTTP proxy off (--no-http)' : 'HTTP proxy on the same port (CONNECT and http:// requests)';
   const commands = ['connect', ...(['bind', 'udp'] as const).filter((name) => config.commands?.[name] !== undefined)];
   const ms = (value: number | undefined): string => (value === undefined ? '?' : value === 0 ? 'off' : value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`);
   return [
     auth,
-    http,
-    `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP`,
+    `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP; ${http}`,
   ];
 }
 

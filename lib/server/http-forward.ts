@@ -101,6 +101,8 @@ export class HttpForward {
   start(fromClient: Buffer | undefined, fromOrigin: Buffer | undefined): void {
     this.#writeUp(this.#plan.head);
     if (fromClient) this.#fromClient(fromClient, false);
+    // A client that half-closed while the origin was dialed: its end was seen before this exchange began.
+    if (this.#client.readableEnded) this.onEnd(this.#client);
     if (fromOrigin && !this.#finished) this.#fromOrigin(fromOrigin);
     if (this.#finished) return;
     if (!this.#requestBody.done && !this.#clientWaiting) resumeReads(this.#client, this.#clientShared);

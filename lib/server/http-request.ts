@@ -19,7 +19,7 @@ export interface ForwardPlan {
 
 /** What a request head asks the session to do. */
 export type HttpRequest =
-  | { readonly kind: 'refuse'; readonly status: number; readonly outcome: Outcome; readonly why: string }
+  | { readonly kind: 'refuse'; readonly status: number; readonly outcome: Outcome; readonly why: string; readonly detail: string }
   | { readonly kind: 'connect' | 'forward'; readonly address: Address; readonly credentials: BasicCredentials | undefined; readonly forward: ForwardPlan | undefined };
 
 export type HeadRead = { readonly used: number; readonly request: HttpRequest } | undefined;
@@ -30,7 +30,11 @@ export function isHttpStart(byte: number): boolean {
   return lower >= 0x61 && lower <= 0x7a;
 }
 
-const refuse = (status: number, why: string): HttpRequest => ({ kind: 'refuse', status, outcome: 'bad-request', why });
+/** `why` for the log; the response says only the fixed `detail`. */
+const refuse = (status: number, why: string): HttpRequest => ({
+  kind: 'refuse', status, outcome: 'bad-request', why,
+  detail: status === 501 ? 'only http:// URIs and CONNECT are proxied' : status === 431 ? 'request head too large' : 'malformed request',
+});
 
 /** Reads one request head from `data` (undefined: not complete yet); malformed heads, and bodies framed in
  * ways two parsers could read differently, become refusals — 431 past the size bound (RFC 6585 §5), 501 for

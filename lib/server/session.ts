@@ -116,6 +116,9 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   #forward: HttpForward | undefined;
   /** HTTP keep-alive: between requests, nothing to record yet. */
   #httpIdle = false;
+  /** Bytes of the requests forwarded before a CONNECT on the same connection (not the tunnel's). */
+  #forwardedUp = 0;
+  #forwardedDown = 0;
 
   constructor(host: SessionHost, config: ServerConfig, socket: Socket, info: ClientInfo, listener: ListenerInfo, shared: boolean) {
     super(socket, shared);
@@ -175,7 +178,9 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     if (this.#state === RELAY) return super.onEnd(socket);
     if (this.#state === FORWARD) return this.#forward?.onEnd(socket);
     if (socket !== this.client) return;
-    if (this.inHandshake) this.#end('aborted', `client closed the connection during ${phaseOf(this.#state)}`);
+    // Between HTTP requests, a client's end is the usual close: what it was sent still gets delivered.
+    if (this.#httpIdle) this.#finish(undefined, 'ok', 'closed between requests');
+    else if (this.inHandshake) this.#end('aborted', `client closed the connection during ${phaseOf(this.#state)}`);
   }
 
   override onError(socket: Socket, error: Error): void {
@@ -227,7 +232,6 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   /** The server is shutting down for good: an open relay is reset, anything else ends now. */
   abort(): void {
     if (this.#state === RELAY) return this.cut('aborted', true);
-    this.#forward?.origin.destroy();
     this.#abort?.abort();
     if (this.#state !== COMMAND) this.#end('aborted', 'server shutting down');
   }
@@ -551,8 +555,8 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   protected relayEnded(end: RelayEnd, error: Error | undefined): void {
     const { record } = this;
     record.ok = true;
-    record.bytesUp = this.bytesUp;
-    record.bytesDown = this.bytesDown;
+    record.bytesUp = this.bytesUp - this.#forwardedUp;
+    record.bytesDown = this.bytesDown - this.#forwardedDown;
     record.outcome = end === 'completed' || end === 'idle-timeout' ? 'ok' : end === 'reset' ? 'reset' : end === 'aborted' ? 'aborted' : 'error';
     record.result = end === 'completed' ? 'ok' : `ok, ended: ${end}${error ? ` (${errnoCode(error) ?? error.message})` : ''}`;
     if (this.#relayDone) {
@@ -650,6 +654,8 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     this.#partial = this.#head = undefined;
     this.#dialing?.destroy();
     this.#dialing = undefined;
+    this.#forward?.origin.destroy();
+    this.#forward = undefined;
     return true;
   }
 
@@ -681,7 +687,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     if (!read) return NEED_MORE;
     const { request } = read;
     if (request.kind === 'refuse') {
-      this.#httpRefuse(request.status, request.outcome, request.why);
+      this.#httpRefuse(request.status, request.outcome, request.why, request.detail);
       return data.length - offset;
     }
     this.#keepEarly(data, offset + read.used);
@@ -722,9 +728,10 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     if (!this.#authSync && this.#state === CONNECTING) resumeReads(this.client, this.clientShared);
   }
 
-  #httpRefuse(status: number, outcome: Outcome, why: string, detail = why): void {
+  /** `detail` is the body's text: fixed words, never what the client sent. */
+  #httpRefuse(status: number, outcome: Outcome, why: string, detail: string): void {
     this.record.extra.status = status;
-    this.#finish(encodeHttpError(status, status === 400 || status === 431 ? 'malformed request' : detail, status === 407 ? [PROXY_AUTHENTICATE] : []), outcome, `HTTP ${status} (${why})`);
+    this.#finish(encodeHttpError(status, detail, status === 407 ? [PROXY_AUTHENTICATE] : []), outcome, `HTTP ${status} (${why})`);
   }
 
   #startForward(origin: Socket, fromOrigin: Buffer | undefined, plan: ForwardPlan): void {
@@ -744,6 +751,8 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     record.bytesDown = forward?.bytesDown ?? 0;
     this.bytesUp += record.bytesUp;
     this.bytesDown += record.bytesDown;
+    this.#forwardedUp = this.bytesUp;
+    this.#forwardedDown = this.bytesDown;
     if (end.status !== undefined) record.extra.status = end.status;
     record.ok = end.outcome === 'ok';
     if (end.cut) return this.#end(end.outcome, end.result);

@@ -136,7 +136,7 @@ describe('malformed requests, bounds and deadlines', () => {
 
   test('an https:// URI → 501 (CONNECT is the way to https)', T, async () => {
     await withServer({}, async (server) => {
-      assert.equal(await exchange(server, 'GET https://x/ HTTP/1.1\r\n\r\n'), errorResponse('501 Not Implemented', 'bad HTTP request: the https scheme is not proxied (only http; use CONNECT for https)'));
+      assert.equal(await exchange(server, 'GET https://x/ HTTP/1.1\r\n\r\n'), errorResponse('501 Not Implemented', 'only http:// URIs and CONNECT are proxied'));
     });
   });
 
@@ -144,7 +144,7 @@ describe('malformed requests, bounds and deadlines', () => {
     await withServer({}, async (server) => {
       const c = await server.client();
       c.socket.write(`GET http://x/ HTTP/1.1\r\n${'X-Filler: 0123456789abcdef\r\n'.repeat(700)}`);
-      assert.equal((await c.end()).toString(), errorResponse('431 Request Header Fields Too Large', 'malformed request'));
+      assert.equal((await c.end()).toString(), errorResponse('431 Request Header Fields Too Large', 'request head too large'));
       assert.match((await server.record(0)).result, /^HTTP 431 \(request head longer than 16384 bytes\)$/);
     });
   });
@@ -209,6 +209,42 @@ describe('plain HTTP forwarding', () => {
       });
     } finally {
       for (const origin of origins) origin.server.close();
+    }
+  });
+
+  test('a client that half-closes after its request still gets the whole response', T, async () => {
+    const big = 'x'.repeat(1024 * 1024);
+    await withRogue(answerWith(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`), async (origin) => {
+      await withServer({}, async (server) => {
+        const c = await server.client();
+        c.socket.end(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\n\r\n`);
+        const all = (await c.end(10_000)).toString();
+        assert.equal(all.length, `HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\nVia: 1.1 socx\r\nConnection: close\r\n\r\n`.length + big.length);
+        assert.ok(all.endsWith(big));
+        assert.equal((await server.record(0)).bytesDown, all.length);
+      });
+    });
+  });
+
+  test('GET, then CONNECT on the same connection: each record counts its own bytes', T, async () => {
+    const web = await startWeb('w');
+    const echo = await startEcho();
+    try {
+      await withServer({}, async (server) => {
+        const c = await server.client();
+        c.socket.write(`GET http://127.0.0.1:${web.port}/ HTTP/1.1\r\n\r\n`);
+        const response = await readResponse(c);
+        c.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n\r\n`);
+        assert.equal((await c.take(CONNECTED.length)).toString(), CONNECTED);
+        c.socket.end('abc');
+        assert.equal((await c.end()).toString(), 'abc');
+        const [get, connect] = [await server.record(0), await server.record(1)];
+        assert.equal(get.bytesDown, response.length);
+        assert.deepEqual([connect.bytesUp, connect.bytesDown, connect.target], [3, 3, `127.0.0.1:${echo.port}`]);
+      });
+    } finally {
+      web.server.close();
+      await echo.close();
     }
   });
 
