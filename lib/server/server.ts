@@ -120,6 +120,10 @@ export class SocksServer implements SessionHost {
     return this.#ownResolver;
   }
 
+  get closing(): boolean {
+    return this.#closing;
+  }
+
   get connections(): number {
     return this.#sessions.size;
   }
@@ -175,6 +179,7 @@ export class SocksServer implements SessionHost {
   /** Stops accepting, lets open connections finish for up to `graceMs`, then resets the rest. */
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
+    for (const session of this.#sessions) session.closeIdle();
     // net.Server's close callback runs once every connection it accepted has closed.
     const drained = Promise.all(this.#servers.map((server) => new Promise((resolve) => server.close(resolve))));
     // A relay is over when both of its sockets are, and the listener only counts the client's.

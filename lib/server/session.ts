@@ -25,6 +25,8 @@ import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, List
 /** What a session needs from the server that accepted it. */
 export interface SessionHost {
   readonly sweeper: Sweeper;
+  /** The server has stopped accepting (shutting down). */
+  readonly closing: boolean;
   /** The session left the handshake (its request is read, or it ended). */
   handshakeDone(session: Session): void;
   /** The session is over: its record is final. */
@@ -234,6 +236,12 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     if (this.#state === RELAY) return this.cut('aborted', true);
     this.#abort?.abort();
     if (this.#state !== COMMAND) this.#end('aborted', 'server shutting down');
+  }
+
+  /** The server stops accepting: an HTTP connection waiting for its next request closes now (its client
+   * retries elsewhere), instead of holding the shutdown for the grace period. */
+  closeIdle(): void {
+    if (this.#httpIdle) this.#finish(undefined, 'ok', 'server shutting down');
   }
 
   /** Dropped to make room for a newer connection (too many handshakes pending). */
@@ -756,7 +764,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     if (end.status !== undefined) record.extra.status = end.status;
     record.ok = end.outcome === 'ok';
     if (end.cut) return this.#end(end.outcome, end.result);
-    if (!end.keepAlive) return this.#finish(end.reply, end.outcome, end.result);
+    if (!end.keepAlive || this.#host.closing) return this.#finish(end.reply, end.outcome, end.result);
     record.outcome = 'ok';
     record.result = 'ok';
     record.durationMs = performance.now() - this.#started;

@@ -248,6 +248,24 @@ describe('plain HTTP forwarding', () => {
     }
   });
 
+  test('shutdown closes a connection waiting for its next request at once, not after the grace period', T, async () => {
+    const web = await startWeb('s');
+    try {
+      const server = await startSocksServer({});
+      const c = await server.client();
+      c.socket.write(`GET http://127.0.0.1:${web.port}/ HTTP/1.1\r\n\r\n`);
+      assert.match(await readResponse(c), /\r\n\r\ns \/$/);
+      await server.record(0);
+      const started = performance.now();
+      await server.server.close(10_000);
+      assert.ok(performance.now() - started < 2000, 'the idle connection did not hold the shutdown');
+      assert.equal((await c.end()).length, 0);
+      assert.equal(server.records.length, 1);
+    } finally {
+      web.server.close();
+    }
+  });
+
   test('pipelined requests in one write are answered in order', T, async () => {
     const web = await startWeb('p');
     try {
