@@ -100,10 +100,10 @@ export class HttpForward {
   /** Sends the head and what the client sent already, then reads both sides. */
   start(fromClient: Buffer | undefined, fromOrigin: Buffer | undefined): void {
     this.#writeUp(this.#plan.head);
-    if (fromClient) this.#fromClient(fromClient, false);
+    if (fromClient) this.onRead(this.#client, fromClient, false);
     // A client that half-closed while the origin was dialed: its end was seen before this exchange began.
     if (this.#client.readableEnded) this.onEnd(this.#client);
-    if (fromOrigin && !this.#finished) this.#fromOrigin(fromOrigin);
+    if (fromOrigin && !this.#finished) this.onRead(this.origin, fromOrigin, false);
     if (this.#finished) return;
     if (!this.#requestBody.done && !this.#clientWaiting) resumeReads(this.#client, this.#clientShared);
     if (!this.#originWaiting) this.origin.resume();
@@ -116,8 +116,15 @@ export class HttpForward {
   onRead(socket: Socket, chunk: Buffer, fromShared: boolean): boolean {
     if (this.#finished) return false;
     this.lastActive = coarseNow();
-    if (socket === this.origin) return this.#fromOrigin(chunk);
-    return this.#fromClient(chunk, fromShared);
+    try {
+      return socket === this.origin ? this.#fromOrigin(chunk) : this.#fromClient(chunk, fromShared);
+    } catch (error) {
+      // A chunked body that does not parse: the exchange cannot go on, whoever sent it.
+      if (!(error instanceof CodecError)) throw error;
+      if (socket === this.origin) this.#fail(undefined, 'error', `bad chunked body from the origin: ${error.message}`);
+      else this.#fail(400, 'bad-request', `bad chunked request body: ${error.message}`, 'malformed request');
+      return false;
+    }
   }
 
   /** The request body goes up; what follows it is the next request, kept (copied: the read buffer may be
@@ -257,8 +264,8 @@ export class HttpForward {
   }
 
   /** `status`: answer with our own error (only before the origin's response began), else cut the client. */
-  #fail(status: number | undefined, outcome: Outcome, why: string): void {
-    const reply = status !== undefined && !this.#response ? encodeHttpError(status, 'no valid response from the origin') : undefined;
+  #fail(status: number | undefined, outcome: Outcome, why: string, detail = 'no valid response from the origin'): void {
+    const reply = status !== undefined && !this.#response ? encodeHttpError(status, detail) : undefined;
     this.#finish({ keepAlive: false, rest: undefined, outcome, result: why, status: reply ? status : this.#response?.status, reply, cut: reply === undefined });
   }
 

@@ -5,6 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fc from 'fast-check';
 import type { AddressInfo } from 'node:net';
 import type { UpstreamDial } from '../../lib/dial.ts';
 import { SocxError } from '../../lib/errors.ts';
@@ -347,6 +348,33 @@ describe('plain HTTP forwarding', () => {
         });
       });
     }
+  });
+
+  test('a chunked request body that does not parse → 400; a chunked response that does not parse → the client is cut', T, async () => {
+    await withRogue(answerWith('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n'), async (origin) => {
+      await withServer({}, async (server) => {
+        assert.equal(await exchange(server, `POST http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`), errorResponse('400 Bad Request', 'malformed request'));
+        assert.equal((await server.record(0)).outcome, 'bad-request');
+        const cut = await exchange(server, `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\n\r\n`);
+        assert.equal(cut, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVia: 1.1 socx\r\n\r\n');
+        assert.match((await server.record(1)).result, /^bad chunked body from the origin/);
+      });
+    });
+  });
+
+  test('random request heads get a status line or the close, never a crash', T, async () => {
+    const resolver: Resolver = { lookup: (host, _client, callback) => setImmediate(() => callback(lookupError('ENOTFOUND', host, 'no'), [])) };
+    await withServer({ handshakeTimeoutMs: 2000, resolver, policy: Policy.parse(['deny port=1-65535']) }, async (server) => {
+      const samples = fc.sample(fc.tuple(
+        fc.constantFrom('GET', 'CONNECT', 'POST', 'G', 'get'),
+        fc.string({ unit: fc.constantFrom('a', ':', '/', 'h', 't', 'p', '[', ']', '1', '%', ' ', '\r', '\n', '\x00', '\xff', '@', '?'), maxLength: 30 }),
+        fc.string({ unit: fc.constantFrom('A', ':', ' ', '\t', '\r', '\n', 'C', 'o', 'n', 't', 'e', '-', 'L', '9', 'x', '\x7f'), maxLength: 60 }),
+      ), { numRuns: 60, seed: 14 });
+      for (const [method, target, rest] of samples) {
+        const reply = await exchange(server, `${method} ${target} HTTP/1.1\r\n${rest}\r\n\r\n`);
+        assert.match(reply, /^(HTTP\/1\.1 \d{3} [^\r]*\r\n[^]*|)$/, JSON.stringify([method, target, rest]));
+      }
+    });
   });
 
   test('a forwarded request is checked by the same rules (deny port=80-65535 → 403)', T, async () => {
