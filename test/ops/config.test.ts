@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { parseServeOptions } from '../../cmd/serve.ts';
 import { configToRaw } from '../../cmd/serve-config.ts';
 import { ConfigFileError, parseYamlTree } from '../../lib/config/yaml-tree.ts';
 import { serveCommand, socxSource, tempFiles } from './cli.ts';
@@ -128,6 +129,15 @@ describe('--check-config', () => {
     assert.equal(shown.udp, false);
     assert.equal(shown['bind-timeout'], '60s', 'default');
     assert.equal(shown.socks4, true, 'default of a negated flag');
+  });
+
+  test('"http: false" in the file is --no-http; the HTTP proxy is on by default', () => {
+    const off = files.write('no-http.yaml', 'http: false\n');
+    const shown = parse(socxSource(['serve', '--config', off, '--check-config']).stdout) as Record<string, unknown>;
+    assert.equal(shown.http, false);
+    assert.equal(parseServeOptions(configToRaw(parseYamlTree('http: false\n'), serveCommand())).config.http, false);
+    assert.equal(parseServeOptions({}).config.http, true);
+    assert.equal((parse(socxSource(['serve', '--check-config']).stdout) as Record<string, unknown>).http, true);
   });
 
   test('a relative users-file is found beside the config file, not in the working directory', () => {
