@@ -391,3 +391,28 @@ async function startWeb(name: string): Promise<{ server: http.Server; port: numb
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as AddressInfo).port };
 }
+
+describe('on the \'data\' path (no shared read buffer)', () => {
+  test('CONNECT, then keep-alive forwarding with a chunked body, as on the shared path', T, async () => {
+    const echo = await startEcho();
+    const web = await startWeb('d');
+    const body = '5\r\nhello\r\n0\r\n\r\n';
+    try {
+      await withRogue(answerWith('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', { bodyBytes: body.length }), async (origin) => {
+        await withServer({ sharedReads: false }, async (server) => {
+          const tunnel = await server.client();
+          tunnel.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n\r\nping`);
+          assert.equal((await tunnel.take(CONNECTED.length + 4)).toString(), `${CONNECTED}ping`);
+          const c = await server.client();
+          c.socket.write(`POST http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+          assert.equal(await readResponse(c), 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 socx\r\n\r\nok');
+          c.socket.write(`GET http://127.0.0.1:${web.port}/next HTTP/1.1\r\n\r\n`);
+          assert.match(await readResponse(c), /\r\n\r\nd \/next$/);
+        });
+      });
+    } finally {
+      web.server.close();
+      await echo.close();
+    }
+  });
+});
