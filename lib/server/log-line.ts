@@ -11,9 +11,10 @@ function formatDuration(ms: number): string {
   return ms < 1000 ? `${ms.toFixed(1)}ms` : `${(ms / 1000).toFixed(2)}s`;
 }
 
-/** One line per connection: client, protocol and command, target, result, bytes each way, duration. The
- * user name is shown, the password never reaches this record. What the client sent (target name, user) is
- * escaped: a newline cannot forge a line, an escape sequence cannot reach the operator's terminal. */
+/** One line per connection (per request on an HTTP keep-alive connection): client, protocol and command,
+ * target, result, bytes each way, duration. The user name is shown, the password never reaches this record.
+ * What the client sent (target name, user) is escaped: a newline cannot forge a line, an escape sequence
+ * cannot reach the operator's terminal. */
 export function formatConnectionRecord(record: ConnectionRecord): string {
   const parts = [
     record.client,

@@ -43,7 +43,7 @@ export type Outcome =
   | 'aborted'
   | 'error';
 
-/** What one connection did: the per-connection log line is a view of it. Fields a client controls (target,
+/** What one connection did (one request, for HTTP keep-alive): the per-connection log line is a view of it. Fields a client controls (target,
  * user) are kept as sent; every view escapes them. */
 export interface ConnectionRecord {
   client: string;
