@@ -701,11 +701,12 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     this.#keepEarly(data, offset + read.used);
     this.#forwardPlan = request.forward;
     if (request.forward) this.record.extra.method = request.forward.method;
-    const { credentials } = request;
+    const authenticate = this.#authenticate;
+    // Without logins, a user name the client sends is not checked, so it is not one (for user= rules).
+    const credentials = authenticate ? request.credentials : undefined;
     const sessionRequest: SessionRequest = { version: 'http', command: Command.CONNECT, address: request.address, user: credentials?.username };
     this.record.target = formatAddress(request.address);
     this.record.user = sessionRequest.user;
-    const authenticate = this.#authenticate;
     if (!authenticate) this.#dispatch(sessionRequest);
     else if (!credentials) this.#httpRefuse(407, 'refused-auth', 'no Proxy-Authorization: Basic credentials', 'proxy authentication required');
     else {

@@ -115,6 +115,19 @@ describe('HTTP CONNECT', () => {
   });
 });
 
+test('user= rules match the user who logged in with Proxy-Authorization; without logins, a name sent there is no user', T, async () => {
+  await withServer({ policy: Policy.parse(['allow user=admin', 'deny any']) }, async (server) => {
+    assert.equal(await exchange(server, `CONNECT 127.0.0.1:1 HTTP/1.1\r\nProxy-Authorization: ${basic('admin', 'x')}\r\n\r\n`), errorResponse('403 Forbidden', 'connection not allowed by ruleset'));
+    const record = await server.record(0);
+    assert.equal(record.user, undefined);
+    assert.equal(record.rule, 'deny any');
+  });
+  await withServer({ authenticate: usersAuthenticator(new Map([['alice', 'pw']])), policy: Policy.parse(['deny user=alice']) }, async (server) => {
+    assert.equal(await exchange(server, `CONNECT 127.0.0.1:1 HTTP/1.1\r\nProxy-Authorization: ${basic('alice', 'pw')}\r\n\r\n`), errorResponse('403 Forbidden', 'connection not allowed by ruleset'));
+    assert.equal((await server.record(0)).rule, 'deny user=alice');
+  });
+});
+
 describe('malformed requests, bounds and deadlines', () => {
   const bad: Array<[string, string, string]> = [
     ['origin-form (a request for a web server)', 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', '400 Bad Request'],
