@@ -62,6 +62,6 @@ function authenticationRefused(hop: Hop & { proxy: HttpProxy }, answer: HttpResp
   const basic = schemes.length === 0 || schemes.some((scheme) => scheme.toLowerCase() === 'basic');
   const why = !basic
     ? `; it asks for ${[...new Set(schemes)].join(', ')}, and socx speaks only Basic`
-    : username === undefined ? ' (it requires a username and password: -U user:pass, or user:pass@ in the URL)' : ` for user "${safeText(username)}"`;
+    : username === undefined ? ` (it requires a username and password: ${hop.count === 1 ? '-U user:pass, or ' : ''}user:pass@ in the URL)` : ` for user "${safeText(username)}"`;
   return new SocxError('auth-failed', `${hopName(hop, 'proxy')} refused authentication: ${answer.status}${reason === '' ? '' : ` ${reason}`} (HTTP)${why}`, { phase: 'auth', ...hopDetails(hop) });
 }
