@@ -217,6 +217,25 @@ describe('chains against scripted hops', () => {
     }
   });
 
+  test('a user name with a control character is escaped in the trace and the error', T, async () => {
+    const refusing = await startRogue(async (peer) => {
+      await peer.input.take(4);
+      peer.socket.write(hex('05 02'));
+      await peer.input.take(1 + 1 + 3 + 1 + 2);
+      peer.socket.write(hex('01 01'));
+    });
+    try {
+      const lines: string[] = [];
+      const error = await failure(openSession('connect', toAddress('127.0.0.1', 9), chain([`socks5://a%1Bb:pw@127.0.0.1:${refusing.port}`], { trace: (line) => lines.push(line) })));
+      assert.equal(exitCodeFor(error), 3);
+      assert.equal(describeError(error), 'proxy rejected the username/password for user "a\\x1bb"');
+      assert.ok(lines.includes('> socks5 auth user=a\\x1bb'), lines.join('\n'));
+      assert.ok(lines.includes('< socks5 auth failed status=0x01'), lines.join('\n'));
+    } finally {
+      await refusing.close();
+    }
+  });
+
   test('a hop that never answers: timeout naming the hop, exit 1', T, async () => {
     const silent = await startRogue(async (peer) => {
       await peer.input.take(3);
