@@ -77,6 +77,18 @@ describe('a chain of three SocksServers, a different login on each hop', () => {
     assert.equal((await alice.record(alice.records.length - 1)).target, `127.0.0.1:${open.port}`);
   });
 
+  test('an IPv6 hop: hop 1 is asked for [::1]:PORT (ATYP 4), byte-exact through it', T, async () => {
+    const six = await startSocksServer({}, '::1');
+    try {
+      const session = await openSession('connect', toAddress('127.0.0.1', echo.port), chain([urls()[0]!, `socks5h://[::1]:${six.port}`]));
+      assert.equal((await roundTrip(session, Buffer.from('over six'))).toString(), 'over six');
+      assert.equal((await six.record(0)).target, `127.0.0.1:${echo.port}`);
+      for (let i = 0; (await alice.record(i)).target !== `[::1]:${six.port}`; i++);
+    } finally {
+      await six.close();
+    }
+  });
+
   test('hop 2 rejects the login: exit 3, the message names hop 2', T, async () => {
     const error = await failure(openSession('connect', toAddress('127.0.0.1', echo.port), chain([urls()[0]!, `socks5h://bob:wrong@127.0.0.1:${bob.port}`, urls()[2]!])));
     assert.equal(exitCodeFor(error), 3);
