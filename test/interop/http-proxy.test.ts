@@ -1,15 +1,16 @@
 // Real HTTP proxy clients against the built `socx serve` (its HTTP side, on the SOCKS port): curl -x http://
 // (forwarded GET, CONNECT with -p, --proxy-user, 407, keep-alive across two hosts), Python requests
-// (http and https through CONNECT), headless Chromium, and proxychains4 with an http proxy line.
+// (http and https through CONNECT), headless Chromium, proxychains4 with an http proxy line, and socx connect's
+// own HTTP CONNECT.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pythonWith, startHttpServer, startHttpsServer, type Peer } from '../support/peers.ts';
+import { pythonWith, startEchoServer, startHttpServer, startHttpsServer, type Peer } from '../support/peers.ts';
 import { requireBinary, run, type RunResult } from '../support/process.ts';
-import { Cleanup, describeRun, sha256, startSocxServe, waitForOutput, type SocxServer } from './socx.ts';
+import { Cleanup, describeRun, NO_PROXY_ENV, runSocx, sha256, startSocxServe, waitForOutput, type SocxServer } from './socx.ts';
 
 const T = { timeout: 60_000 };
 const BODY = randomBytes(1024 * 1024);
@@ -125,6 +126,15 @@ describe('HTTP proxy clients through socx serve', () => {
     assert.equal(r.code, 0, describeRun(r, authed.output()));
     assert.equal(sha256(r.stdout), BODY_SHA);
     await waitForOutput(authed, new RegExp(`http connect 127\\.0\\.0\\.1:${web.port} user="u" ok`));
+  });
+
+  test('socx connect -x http://u:p@… (the client\'s HTTP CONNECT) through serve\'s HTTP side, byte-exact both ways', T, async () => {
+    const echo = cleanup.add(await startEchoServer());
+    const data = randomBytes(256 * 1024);
+    const r = await runSocx(['connect', '-x', `http://u:p@${authed.authority}`, '127.0.0.1', String(echo.port)], { input: data, env: NO_PROXY_ENV });
+    assert.equal(r.code, 0, describeRun(r, authed.output()));
+    assert.equal(sha256(r.stdout), sha256(data));
+    await waitForOutput(authed, new RegExp(`http connect 127\\.0\\.0\\.1:${echo.port} user="u" ok up=256\\.0KiB down=256\\.0KiB`));
   });
 
   test('serve --no-http: curl -x http:// fails, the connection is logged as not SOCKS', T, async () => {
