@@ -1,9 +1,13 @@
-import { isIPv4, type Server } from 'node:net';
-import { formatAddress, isUnspecified, toAddress } from '../codec/address.ts';
+import { isIPv4, type Server, type Socket } from 'node:net';
+import { formatAddress, isUnspecified, toAddress, type Address } from '../codec/address.ts';
 import { Reply } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
-import { errnoCode, socketErrorText, socketErrorToReply } from '../errors.ts';
-import { listenOnce, listeningPort, waitForPeer, type WaitOutcome } from './bind-wait.ts';
+import { describeError, errnoCode, socketErrorText, socketErrorToReply } from '../errors.ts';
+import type { Verdict } from '../policy/policy.ts';
+import { bindThrough } from './bind-upstream.ts';
+import { listenerSource, listenOnce, listeningPort, waitForPeer, type WaitOutcome } from './bind-wait.ts';
+import { replyFor } from './reply-for.ts';
+import { routeOf } from './upstreams.ts';
 import { egressFor } from '../dial.ts';
 import type { CommandContext, CommandHandler } from './types.ts';
 
@@ -27,10 +31,14 @@ export const bindCommand: CommandHandler = async (context) => {
   const expected = await expectedPeer(context).catch(() => null);
   if (expected === null) return context.refuse(Reply.HOST_UNREACHABLE, `cannot resolve ${request.address.host}`);
   // The expected peer is a destination like any other: a rule may refuse it before anything listens.
+  let first: Verdict | undefined;
   for (const ip of expected ?? []) {
     const verdict = context.checkPolicy(ip, request.address.type === 'domain' ? request.address.host : undefined, request.address.port);
     if (!verdict.allowed) return context.refuse(Reply.NOT_ALLOWED, `rule: ${verdict.rule}`);
+    first ??= verdict;
   }
+  const upstream = routeOf(config.upstreams, first);
+  if (upstream !== undefined) return bindThrough(context, upstream, expected);
 
   let listener: Server;
   try {
@@ -46,24 +54,32 @@ export const bindCommand: CommandHandler = async (context) => {
   record.extra.bound = formatAddress(bound);
   context.debug(`BIND listening on ${formatAddress({ host: localHost, port: bound.port })}, waiting ${config.bindTimeoutMs} ms for a peer`);
 
-  const outcome = await waitForPeer(listener, socket, { timeoutMs: config.bindTimeoutMs, signal: context.signal });
+  const outcome = await waitForPeer(listenerSource(listener), socket, { timeoutMs: config.bindTimeoutMs, signal: context.signal });
   if (outcome.kind !== 'peer') return endWithout(context, outcome);
   const { peer } = outcome;
   const from = toAddress(canonicalIp(peer.remoteAddress ?? '0.0.0.0'), peer.remotePort ?? 0);
-  record.extra.peer = formatAddress(from);
+  if (!admitPeer(context, expected, peer, from)) return;
+  await context.relay(peer, Buffer.concat([head, outcome.early]));
+};
+
+/** The peer that connected, checked against the request and the rules; on success the second reply (RFC
+ * 1928 §6: BND.ADDR/PORT are now the address and port of the connecting host) is sent. */
+export function admitPeer(context: CommandContext, expected: ReadonlySet<string> | undefined, peer: Socket, from: Address): boolean {
+  context.record.extra.peer = formatAddress(from);
   if (expected !== undefined && !expected.has(from.host)) {
     peer.destroy();
-    return context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)} is not the expected ${request.address.host}`);
+    context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)} is not the expected ${context.request.address.host}`);
+    return false;
   }
   const verdict = context.checkPolicy(from.host, undefined, from.port);
   if (!verdict.allowed) {
     peer.destroy();
-    return context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)}: rule: ${verdict.rule}`);
+    context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)}: rule: ${verdict.rule}`);
+    return false;
   }
-  // Second reply (RFC 1928 §6): BND.ADDR/PORT are now the address and port of the connecting host.
   context.reply(Reply.SUCCEEDED, from);
-  await context.relay(peer, Buffer.concat([head, outcome.early]));
-};
+  return true;
+}
 
 /** The IPs a peer may connect from: DST.ADDR (its name resolved by the server's resolver), or any
  * (undefined) when DST.ADDR is all zeros. DST.PORT is not checked: the peer's source port is its system's
@@ -83,7 +99,7 @@ function expectedPeer(context: CommandContext): Promise<ReadonlySet<string> | un
 }
 
 /** The wait ended without a peer: a failure reply where the client can still read one. */
-function endWithout(context: CommandContext, outcome: Exclude<WaitOutcome, { kind: 'peer' }>): void {
+export function endWithout(context: CommandContext, outcome: Exclude<WaitOutcome<unknown>, { kind: 'peer' }>): void {
   const seconds = context.config.bindTimeoutMs / 1000;
   switch (outcome.kind) {
     case 'timeout':
@@ -91,7 +107,7 @@ function endWithout(context: CommandContext, outcome: Exclude<WaitOutcome, { kin
     case 'client-ended':
       return context.refuse(Reply.GENERAL_FAILURE, 'the client closed the connection before a peer connected');
     case 'listener-failed':
-      return context.refuse(socketErrorToReply(errnoCode(outcome.error)), `accepting the peer failed: ${socketErrorText(errnoCode(outcome.error))}`);
+      return context.refuse(replyFor(outcome.error), `accepting the peer failed: ${describeError(outcome.error)}`);
     case 'client-failed':
       context.record.result = `client connection failed while waiting for a peer: ${socketErrorText(errnoCode(outcome.error))}`;
       context.socket.destroy();
