@@ -8,7 +8,7 @@ import { admitPeer, endWithout } from './bind-command.ts';
 import { waitForPeer, type PeerSource } from './bind-wait.ts';
 import { replyFor } from './reply-for.ts';
 import { throughOptions } from './upstream-dial.ts';
-import type { Upstream } from './upstreams.ts';
+import { commandUnsupported, type Upstream } from './upstreams.ts';
 import type { CommandContext } from './types.ts';
 
 /**
@@ -19,6 +19,8 @@ import type { CommandContext } from './types.ts';
 export async function bindThrough(context: CommandContext, upstream: Upstream, expected: ReadonlySet<string> | undefined): Promise<void> {
   const { config, record, request, socket } = context;
   record.extra.via = upstream.name;
+  const unsupported = commandUnsupported(upstream, 'bind');
+  if (unsupported !== undefined) return context.refuse(Reply.COMMAND_NOT_SUPPORTED, unsupported);
   const options = throughOptions(upstream, { timeoutMs: config.connectTimeoutMs, signal: context.signal, dial: config.dial, egress: config.egress });
   let pending: PendingBind;
   try {

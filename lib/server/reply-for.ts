@@ -29,9 +29,25 @@ export function replyFor(error: unknown): number {
   return socketErrorToReply(errnoCode(error));
 }
 
+/** HTTP CONNECT refusals in SOCKS5 terms, as the common proxies use them: squid answers 503 when the target
+ * refuses and 504 when it times out, tinyproxy 403 for a port its ConnectPort does not allow; a proxy without
+ * CONNECT says 405 or 501. Any other status is a general failure (tinyproxy's 500 "Unable to connect" does
+ * not say why). */
+const HTTP_REPLIES: Readonly<Record<number, number>> = {
+  403: Reply.NOT_ALLOWED,
+  404: Reply.HOST_UNREACHABLE,
+  405: Reply.COMMAND_NOT_SUPPORTED,
+  451: Reply.NOT_ALLOWED,
+  501: Reply.COMMAND_NOT_SUPPORTED,
+  502: Reply.HOST_UNREACHABLE,
+  503: Reply.CONNECTION_REFUSED,
+  504: Reply.TTL_EXPIRED,
+};
+
 /** An upstream's refusal in SOCKS5 terms. SOCKS4's 0x5B ("rejected or failed") does not say which, so it is
  * a general failure; its identd refusals are refusals by the upstream's rules. */
 function upstreamReply(reply: ProxyReply): number {
+  if (reply.version === 'http') return HTTP_REPLIES[reply.code] ?? Reply.GENERAL_FAILURE;
   if (reply.version === 5) return reply.code;
   return reply.code === Socks4Reply.NO_IDENTD || reply.code === Socks4Reply.IDENTD_MISMATCH ? Reply.NOT_ALLOWED : Reply.GENERAL_FAILURE;
 }

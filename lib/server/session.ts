@@ -17,7 +17,7 @@ import { normaliseNumericHost } from '../policy/host-name.ts';
 import type { Verdict } from '../policy/policy.ts';
 import type { ResolvedAddress } from '../resolver/types.ts';
 import { openThrough } from './upstream-dial.ts';
-import { describeUpstream, lastHop, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
+import { carriesIpv6, describeUpstream, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
 import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, ListenerInfo, Outcome, ServerConfig, SessionRequest } from './types.ts';
 
 /** What a session needs from the server that accepted it. */
@@ -483,7 +483,7 @@ export class Session extends PairRelay implements Sweepable {
   #carries(verdict: Verdict, ip: string): boolean {
     if (this.config.upstreams === undefined || !isIPv6(ip)) return true;
     const route = routeOf(this.config.upstreams, verdict);
-    return route === undefined || lastHop(route).version === 5;
+    return route === undefined || carriesIpv6(route);
   }
 
   #dial(ip: string, port: number, verdict: Verdict): void {

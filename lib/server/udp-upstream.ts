@@ -5,17 +5,8 @@ import type { Verdict } from '../policy/policy.ts';
 import { replyFor } from './reply-for.ts';
 import type { UdpRoute, UdpUpstream } from './udp-association.ts';
 import { throughOptions } from './upstream-dial.ts';
-import { describeUpstream, lastHop, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
+import { commandUnsupported, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
 import type { CommandContext } from './types.ts';
-
-/** Why UDP cannot go through `upstream`, or undefined when it can: the datagrams go straight to the
- * relay the upstream announces, so only a single SOCKS5 hop can carry them (SOCKS4 and HTTP have no UDP; a
- * longer chain would carry the control connection but not the datagrams). */
-export function udpUnsupported(upstream: Upstream): string | undefined {
-  if (lastHop(upstream).version !== 5) return `UDP ASSOCIATE cannot go through the SOCKS4 upstream ${describeUpstream(upstream)}`;
-  if (upstream.hops.length > 1) return `UDP ASSOCIATE cannot go through a chain of ${upstream.hops.length} upstreams (${describeUpstream(upstream)}): only through one SOCKS5 upstream`;
-  return undefined;
-}
 
 /**
  * UDP ASSOCIATE at the upstream (lib/client's association), before ours is announced: its refusal is our
@@ -25,7 +16,7 @@ export function udpUnsupported(upstream: Upstream): string | undefined {
  */
 export async function associateThrough(context: CommandContext, upstream: Upstream): Promise<UdpUpstream | undefined> {
   const { config, record } = context;
-  const unsupported = udpUnsupported(upstream);
+  const unsupported = commandUnsupported(upstream, 'udp');
   if (unsupported) {
     context.refuse(Reply.COMMAND_NOT_SUPPORTED, unsupported);
     return undefined;
