@@ -440,7 +440,7 @@ export class Session extends PairRelay implements Sweepable {
   }
 
   /**
-   * A name goes to an upstream that resolves names (socks5h, socks4a) as it was asked for, when the rules
+   * A name goes to an upstream that resolves names (socks5h, socks4a, http) as it was asked for, when the rules
    * decide on the name alone; when one needs the address (to=CIDR, a set, an exposed listener's defaults),
    * the name is resolved here like any other and the address checked is the one sent on, so that the check
    * and the connection agree. True when the request was dealt with.

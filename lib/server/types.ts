@@ -55,7 +55,8 @@ export interface ConnectionRecord {
   reply: number | undefined;
   /** The policy rule that decided, when one did. */
   rule: string | undefined;
-  /** The IP and port actually dialed. */
+  /** The IP and port actually dialed; through an upstream (extra.via), what the upstream was asked to reach,
+   * which may be a name. */
   dialed: string | undefined;
   result: string;
   bytesUp: number;
