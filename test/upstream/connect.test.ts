@@ -148,6 +148,33 @@ describe('CONNECT through an upstream', () => {
     }
   });
 
+  test('a rule on addresses before any on names: the name is resolved here and the address checked is sent on', { timeout: 10_000 }, async () => {
+    for (const [rules, atyp] of [[['deny private'], 'address'], [['allow to=localhost', 'deny private'], 'domain'], [['deny to=loopback'], undefined]] as const) {
+      const seen: Array<ReturnType<typeof decodeRequest>> = [];
+      await withRogue(fakeUpstream(hex('05 00 00 01 7f000001 0001'), seen), async (rogue) => {
+        const server = await startChained([socksUrl(rogue, 'socks5h')], {}, rules);
+        try {
+          const client = await server.client();
+          await greet(client);
+          const { reply } = await request5(client, { type: 'domain', host: 'localhost', port: 4242 });
+          const request = seen[0];
+          if (atyp === undefined) {
+            assert.equal(reply.reply, 0x02, 'localhost resolves to loopback here, which the rule refuses');
+            assert.equal(request, undefined, 'the upstream was never asked');
+          } else {
+            assert.equal(reply.reply, 0, rules.join(', '));
+            assert.ok(request?.done);
+            // An address (IPv4 or IPv6, as the resolver orders them) rather than the name.
+            if (atyp === 'domain') assert.equal(request.value.address.type, 'domain', rules.join(', '));
+            else assert.notEqual(request.value.address.type, 'domain', rules.join(', '));
+          }
+        } finally {
+          await server.close();
+        }
+      });
+    }
+  });
+
   for (const [upstreamReply, ours] of [['05 00 00 01 7f000001 1f90', '00 5a 1f90 7f000001'], ['05 05 00 01 00000000 0000', '00 5b 0000 00000000']] as const) {
     test(`a SOCKS4 client through a SOCKS5 upstream: upstream ${upstreamReply.slice(0, 5)} -> ${ours.slice(0, 5)}`, { timeout: 10_000 }, async () => {
       await withRogue(fakeUpstream(hex(upstreamReply), []), async (rogue) => {
