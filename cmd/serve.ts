@@ -57,7 +57,7 @@ export function registerServe(cli: CAC): void {
     .option('--keepalive <duration, bare = s>', 'TCP keepalive on both legs of a relay: idle time before the first probe; 0 off', { default: '60s' })
     .option('--allow <rule>', 'Allow what the rule matches (repeatable; with --deny, first match wins), e.g. "to=10.0.0.0/8 port=22"')
     .option('--deny <rule>', 'Refuse what the rule matches with reply 0x02 (repeatable), e.g. "private", "to=*.internal", "from=192.0.2.0/24 cmd=bind"')
-    .option('--upstream <url>', 'Send requests on through this proxy (socks5h://, socks5://, socks4a://, socks4://, with user:pass@); repeatable: a chain, first hop first. NAME=URL makes a named upstream that rules pick with via=NAME (default: none, direct)')
+    .option('--upstream <url>', 'Send requests on through this proxy (socks5h://, socks5://, socks4a://, socks4://, http://, https://, with user:pass@); repeatable: a chain, first hop first. NAME=URL makes a named upstream that rules pick with via=NAME (default: none, direct)')
     .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
     .option('-q, --quiet', 'Print only the ready line, warnings and errors')
