@@ -4,7 +4,7 @@ import { canonicalIp } from '../codec/ip.ts';
 import { acceptPeer, requestBind, type BoundPeer, type PendingBind } from '../client/bind.ts';
 import type { ClientOptions } from '../client/client.ts';
 import { describeError } from '../errors.ts';
-import { admitPeer, endWithout } from './bind-command.ts';
+import { admitPeer, endWithout } from './bind-peer.ts';
 import { waitForPeer, type PeerSource } from './bind-wait.ts';
 import { replyFor } from './reply-for.ts';
 import { throughOptions } from './upstream-dial.ts';
