@@ -16,6 +16,7 @@ import type { ServerConfig } from '../../lib/server/types.ts';
 import { answerWith, basic, errorResponse, readResponse } from '../helpers/http.ts';
 import { closedPort, startEcho, withRogue, type EchoServer } from '../helpers/net.ts';
 import { startSocksServer, type TestServer } from '../helpers/socks.ts';
+import { socksUrl, startChained } from '../upstream/helpers.ts';
 
 const T = { timeout: 15_000 };
 const CONNECTED = 'HTTP/1.1 200 Connection established\r\n\r\n';
@@ -428,4 +429,31 @@ describe('on the \'data\' path (no shared read buffer)', () => {
       await echo.close();
     }
   });
+});
+
+describe('through --upstream', () => {
+  for (const scheme of ['socks5h', 'http']) {
+    test(`HTTP CONNECT and a forwarded GET go on through a ${scheme}:// upstream (another socx serve)`, T, async () => {
+      const echo = await startEcho();
+      const web = await startWeb('u');
+      const upstream = await startSocksServer();
+      const server = await startChained([socksUrl(upstream, scheme)]);
+      try {
+        const tunnel = await server.client();
+        tunnel.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n\r\nvia`);
+        assert.equal((await tunnel.take(CONNECTED.length + 3)).toString(), `${CONNECTED}via`);
+        const c = await server.client();
+        c.socket.write(`GET http://localhost:${web.port}/up HTTP/1.1\r\n\r\n`);
+        assert.match(await readResponse(c), /\r\nVia: 1\.1 socx\r\n\r\nu \/up$/);
+        const forwarded = await server.record(0);
+        assert.equal(forwarded.extra.via, 'default');
+        assert.equal((await upstream.record(0)).version, scheme === 'http' ? 'http' : 5);
+      } finally {
+        await server.close();
+        await upstream.close();
+        web.server.close();
+        await echo.close();
+      }
+    });
+  }
 });
