@@ -44,7 +44,7 @@ const setCounter = (counter: Counter<string>, value: number, labels?: Record<str
 export class ServerMetrics {
   readonly registry: Registry;
   #source: TrafficSource | undefined;
-  #snapshot: { at: number; traffic: ServerTraffic } | undefined;
+  #snapshot: ServerTraffic | undefined;
   #accepted = 0;
   readonly #outcomes = new Map<Outcome, number>(OUTCOMES.map((outcome) => [outcome, 0]));
   readonly #handshakes = new Tally();
@@ -112,14 +112,14 @@ export class ServerMetrics {
     this.#source = source;
   }
 
-  /** One traffic() per scrape (it walks the open connections), however many metrics read it. */
+  /** One traffic() per scrape (it walks the open connections), however many metrics read it: the collect()
+   * calls of one scrape run in one turn of the event loop, and the snapshot is forgotten at the next. */
   #traffic(): ServerTraffic | undefined {
-    const now = performance.now();
-    if (!this.#snapshot || now - this.#snapshot.at > 100) {
-      const traffic = this.#source?.traffic();
-      this.#snapshot = traffic ? { at: now, traffic } : undefined;
+    if (this.#snapshot === undefined && this.#source) {
+      this.#snapshot = this.#source.traffic();
+      setImmediate(() => { this.#snapshot = undefined; });
     }
-    return this.#snapshot?.traffic;
+    return this.#snapshot;
   }
 
   connectionStarted(): void {
