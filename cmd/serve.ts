@@ -200,7 +200,14 @@ async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<n
   // is to exit, SIGUSR1's to open the inspector).
   const signals = watchServeSignals(server, {
     reload: () => {
-      const next = reload();
+      let next: ServeOptions;
+      try {
+        next = reload();
+      } catch (error) {
+        // logrotate's SIGHUP must still move the log to the new file when the config does not load.
+        logs.reopen(options.logFile);
+        throw error;
+      }
       const restart = formatAddresses(next.listen) !== formatAddresses(options.listen) || formatAddresses(next.metrics ? [next.metrics] : []) !== formatAddresses(options.metrics ? [options.metrics] : []);
       // The log file first: a path that cannot be opened fails the reload, and the old settings stay.
       logs.reopen(next.logFile);
