@@ -1,21 +1,22 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
-import { SocxError, usageError } from '../lib/errors.ts';
+import { usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
-import { isLoopback, listenErrorText, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
-import { formatConnectionRecord } from '../lib/server/log-line.ts';
-import { defaultServerConfig, SocksServer, type ListenAddress } from '../lib/server/server.ts';
+import { isLoopback, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
+import { defaultServerConfig, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
+import { workerNumber } from '../lib/server/worker-child.ts';
+import { perWorker } from '../lib/server/workers.ts';
 import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
-import { printStatus, printWarning } from './output.ts';
 import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
-import { watchServeSignals } from './serve-signals.ts';
-import { startLines } from './serve-start-lines.ts';
+import { serve } from './serve-run.ts';
 import { hideAuthFromPs, loadUsers } from './serve-users.ts';
+import { serveWithWorkers, serveWorker, type WorkerSettings } from './serve-workers.ts';
 
 export interface ServeOptions {
   readonly listen: ListenAddress[];
@@ -23,6 +24,8 @@ export interface ServeOptions {
   readonly openProxy: boolean;
   readonly config: Partial<ServerConfig>;
   readonly graceMs: number;
+  /** Processes serving the listeners (`--workers`); the caps in `config` are already each one's part. */
+  readonly workers: number;
   readonly quiet: boolean;
   readonly verbose: boolean;
 }
@@ -58,6 +61,7 @@ export function registerServe(cli: CAC): void {
     .option('--deny <rule>', 'Refuse what the rule matches with reply 0x02 (repeatable), e.g. "private", "to=*.internal", "from=192.0.2.0/24 cmd=bind"')
     .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
+    .option('--workers <n|auto>', 'Processes serving the same listeners (Linux SO_REUSEPORT); auto: one per core. Per-IP caps, --max-connections and --max-handshakes are divided among them (README: "Workers")', { default: 1 })
     .option('-q, --quiet', 'Print only the ready line, warnings and errors')
     .option('-v, --verbose', 'Also print handshake details')
     .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
@@ -67,10 +71,13 @@ export function registerServe(cli: CAC): void {
 /** Reads the settings (defaults, config file, flags); --check-config prints them, else the server starts,
  * and SIGHUP reads them again the same way. */
 function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, argvRules: readonly string[]): number | Promise<number> {
-  const load = (): { raw: Record<string, unknown>; options: ServeOptions } => {
-    const merged = mergeServeRaw(command, cliRaw);
-    return { raw: merged.raw, options: parseMerged(merged, (raw) => parseServeOptions(raw, argvRules)) };
+  const loader = (settings: WorkerSettings) => (): { raw: Record<string, unknown>; options: ServeOptions } => {
+    const merged = mergeServeRaw(command, settings.cliRaw);
+    return { raw: merged.raw, options: parseMerged(merged, (raw) => parseServeOptions(raw, settings.argvRules)) };
   };
+  const worker = workerNumber();
+  if (worker !== undefined) return serveWorker(worker, (settings) => () => loader(settings)().options);
+  const load = loader({ cliRaw, argvRules });
   const { raw, options } = load();
   if (flagOption(cliRaw.checkConfig)) {
     const kinds = new Map([...options.users].map(([name, stored]) => [name, typeof stored === 'string' ? 'plain' : 'scrypt']));
@@ -78,6 +85,8 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
     return 0;
   }
   hideAuthFromPs();
+  // The workers get the count the primary resolved ("auto"), over the config file's.
+  if (options.workers > 1) return serveWithWorkers(options, () => load().options, { cliRaw: { ...cliRaw, workers: options.workers }, argvRules });
   return serve(options, () => load().options);
 }
 
@@ -95,11 +104,14 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
     throw usageError(`refusing to run an open proxy on ${exposed.map(formatAddress).join(', ')}: ${fix} --allow-open-proxy if anyone who can reach it may use it`);
   }
   const egress = parseEgress(listOption(raw.egress, 'egress'));
+  const workers = parseWorkers(raw.workers);
+  const share = (cap: number): number => perWorker(cap, workers);
   return {
     listen,
     users,
     openProxy,
     graceMs: durationOption(raw.grace, 'grace', 'ms', { min: 0, max: HOUR }) ?? 5000,
+    workers,
     quiet: flagOption(raw.quiet),
     verbose: flagOption(raw.verbose),
     config: {
@@ -114,24 +126,38 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
       idleTimeoutMs: durationOption(raw.idleTimeout, 'idle-timeout', 's') ?? 0,
       udpIdleTimeoutMs: durationOption(raw.udpIdleTimeout, 'udp-idle-timeout', 's') ?? 120_000,
       udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
-      maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
-      ...connectionLimits(raw),
+      maxUdpAssociationsPerClient: share(integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32),
+      ...connectionLimits(raw, workers),
       policy: parsePolicy(argvRules, listOption(raw.rules, 'rules')),
       lookupTimeoutMs: durationOption(raw.lookupTimeout, 'lookup-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 5000,
-      maxBindsPerIp: integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp,
+      maxBindsPerIp: share(integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp),
       keepAliveMs: durationOption(raw.keepalive, 'keepalive', 's', { min: 0, max: 2 * HOUR }) ?? defaultServerConfig.keepAliveMs,
     },
   };
 }
 
-function connectionLimits(raw: Record<string, unknown>): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
-  const maxConnections = integerOption(raw.maxConnections, 'max-connections', 0) ?? defaultServerConfig.maxConnections;
-  const derived = maxConnections === 0 ? defaultServerConfig.maxPendingHandshakes : Math.max(1, Math.floor(maxConnections / 4));
+/** Each worker's part of the caps given (the defaults come from the fd limit, which every process has whole). */
+function connectionLimits(raw: Record<string, unknown>, workers: number): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
+  const given = integerOption(raw.maxConnections, 'max-connections', 0);
+  const maxConnections = given === undefined ? defaultServerConfig.maxConnections : perWorker(given, workers);
+  const derived = maxConnections === 0 || given === undefined ? defaultServerConfig.maxPendingHandshakes : Math.max(1, Math.floor(maxConnections / 4));
+  const handshakes = integerOption(raw.maxHandshakes, 'max-handshakes', 1);
   return {
     maxConnections,
-    maxConnectionsPerIp: integerOption(raw.maxConnectionsPerIp, 'max-connections-per-ip', 0) ?? 0,
-    maxPendingHandshakes: integerOption(raw.maxHandshakes, 'max-handshakes', 1) ?? derived,
+    maxConnectionsPerIp: perWorker(integerOption(raw.maxConnectionsPerIp, 'max-connections-per-ip', 0) ?? 0, workers),
+    maxPendingHandshakes: handshakes === undefined ? derived : perWorker(handshakes, workers),
   };
+}
+
+const MAX_WORKERS = 256;
+
+function parseWorkers(value: unknown): number {
+  const text = stringOption(value, 'workers');
+  if (text === undefined) return 1;
+  if (text === 'auto') return availableParallelism();
+  const count = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(count >= 1 && count <= MAX_WORKERS)) throw usageError(`--workers must be a whole number from 1 to ${MAX_WORKERS} or auto, not "${text}"`);
+  return count;
 }
 
 function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands'] {
@@ -159,42 +185,3 @@ function parsePortRange(text: string | undefined): ServerConfig['udpPortRange'] 
   return { low, high };
 }
 
-async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<number> {
-  let options = first;
-  const log = (line: string): void => { process.stderr.write(`${line}\n`); };
-  const serverConfig = (current: ServeOptions): Partial<ServerConfig> => ({
-    ...current.config,
-    onConnection: current.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
-    onDebug: current.verbose ? log : undefined,
-    onWarning: (line) => printStatus(line),
-  });
-  const server = new SocksServer(serverConfig(options));
-  // Handlers go in before the ready line: a supervisor may signal as soon as it sees it (and SIGHUP's default
-  // is to exit, SIGUSR1's to open the inspector).
-  const signals = watchServeSignals(server, {
-    reload: () => {
-      const next = reload();
-      const restart = formatAddresses(next.listen) !== formatAddresses(options.listen);
-      options = next;
-      server.reconfigure(serverConfig(next));
-      return { users: next.users.size, restart };
-    },
-    graceMs: () => options.graceMs,
-    quiet: () => options.quiet,
-  });
-  let bound: ListenAddress[];
-  try {
-    bound = await server.listen(options.listen);
-  } catch (error) {
-    await server.close(0);
-    signals.dispose();
-    throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${listenErrorText(error, options.listen)}`);
-  }
-  for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
-  if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => !isLoopback(a.host) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
-  if (!options.quiet) for (const line of startLines(options, server.config, bound)) printStatus(line);
-  await signals.stopped;
-  return 0;
-}
-
-const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map((address) => `${formatAddress(address)}${address.noAuth ? ' (no login)' : ''}`).join(' ');

@@ -147,15 +147,16 @@ export class SocksServer implements SessionHost {
     return { startedAt: this.#startedAt, connections: { handshake, relaying, total: this.#sessions.size }, topClients, bytesUp, bytesDown };
   }
 
-  /** Resolves with the real address of each listener (port 0 becomes the port chosen). */
-  async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
+  /** Resolves with the real address of each listener (port 0 becomes the port chosen). `reusePort`
+   * (SO_REUSEPORT, Linux) lets the processes of `serve --workers` each bind the same address. */
+  async listen(addresses: readonly ListenAddress[], options: { reusePort?: boolean } = {}): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
     for (const { host, port, noAuth } of addresses) {
       const listener: ListenerInfo = { exposed: !isLoopback(host), noAuth: noAuth === true };
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.#accept(socket, listener));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
+        server.listen({ host, port, ipv6Only: host.includes(':'), reusePort: options.reusePort === true }, () => {
           server.off('error', reject);
           resolve();
         });
