@@ -8,7 +8,7 @@
 // and cluster would route every other listen of a worker (BIND's port, the UDP relays) through the primary
 // too, giving each worker the same "random" port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { isSea } from 'node:sea';
 import { SocxError, type ErrorCode } from '../errors.ts';
 import type { ListenAddress, ServerStatus } from './server.ts';
@@ -210,13 +210,20 @@ export class WorkerPool<S> {
  * silently. Binding each fixed port once without the option first fails (EADDRINUSE) when anything holds it.
  */
 export async function assertNotShared(addresses: readonly ListenAddress[]): Promise<void> {
-  for (const { host, port } of addresses) {
-    if (port === 0) continue;
-    const probe = createServer();
-    await new Promise<void>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.listen({ host, port, ipv6Only: host.includes(':') }, () => probe.close(() => resolve()));
-    });
+  // All held at once, so that an address given twice fails as it does without workers.
+  const probes: Server[] = [];
+  try {
+    for (const { host, port } of addresses) {
+      if (port === 0) continue;
+      const probe = createServer();
+      probes.push(probe);
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.listen({ host, port, ipv6Only: host.includes(':') }, resolve);
+      });
+    }
+  } finally {
+    await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))));
   }
 }
 

@@ -124,6 +124,20 @@ test('a killed worker is logged in one line and replaced; the service goes on on
   }
 });
 
+test('workers whose primary is killed drain and exit rather than serve unmanaged', async () => {
+  const serve = await startServe(['-l', '127.0.0.1:0', '--workers', '2']);
+  try {
+    const pids = await everyWorkerServes(serve, 2);
+    process.kill(serve.pid, 'SIGKILL');
+    // --grace is 200 ms here: bounded, generous for a loaded machine.
+    for (let waited = 0; pids.some(alive) && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(pids.filter(alive), []);
+  } finally {
+    release();
+    await serve.stop();
+  }
+});
+
 test('SIGHUP reaches every worker: a user added to the file logs in on both, a removed one is refused', async () => {
   const users = files.write('users.txt', 'alice:old-pass\n');
   const config = files.write('socx.yaml', `listen: 127.0.0.1:0\nworkers: 2\nusers-file: ${users}\n`);
