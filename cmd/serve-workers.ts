@@ -1,9 +1,11 @@
 import { describeError, exitCodeFor, SocxError } from '../lib/errors.ts';
-import { defaultServerConfig, SocksServer, type ListenAddress, type ServerStatus } from '../lib/server/server.ts';
+import type { MetricsSource } from '../lib/observe/metrics-server.ts';
+import { createRegistry, totalMetrics, type MetricsJson } from '../lib/observe/registry.ts';
+import { defaultServerConfig, type ListenAddress, type ServerStatus } from '../lib/server/server.ts';
 import { receiveStart, reportFailure, reportListening, serveAsWorker } from '../lib/server/worker-child.ts';
 import { assertNotShared, WorkerPool } from '../lib/server/workers.ts';
 import { printError, withoutWarnings } from './output.ts';
-import { announce, cannotListen, reloaded, serverConfig } from './serve-run.ts';
+import { announce, cannotListen, Instance, reloaded, startMetrics, stopMetrics } from './serve-run.ts';
 import type { ServeOptions } from './serve.ts';
 import { watchServeSignals } from './serve-signals.ts';
 import { formatWorkersStatus } from './serve-status.ts';
@@ -35,48 +37,70 @@ export async function serveWithWorkers(first: ServeOptions, reload: () => ServeO
     quiet: () => options.quiet,
   });
   let bound: ListenAddress[];
+  let metrics: Awaited<ReturnType<typeof startMetrics>>;
   try {
     await assertNotShared(options.listen).catch((error: unknown) => { throw cannotListen(error, options.listen); });
     bound = await pool.start();
+    metrics = await startMetrics(options, options.metrics && workersMetrics(pool), () => !pool.draining).catch(async (error: unknown) => {
+      await pool.drain(0);
+      throw error;
+    });
   } catch (error) {
     signals.dispose();
     throw error;
   }
-  announce(options, { ...defaultServerConfig, ...options.config }, bound, [`workers: ${options.workers} processes (pid ${pool.pids.join(', ')}) on the same listeners (SO_REUSEPORT); the limits below are per worker`]);
+  announce(options, { ...defaultServerConfig, ...options.config }, bound, metrics?.port, [`workers: ${options.workers} processes (pid ${pool.pids.join(', ')}) on the same listeners (SO_REUSEPORT); the limits below are per worker`]);
   await signals.stopped;
+  stopMetrics(metrics);
   return 0;
+}
+
+/** /metrics of the primary: its own process metrics and every worker's, added up (prom-client's aggregator:
+ * counters and gauges summed, build and version info once). A replaced worker starts its counters from 0,
+ * which Prometheus reads as a counter reset. */
+function workersMetrics(pool: WorkerPool<WorkerSettings>): MetricsSource {
+  const own = createRegistry();
+  return {
+    contentType: own.contentType,
+    metrics: async () => {
+      const answers = await pool.ask<MetricsJson>('metrics');
+      return totalMetrics([await own.getMetricsAsJSON(), ...answers.flatMap((answer) => (answer.value ? [answer.value] : []))]);
+    },
+  };
 }
 
 /** A worker of `--workers`: the primary's settings, addresses (the ports it chose for port 0) and signals. */
 export async function serveWorker(number: number, loader: (settings: WorkerSettings) => () => ServeOptions): Promise<number> {
-  let server: SocksServer | undefined;
+  let instance: Instance | undefined;
   try {
     const start = await receiveStart<WorkerSettings>(number);
     const read = loader(start.settings);
     // The primary has printed the settings' warnings once already.
     const load = (): ServeOptions => withoutWarnings(read);
     let options = load();
-    server = new SocksServer(serverConfig(options));
-    const bound = await server.listen(start.listen, { reusePort: true }).catch((error: unknown) => { throw cannotListen(error, start.listen); });
+    instance = new Instance(options);
+    const running = instance;
+    const bound = await running.server.listen(start.listen, { reusePort: true }).catch((error: unknown) => { throw cannotListen(error, start.listen); });
     reportListening(bound);
-    const running = server;
     await serveAsWorker({
       reload: () => {
         try {
-          options = load();
-          running.reconfigure(serverConfig(options));
+          const next = load();
+          running.reconfigure(next);
+          options = next;
           return undefined;
         } catch (error) {
           return describeError(error);
         }
       },
-      status: () => running.status(),
+      status: () => running.server.status(),
+      metrics: () => running.metrics?.registry.getMetricsAsJSON(),
       drain: (graceMs) => running.close(graceMs),
       graceMs: () => options.graceMs,
     });
     return 0;
   } catch (error) {
-    await server?.close(0);
+    await instance?.close(0);
     const failure = error instanceof SocxError ? error : new SocxError('network', describeError(error));
     reportFailure(failure);
     return exitCodeFor(failure);

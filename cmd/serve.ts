@@ -28,6 +28,9 @@ export interface ServeOptions {
   readonly workers: number;
   readonly quiet: boolean;
   readonly verbose: boolean;
+  readonly logFormat: 'text' | 'json';
+  readonly logFile: string | undefined;
+  readonly metrics: ListenAddress | undefined;
 }
 
 export function registerServe(cli: CAC): void {
@@ -62,7 +65,10 @@ export function registerServe(cli: CAC): void {
     .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
     .option('--workers <n|auto>', 'Processes serving the same listeners (Linux SO_REUSEPORT); auto: one per core. Per-IP caps, --max-connections and --max-handshakes are divided among them (README: "Workers")', { default: 1 })
-    .option('-q, --quiet', 'Print only the ready line, warnings and errors')
+    .option('--log-format <text|json>', 'The connection log: one line of text, or one JSON object, per connection (README: "Monitoring")', { default: 'text' })
+    .option('--log-file <path>', 'Append the connection log to this file instead of stderr (status lines stay on stderr); reopened on SIGHUP, for logrotate')
+    .option('--metrics <host:port>', 'Serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz and /readyz (503 while draining); a bare port is on 127.0.0.1; default off')
+    .option('-q, --quiet', 'Print only the ready line, warnings and errors (a --log-file still gets every connection)')
     .option('-v, --verbose', 'Also print handshake details')
     .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
     .action((cliRaw: Record<string, unknown>) => runServe(command, cliRaw, rulesFromArgv(cli.rawArgs)));
@@ -93,7 +99,7 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
 export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {
   const listenTexts = listOption(raw.listen, 'listen');
   const noAuth = new Set(listOption(raw.noAuthListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
-  const listen = (listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map(parseListenAddress)
+  const listen = (listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map((text) => parseListenAddress(text))
     .map((address) => (noAuth.has(formatAddress(address)) ? { ...address, noAuth: true } : address));
   const users = loadUsers(raw, process.env);
   // Open: reachable from elsewhere and nobody has to log in there (no users at all, or "auth: false").
@@ -114,6 +120,9 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
     workers,
     quiet: flagOption(raw.quiet),
     verbose: flagOption(raw.verbose),
+    logFormat: parseLogFormat(stringOption(raw.logFormat, 'log-format')),
+    logFile: nonEmpty(stringOption(raw.logFile, 'log-file'), 'log-file'),
+    metrics: raw.metrics === undefined ? undefined : parseListenAddress(nonEmpty(stringOption(raw.metrics, 'metrics'), 'metrics') ?? '', 'metrics', null),
     config: {
       authenticate: users.size > 0 ? usersAuthenticator(users) : undefined,
       egress,
@@ -165,6 +174,16 @@ function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands']
   if (raw.bind !== false) commands.bind = bindCommand;
   if (raw.udp !== false) commands.udp = udpCommand;
   return commands;
+}
+
+function parseLogFormat(text: string | undefined): ServeOptions['logFormat'] {
+  if (text === undefined || text === 'text' || text === 'json') return text ?? 'text';
+  throw usageError(`--log-format must be text or json, not "${text}"`);
+}
+
+function nonEmpty(text: string | undefined, name: string): string | undefined {
+  if (text?.trim() === '') throw usageError(`--${name} needs a value`);
+  return text;
 }
 
 function parseAdvertise(text: string | undefined): string | undefined {

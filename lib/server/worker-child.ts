@@ -16,6 +16,8 @@ export interface WorkerHandlers {
   /** Reads the settings again; resolves with the error text when they are bad (the old ones stay). */
   reload(): string | undefined;
   status(): ServerStatus;
+  /** The metrics registry as JSON (with --metrics), for the primary's totals. */
+  metrics(): Promise<unknown> | undefined;
   drain(graceMs: number): Promise<void>;
   /** The grace period when the primary is gone without saying. */
   graceMs(): number;
@@ -76,7 +78,11 @@ export function serveAsWorker(handlers: WorkerHandlers): Promise<void> {
     };
     const onMessage = (message: ToWorker<unknown>): void => {
       if (message.type === 'drain') drain(message.graceMs);
-      else if (message.type === 'ask') send({ type: 'answer', id: message.id, value: message.what === 'reload' ? handlers.reload() ?? null : handlers.status() });
+      else if (message.type === 'ask') {
+        const answer = (value: unknown): void => send({ type: 'answer', id: message.id, value: value ?? null });
+        if (message.what === 'metrics') void Promise.resolve(handlers.metrics()).then(answer, () => answer(null));
+        else answer(message.what === 'reload' ? handlers.reload() : handlers.status());
+      }
     };
     const ignore = (): void => {};
     process.on('message', onMessage);

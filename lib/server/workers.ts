@@ -17,15 +17,19 @@ import type { ListenAddress, ServerStatus } from './server.ts';
  * channel instead of serving on its own. */
 export const WORKER_ENV = 'SOCX_WORKER';
 
+/** What the primary asks every worker: to reload, its status, its metrics. */
+export type Question = 'reload' | 'status' | 'metrics';
+
 export type ToWorker<S> =
   | { readonly type: 'start'; readonly settings: S; readonly listen: readonly ListenAddress[] }
-  | { readonly type: 'ask'; readonly id: number; readonly what: 'reload' | 'status' }
+  | { readonly type: 'ask'; readonly id: number; readonly what: Question }
   | { readonly type: 'drain'; readonly graceMs: number };
 
 export type FromWorker =
   | { readonly type: 'listening'; readonly bound: readonly ListenAddress[] }
   | { readonly type: 'failed'; readonly code: ErrorCode; readonly message: string }
-  /** To 'reload': the error, or null; to 'status': the worker's ServerStatus. */
+  /** To 'reload': the error, or null; to 'status': the worker's ServerStatus; to 'metrics': its registry as
+   * JSON, or null without --metrics. */
   | { readonly type: 'answer'; readonly id: number; readonly value: unknown };
 
 export interface WorkerAnswer<T> {
@@ -87,6 +91,10 @@ export class WorkerPool<S> {
     this.#options = options;
     this.#listen = options.listen;
     this.#slots = Array.from({ length: options.count }, (_, index) => ({ number: index + 1, child: undefined, startedAt: 0, listening: false, failures: 0, restart: undefined }));
+  }
+
+  get draining(): boolean {
+    return this.#draining;
   }
 
   get pids(): number[] {
@@ -170,7 +178,7 @@ export class WorkerPool<S> {
   }
 
   /** Asks every listening worker; each answer (or undefined after a timeout) in worker order. */
-  async ask<T>(what: 'reload' | 'status'): Promise<Array<WorkerAnswer<T>>> {
+  async ask<T>(what: Question): Promise<Array<WorkerAnswer<T>>> {
     const live = this.#slots.filter((slot) => slot.child !== undefined && slot.listening);
     return Promise.all(live.map((slot) => new Promise<WorkerAnswer<T>>((resolve) => {
       const child = slot.child!;

@@ -24,7 +24,9 @@ export type Program = 'sea' | 'bundle';
 
 export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}, program: Program = 'sea'): Promise<ServeProcess> {
   const [file, ...first] = program === 'sea' ? [socxBinary()] : [process.execPath, path.join(ROOT, 'dist', 'socx.cjs')];
-  const proc = await startProcess(file!, [...first, 'serve', '--grace', '200ms', ...args], { readyPattern: READY, readyStream: 'stderr', timeoutMs: 15_000, env });
+  // A short grace unless the test sets one, so that stop() does not wait out the 5 s default.
+  const grace = args.some((arg) => arg === '--grace' || arg.startsWith('--grace=')) ? [] : ['--grace', '200ms'];
+  const proc = await startProcess(file!, [...first, 'serve', ...grace, ...args], { readyPattern: READY, readyStream: 'stderr', timeoutMs: 15_000, env });
   const port = Number(READY.exec(proc.output())?.[2]);
   const signal = async (name: NodeJS.Signals, pattern: RegExp, count = 1): Promise<void> => {
     process.kill(proc.pid, name);

@@ -138,6 +138,34 @@ test('workers whose primary is killed drain and exit rather than serve unmanaged
   }
 });
 
+test('--metrics with workers: one /metrics on the primary with the totals; /readyz is 503 while they drain', async () => {
+  const serve = await startServe(['-l', '127.0.0.1:0', '--workers', '2', '--metrics', '127.0.0.1:0', '--grace', '10s']);
+  try {
+    await serve.started();
+    const metricsPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(serve.output())?.[1]);
+    const get = async (path: string): Promise<{ status: number; body: string }> => {
+      const response = await fetch(`http://127.0.0.1:${metricsPort}${path}`);
+      return { status: response.status, body: await response.text() };
+    };
+    await everyWorkerServes(serve, 2);
+    const metrics = await get('/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.body, new RegExp(`^socx_connections_active ${held.size}$`, 'm'));
+    assert.match(metrics.body, new RegExp(`^socx_connections_accepted_total ${held.size}$`, 'm'));
+    assert.match(metrics.body, /^socx_build_info\{version="[^"]+"\} 1$/m);
+    assert.equal((await get('/readyz')).status, 200);
+    process.kill(serve.pid, 'SIGTERM');
+    await waitForOutput(serve, /SIGTERM: no longer accepting/);
+    assert.deepEqual(await get('/readyz'), { status: 503, body: 'draining\n' });
+    release();
+    await waitForOutput({ output: () => (serve.child.exitCode === null ? '' : 'exited') }, /exited/, 10_000);
+    assert.equal(serve.child.exitCode, 0, serve.output());
+  } finally {
+    release();
+    await serve.stop();
+  }
+});
+
 test('SIGHUP reaches every worker: a user added to the file logs in on both, a removed one is refused', async () => {
   const users = files.write('users.txt', 'alice:old-pass\n');
   const config = files.write('socx.yaml', `listen: 127.0.0.1:0\nworkers: 2\nusers-file: ${users}\n`);
