@@ -101,9 +101,9 @@ export class WorkerPool<S> {
     return this.#slots.flatMap((slot) => (slot.child?.pid === undefined ? [] : [slot.child.pid]));
   }
 
-  /** Resolves with the bound addresses once every worker listens on them. The first worker binds alone, so that
-   * port 0 becomes one port that the others then share. Rejects with the first worker's failure, after stopping
-   * the rest. */
+  /** Resolves with the bound addresses once every worker listens on them. With port 0 the first worker binds
+   * alone, so that it becomes one port that the others then share. Rejects with the first failure, after
+   * stopping the rest. */
   async start(): Promise<ListenAddress[]> {
     const [first, ...rest] = this.#slots as [Slot, ...Slot[]];
     let timer: NodeJS.Timeout | undefined;
@@ -111,10 +111,18 @@ export class WorkerPool<S> {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new SocxError('timeout', `the workers were not listening after ${timeoutMs} ms`)), timeoutMs);
     });
+    const launchRest = (): Promise<unknown> => Promise.all(rest.map((slot) => this.#launch(slot)));
     try {
-      const bound = await Promise.race([this.#launch(first), timeout]);
-      this.#listen = bound.map(({ host, port, noAuth }) => ({ host, port, noAuth }));
-      await Promise.race([Promise.all(rest.map((slot) => this.#launch(slot))), timeout]);
+      const firstBound = this.#launch(first).then((bound) => {
+        // Where later workers (and replacements) bind: port 0 is now the port the first one got.
+        this.#listen = bound.map(({ host, port, noAuth }) => ({ host, port, noAuth }));
+        return bound;
+      });
+      // Fixed ports: every worker can bind at once. Port 0: the others wait for the first.
+      const others = this.#listen.some((address) => address.port === 0) ? firstBound.then(launchRest) : launchRest();
+      others.catch(() => {});
+      const bound = await Promise.race([firstBound, timeout]);
+      await Promise.race([others, timeout]);
       this.#started = true;
       return bound;
     } catch (error) {

@@ -13,6 +13,7 @@ import { toAddress } from '../../lib/codec/address.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { closeServer, listen, startEcho, type EchoServer } from '../helpers/net.ts';
 import { assertOneErrorLine, runSocx, waitForOutput } from '../interop/socx.ts';
+import { freePort } from '../support/process.ts';
 import { tempFiles } from './cli.ts';
 import { startServe, type Program, type ServeProcess } from './serve-process.ts';
 
@@ -104,6 +105,19 @@ for (const program of ['sea', 'bundle'] as const satisfies Program[]) {
     }
   });
 }
+
+test('a fixed port: the workers bind it at once, and both serve', async () => {
+  // Racy by nature (the port is free a moment ago), which is what a fixed port is.
+  const port = await freePort();
+  const serve = await startServe(['-l', `127.0.0.1:${port}`, '--workers', '2']);
+  try {
+    assert.equal(serve.port, port);
+    assert.equal(new Set(await everyWorkerServes(serve, 2)).size, 2);
+  } finally {
+    release();
+    await serve.stop();
+  }
+});
 
 test('a killed worker is logged in one line and replaced; the service goes on on both', async () => {
   const serve = await startServe(['-l', '127.0.0.1:0', '--workers', '2']);
