@@ -52,6 +52,11 @@ export class Instance {
     this.server.reconfigure(this.#serverConfig(next));
   }
 
+  /** SIGHUP when the settings do not load: logrotate's SIGHUP must still move the log to the new file. */
+  reopenLog(current: ServeOptions): void {
+    this.logs.reopen(current.logFile);
+  }
+
   async close(graceMs: number): Promise<void> {
     await this.server.close(graceMs);
     await this.logs.close();
@@ -88,7 +93,13 @@ export async function serve(first: ServeOptions, reload: () => ServeOptions): Pr
   // is to exit, SIGUSR1's to open the inspector).
   const signals = watchServeSignals(server, {
     reload: () => {
-      const next = reload();
+      let next: ServeOptions;
+      try {
+        next = reload();
+      } catch (error) {
+        instance.reopenLog(options);
+        throw error;
+      }
       const result = reloaded(options, next);
       instance.reconfigure(next);
       options = next;

@@ -24,7 +24,14 @@ export async function serveWithWorkers(first: ServeOptions, reload: () => ServeO
   const pool = new WorkerPool({ count: options.workers, settings, listen: options.listen, log: printError });
   const signals = watchServeSignals({ connections: undefined, close: (graceMs) => pool.drain(graceMs) }, {
     reload: async () => {
-      const next = reload();
+      let next: ServeOptions;
+      try {
+        next = reload();
+      } catch (error) {
+        // The workers fail the same way (their answers are this same error), and reopen their log files.
+        void pool.ask('reload');
+        throw error;
+      }
       const result = reloaded(options, next);
       options = next;
       for (const { worker, pid, value } of await pool.ask<string | null>('reload')) {
@@ -90,6 +97,11 @@ export async function serveWorker(number: number, loader: (settings: WorkerSetti
           options = next;
           return undefined;
         } catch (error) {
+          try {
+            running.reopenLog(options);
+          } catch {
+            // The old file stays in use; the primary has said what is wrong with the settings.
+          }
           return describeError(error);
         }
       },

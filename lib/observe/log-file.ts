@@ -13,8 +13,8 @@ export class LogFile {
   readonly path: string;
   readonly #onError: (message: string) => void;
   #stream: WriteStream;
-  /** Lines dropped because the disk did not keep up. */
-  dropped = 0;
+  /** Lines are being dropped: the disk does not keep up. */
+  #dropping = false;
 
   /** Throws a usage error (one line, exit 2) when the file cannot be opened for appending. */
   constructor(path: string, onError: (message: string) => void) {
@@ -41,9 +41,11 @@ export class LogFile {
 
   write(line: string): void {
     if (this.#stream.writableLength > MAX_PENDING_BYTES) {
-      this.dropped++;
+      if (!this.#dropping) this.#onError(`--log-file ${this.path}: the disk is not keeping up (${MAX_PENDING_BYTES / 2 ** 20} MiB queued); dropping connection lines`);
+      this.#dropping = true;
       return;
     }
+    this.#dropping = false;
     this.#stream.write(`${line}\n`);
   }
 

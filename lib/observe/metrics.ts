@@ -2,12 +2,11 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { LookupSource } from '../resolver/resolver.ts';
 import type { LookupErrorCode } from '../resolver/types.ts';
 import type { ServerTraffic } from '../server/server.ts';
-import type { ConnectionRecord, Outcome } from '../server/types.ts';
+import { LIMIT_NAMES, OUTCOMES, type ConnectionRecord, type Outcome } from '../server/types.ts';
+import { UDP_DROP_REASONS } from '../server/udp-association.ts';
 import { VERSION } from '../version.ts';
 import { METRIC_PREFIX } from './registry.ts';
 
-/** Every Outcome, so that each is exported from the start (a rate over a series that appears late is wrong). */
-const OUTCOMES: readonly Outcome[] = ['ok', 'not-socks', 'bad-request', 'no-method', 'refused-auth', 'refused-rule', 'refused-command', 'upstream-refused', 'upstream-unreachable', 'timeout', 'limit', 'reset', 'aborted', 'error'];
 
 /** Rules are the operator's, few; still, a label per distinct text is capped, the rest counted as "other". */
 export const MAX_RULE_LABELS = 64;
@@ -44,8 +43,9 @@ const setCounter = (counter: Counter<string>, value: number, labels?: Record<str
 export class ServerMetrics {
   readonly registry: Registry;
   #source: TrafficSource | undefined;
-  #snapshot: { at: number; traffic: ServerTraffic } | undefined;
+  #snapshot: ServerTraffic | undefined;
   #accepted = 0;
+  /** Every outcome from the start: a rate over a series that appears late misses its first increase. */
   readonly #outcomes = new Map<Outcome, number>(OUTCOMES.map((outcome) => [outcome, 0]));
   readonly #handshakes = new Tally();
   #authFailures = 0;
@@ -97,10 +97,8 @@ export class ServerMetrics {
     pulled('relayed_bytes_total', 'TCP payload bytes relayed (CONNECT and BIND), up: client to target; counted while relays run', 'direction', { up: (t) => t.bytesUp, down: (t) => t.bytesDown });
     pulled('udp_datagrams_total', 'UDP datagrams relayed, up: client to target', 'direction', { up: (t) => t.udp.datagramsUp, down: (t) => t.udp.datagramsDown });
     pulled('udp_relayed_bytes_total', 'UDP payload bytes relayed, up: client to target', 'direction', { up: (t) => t.udp.bytesUp, down: (t) => t.udp.bytesDown });
-    const dropReasons = ['source', 'frag', 'malformed', 'bad-target', 'resolve', 'rule', 'send', 'too-big'] as const;
-    pulled('udp_dropped_datagrams_total', 'UDP datagrams not relayed, by reason', 'reason', Object.fromEntries(dropReasons.map((reason) => [reason, (t: ServerTraffic) => t.udp.drops[reason]])));
-    const limits = ['max-connections', 'max-connections-per-ip', 'max-handshakes', 'max-binds-per-ip', 'max-udp-associations', 'lookups'] as const;
-    pulled('limit_hits_total', 'Connections refused or dropped by a limit, by its option', 'limit', Object.fromEntries(limits.map((limit) => [limit, (t: ServerTraffic) => t.limitHits[limit]])));
+    pulled('udp_dropped_datagrams_total', 'UDP datagrams not relayed, by reason', 'reason', Object.fromEntries(UDP_DROP_REASONS.map((reason) => [reason, (t: ServerTraffic) => t.udp.drops[reason]])));
+    pulled('limit_hits_total', 'Connections refused or dropped by a limit, by its option', 'limit', Object.fromEntries(LIMIT_NAMES.map((limit) => [limit, (t: ServerTraffic) => t.limitHits[limit]])));
     tallied('dns_lookups_total', 'Name lookups by where the answer came from (hosts file, cache, a query) or refused by a cap', ['source'], () => this.#lookups.counts, (source) => ({ source }));
     tallied('dns_queries_total', 'Name queries by result (ok or the error code)', ['result'], () => this.#queries.counts, (result) => ({ result }));
     this.#querySeconds = new Histogram({ name: name('dns_query_duration_seconds'), help: 'How long name queries took to answer', buckets: LATENCY_BUCKETS, registers });
@@ -113,14 +111,14 @@ export class ServerMetrics {
     this.#source = source;
   }
 
-  /** One traffic() per scrape (it walks the open connections), however many metrics read it. */
+  /** One traffic() per scrape (it walks the open connections), however many metrics read it: the collect()
+   * calls of one scrape run in one turn of the event loop, and the snapshot is forgotten at the next. */
   #traffic(): ServerTraffic | undefined {
-    const now = performance.now();
-    if (!this.#snapshot || now - this.#snapshot.at > 100) {
-      const traffic = this.#source?.traffic();
-      this.#snapshot = traffic ? { at: now, traffic } : undefined;
+    if (this.#snapshot === undefined && this.#source) {
+      this.#snapshot = this.#source.traffic();
+      setImmediate(() => { this.#snapshot = undefined; });
     }
-    return this.#snapshot?.traffic;
+    return this.#snapshot;
   }
 
   connectionStarted(): void {
