@@ -1,8 +1,7 @@
-import type { Server } from 'node:http';
 import { formatAddress } from '../lib/codec/address.ts';
 import { SocxError } from '../lib/errors.ts';
 import { ServerMetrics } from '../lib/observe/metrics.ts';
-import { serveMetrics, type MetricsSource } from '../lib/observe/metrics-server.ts';
+import { serveMetrics, type MetricsServer, type MetricsSource } from '../lib/observe/metrics-server.ts';
 import { createRegistry } from '../lib/observe/registry.ts';
 import { isLoopback, listenErrorText } from '../lib/server/listen-address.ts';
 import { SocksServer, type ListenAddress } from '../lib/server/server.ts';
@@ -72,16 +71,11 @@ export function reloaded(previous: ServeOptions, next: ServeOptions): { users: n
   return { users: next.users.size, restart: where(next) !== where(previous) };
 }
 
-/** The HTTP server of --metrics and its port; none without the option. */
-export async function startMetrics(options: ServeOptions, source: MetricsSource | undefined, ready: () => boolean): Promise<{ server: Server; port: number } | undefined> {
+/** /metrics, /healthz and /readyz (not ready once the drain has begun); none without --metrics. */
+export async function startMetrics(options: ServeOptions, source: MetricsSource | undefined, ready: () => boolean): Promise<MetricsServer | undefined> {
   const at = options.metrics;
   if (!at || !source) return undefined;
   return serveMetrics(source, { ready }, at.host, at.port).catch((error: unknown) => { throw cannotListen(error, [at], ' for --metrics'); });
-}
-
-export function stopMetrics(metrics: { server: Server } | undefined): void {
-  metrics?.server.close();
-  metrics?.server.closeAllConnections();
 }
 
 /** One process serving on its own (`--workers 1`, the default). */
@@ -110,7 +104,7 @@ export async function serve(first: ServeOptions, reload: () => ServeOptions): Pr
     quiet: () => options.quiet,
   });
   let bound: ListenAddress[];
-  let metrics: { server: Server; port: number } | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     bound = await server.listen(options.listen).catch((error: unknown) => { throw cannotListen(error, options.listen); });
     metrics = await startMetrics(options, instance.metrics?.registry, () => !server.closing);
@@ -119,21 +113,21 @@ export async function serve(first: ServeOptions, reload: () => ServeOptions): Pr
     signals.dispose();
     throw error;
   }
-  announce(options, server.config, bound, metrics?.port);
+  announce(options, server.config, bound, metrics);
   await signals.stopped;
-  stopMetrics(metrics);
+  metrics?.close();
   await instance.logs.close();
   return 0;
 }
 
 /** The ready lines (one per listener, the real port), where the metrics are, the open-proxy warning, then
  * the start lines. */
-export function announce(options: ServeOptions, config: ServerConfig, bound: readonly ListenAddress[], metricsPort: number | undefined, extra: readonly string[] = []): void {
+export function announce(options: ServeOptions, config: ServerConfig, bound: readonly ListenAddress[], metrics: MetricsServer | undefined, extra: readonly string[] = []): void {
   for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
-  if (options.metrics && metricsPort !== undefined) {
-    const at = formatAddress({ host: options.metrics.host, port: metricsPort });
+  if (metrics) {
+    const at = formatAddress(metrics.address);
     printStatus(`metrics on http://${at}/metrics (and /healthz, /readyz)`);
-    if (!isLoopback(options.metrics.host)) printWarning(`metrics on ${at} are reachable from other hosts, without a login: they show traffic volumes and rule names (firewall the port, or use a loopback address)`);
+    if (!isLoopback(metrics.address.host)) printWarning(`metrics on ${at} are reachable from other hosts, without a login: they show traffic volumes and rule names (firewall the port, or use a loopback address)`);
   }
   if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => !isLoopback(a.host) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
   if (!options.quiet) for (const line of [...extra, ...startLines(options, config, bound)]) printStatus(line);

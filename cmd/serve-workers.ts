@@ -5,7 +5,7 @@ import { defaultServerConfig, type ListenAddress, type ServerStatus } from '../l
 import { receiveStart, reportFailure, reportListening, serveAsWorker } from '../lib/server/worker-child.ts';
 import { assertNotShared, WorkerPool } from '../lib/server/workers.ts';
 import { printError, withoutWarnings } from './output.ts';
-import { announce, cannotListen, Instance, reloaded, startMetrics, stopMetrics } from './serve-run.ts';
+import { announce, cannotListen, Instance, reloaded, startMetrics } from './serve-run.ts';
 import type { ServeOptions } from './serve.ts';
 import { watchServeSignals } from './serve-signals.ts';
 import { formatWorkersStatus } from './serve-status.ts';
@@ -56,9 +56,9 @@ export async function serveWithWorkers(first: ServeOptions, reload: () => ServeO
     signals.dispose();
     throw error;
   }
-  announce(options, { ...defaultServerConfig, ...options.config }, bound, metrics?.port, [`workers: ${options.workers} processes (pid ${pool.pids.join(', ')}) on the same listeners (SO_REUSEPORT); the limits below are per worker`]);
+  announce(options, { ...defaultServerConfig, ...options.config }, bound, metrics, [`workers: ${options.workers} processes (pid ${pool.pids.join(', ')}) on the same listeners (SO_REUSEPORT); the limits below are per worker`]);
   await signals.stopped;
-  stopMetrics(metrics);
+  metrics?.close();
   return 0;
 }
 

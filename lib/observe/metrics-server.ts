@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface Probes {
@@ -7,11 +7,17 @@ export interface Probes {
   ready(): boolean;
 }
 
+export interface MetricsServer {
+  /** The port chosen when 0 was asked for. */
+  readonly address: { readonly host: string; readonly port: number };
+  close(): void;
+}
+
 /** A registry, or what stands for one: the primary of `serve --workers` answers with its workers' totals. */
 export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
 
 /** GET /metrics (the Prometheus text format), /healthz (200 while the process runs) and /readyz. */
-export async function serveMetrics(registry: MetricsSource, probes: Probes, host: string, port: number): Promise<{ server: Server; port: number }> {
+export async function serveMetrics(registry: MetricsSource, probes: Probes, host: string, port: number): Promise<MetricsServer> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
@@ -36,5 +42,11 @@ export async function serveMetrics(registry: MetricsSource, probes: Probes, host
   });
   server.unref();
   const address = server.address();
-  return { server, port: typeof address === 'object' && address ? address.port : port };
+  return {
+    address: { host, port: typeof address === 'object' && address ? address.port : port },
+    close: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
 }
