@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { LookupSource } from '../resolver/resolver.ts';
+import { LOOKUP_SOURCES, type LookupSource } from '../resolver/resolver.ts';
 import type { LookupErrorCode } from '../resolver/types.ts';
 import type { ServerTraffic } from '../server/server.ts';
-import { LIMIT_NAMES, OUTCOMES, type ConnectionRecord, type Outcome } from '../server/types.ts';
+import { LIMIT_NAMES, OUTCOMES, type ConnectionRecord } from '../server/types.ts';
 import { UDP_DROP_REASONS } from '../server/udp-association.ts';
 import { VERSION } from '../version.ts';
 import { METRIC_PREFIX } from './registry.ts';
@@ -18,9 +18,14 @@ export interface TrafficSource {
   traffic(): ServerTraffic;
 }
 
-/** A tally by label value, copied into a counter on each scrape. */
+/** A tally by label value, copied into a counter on each scrape; `known` values are there from the start, at 0
+ * (a rate over a series that appears late misses its first increase). */
 class Tally {
-  readonly counts = new Map<string, number>();
+  readonly counts: Map<string, number>;
+  constructor(known: readonly string[] = []) {
+    this.counts = new Map(known.map((key) => [key, 0]));
+  }
+
   add(key: string): void {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
   }
@@ -45,13 +50,12 @@ export class ServerMetrics {
   #source: TrafficSource | undefined;
   #snapshot: ServerTraffic | undefined;
   #accepted = 0;
-  /** Every outcome from the start: a rate over a series that appears late misses its first increase. */
-  readonly #outcomes = new Map<Outcome, number>(OUTCOMES.map((outcome) => [outcome, 0]));
+  readonly #outcomes = new Tally(OUTCOMES);
   readonly #handshakes = new Tally();
   #authFailures = 0;
   readonly #rules = new Tally();
-  readonly #lookups = new Tally();
-  readonly #queries = new Tally();
+  readonly #lookups = new Tally(LOOKUP_SOURCES);
+  readonly #queries = new Tally(['ok']);
   readonly #handshakeSeconds: Histogram<string>;
   readonly #connectSeconds: Histogram<string>;
   readonly #querySeconds: Histogram<string>;
@@ -86,7 +90,7 @@ export class ServerMetrics {
     gauge('handshakes_active', 'Client connections still in their handshake', (t) => t.open.handshakes);
     gauge('binds_active', 'BIND requests listening for or relaying a peer', (t) => t.open.binds);
     gauge('udp_associations_active', 'UDP associations open', (t) => t.open.udpAssociations);
-    tallied('connections_total', 'Client connections ended, by outcome', ['outcome'], () => this.#outcomes, (outcome) => ({ outcome }));
+    tallied('connections_total', 'Client connections ended, by outcome', ['outcome'], () => this.#outcomes.counts, (outcome) => ({ outcome }));
     tallied('handshakes_total', 'Handshakes by SOCKS version and the method chosen (SOCKS4 has none)', ['version', 'method'], () => this.#handshakes.counts, (key) => {
       const [version = '', method = ''] = key.split('/');
       return { version, method };
@@ -127,7 +131,7 @@ export class ServerMetrics {
 
   connectionEnded(record: ConnectionRecord): void {
     const { outcome } = record;
-    this.#outcomes.set(outcome, (this.#outcomes.get(outcome) ?? 0) + 1);
+    this.#outcomes.add(outcome);
     if (record.version !== undefined) this.#handshakes.add(`${record.version}/${record.method ?? 'none'}`);
     if (outcome === 'refused-auth' && record.method === 'userpass') this.#authFailures++;
     if (outcome === 'refused-rule' && record.rule !== undefined) this.#rules.add(this.#rules.counts.has(record.rule) || this.#rules.counts.size < MAX_RULE_LABELS ? record.rule : 'other');
