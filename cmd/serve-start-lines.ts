@@ -7,7 +7,7 @@ import type { ServeOptions } from './serve.ts';
 
 /** The lines after the ready lines (unless -q): what is enforced, then how to use each listener. */
 export function startLines(options: ServeOptions, config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  return [...enforcedLines(options), ...limitLines(config), ...upstreamLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+  return [...enforcedLines(options), ...limitLines(config, options.workers), ...upstreamLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
 }
 
 /** Where requests go on to, without the upstreams' credentials. */
@@ -20,10 +20,10 @@ function upstreamLines(config: ServerConfig): string[] {
   ];
 }
 
-/** The caps in force (defaults from the fd limit included). */
-function limitLines(config: ServerConfig): string[] {
+/** The caps in force (defaults from the fd limit included); with workers, each one's. */
+function limitLines(config: ServerConfig, workers: number): string[] {
   const limit = (n: number): string => (n > 0 ? String(n) : 'no limit');
-  return [`limits: ${limit(config.maxConnections)} connections, ${config.maxPendingHandshakes} in handshake (oldest dropped first), per IP ${limit(config.maxConnectionsPerIp)}, ${limit(config.maxBindsPerIp)} BINDs per IP`];
+  return [`limits${workers > 1 ? ' per worker' : ''}: ${limit(config.maxConnections)} connections, ${config.maxPendingHandshakes} in handshake (oldest dropped first), per IP ${limit(config.maxConnectionsPerIp)}, ${limit(config.maxBindsPerIp)} BINDs per IP`];
 }
 
 /** The policy as it applies to these listeners: loopback-only ones and the others have different defaults. */
@@ -51,7 +51,7 @@ export function enforcedLines(options: ServeOptions): string[] {
   const ms = (value: number | undefined): string => (value === undefined ? '?' : value === 0 ? 'off' : value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`);
   return [
     auth,
-    `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP; ${http}`,
+    `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP${options.workers > 1 ? ' per worker' : ''}; ${http}`,
   ];
 }
 

@@ -1,22 +1,23 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
-import { SocxError, usageError } from '../lib/errors.ts';
+import { usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
-import { isLoopback, listenErrorText, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
-import { formatConnectionRecord } from '../lib/server/log-line.ts';
-import { defaultServerConfig, SocksServer, type ListenAddress } from '../lib/server/server.ts';
+import { isLoopback, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
+import { defaultServerConfig, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
+import { workerNumber } from '../lib/server/worker-child.ts';
+import { perWorker } from '../lib/server/workers.ts';
 import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
-import { printStatus, printWarning } from './output.ts';
 import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
-import { watchServeSignals } from './serve-signals.ts';
-import { startLines } from './serve-start-lines.ts';
+import { serve } from './serve-run.ts';
 import { parseUpstreams } from './serve-upstreams.ts';
 import { hideAuthFromPs, loadUsers } from './serve-users.ts';
+import { serveWithWorkers, serveWorker, type WorkerSettings } from './serve-workers.ts';
 
 export interface ServeOptions {
   readonly listen: ListenAddress[];
@@ -24,8 +25,13 @@ export interface ServeOptions {
   readonly openProxy: boolean;
   readonly config: Partial<ServerConfig>;
   readonly graceMs: number;
+  /** Processes serving the listeners (`--workers`); the caps in `config` are already each one's part. */
+  readonly workers: number;
   readonly quiet: boolean;
   readonly verbose: boolean;
+  readonly logFormat: 'text' | 'json';
+  readonly logFile: string | undefined;
+  readonly metrics: ListenAddress | undefined;
 }
 
 export function registerServe(cli: CAC): void {
@@ -61,7 +67,11 @@ export function registerServe(cli: CAC): void {
     .option('--upstream <url>', 'Send requests on through this proxy (socks5h://, socks5://, socks4a://, socks4://, http://, https://, with user:pass@); repeatable: a chain, first hop first. NAME=URL makes a named upstream that rules pick with via=NAME (default: none, direct)')
     .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
-    .option('-q, --quiet', 'Print only the ready line, warnings and errors')
+    .option('--workers <n|auto>', 'Processes serving the same listeners (Linux SO_REUSEPORT); auto: one per core. Per-IP caps, --max-connections and --max-handshakes are divided among them (README: "Workers")', { default: 1 })
+    .option('--log-format <text|json>', 'The connection log: one line of text, or one JSON object, per connection (README: "Monitoring")', { default: 'text' })
+    .option('--log-file <path>', 'Append the connection log to this file instead of stderr (status lines stay on stderr); reopened on SIGHUP, for logrotate')
+    .option('--metrics <host:port>', 'Serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz and /readyz (503 while draining); a bare port is on 127.0.0.1; default off')
+    .option('-q, --quiet', 'Print only the ready line, warnings and errors (a --log-file still gets every connection)')
     .option('-v, --verbose', 'Also print handshake details')
     .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
     .action((cliRaw: Record<string, unknown>) => runServe(command, cliRaw, rulesFromArgv(cli.rawArgs)));
@@ -70,10 +80,13 @@ export function registerServe(cli: CAC): void {
 /** Reads the settings (defaults, config file, flags); --check-config prints them, else the server starts,
  * and SIGHUP reads them again the same way. */
 function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, argvRules: readonly string[]): number | Promise<number> {
-  const load = (): { raw: Record<string, unknown>; options: ServeOptions } => {
-    const merged = mergeServeRaw(command, cliRaw);
-    return { raw: merged.raw, options: parseMerged(merged, (raw) => parseServeOptions(raw, argvRules)) };
+  const loader = (settings: WorkerSettings) => (): { raw: Record<string, unknown>; options: ServeOptions } => {
+    const merged = mergeServeRaw(command, settings.cliRaw);
+    return { raw: merged.raw, options: parseMerged(merged, (raw) => parseServeOptions(raw, settings.argvRules)) };
   };
+  const worker = workerNumber();
+  if (worker !== undefined) return serveWorker(worker, (settings) => () => loader(settings)().options);
+  const load = loader({ cliRaw, argvRules });
   const { raw, options } = load();
   if (flagOption(cliRaw.checkConfig)) {
     const kinds = new Map([...options.users].map(([name, stored]) => [name, typeof stored === 'string' ? 'plain' : 'scrypt']));
@@ -81,13 +94,15 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
     return 0;
   }
   hideAuthFromPs();
+  // The workers get the count the primary resolved ("auto"), over the config file's.
+  if (options.workers > 1) return serveWithWorkers(options, () => load().options, { cliRaw: { ...cliRaw, workers: options.workers }, argvRules });
   return serve(options, () => load().options);
 }
 
 export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {
   const listenTexts = listOption(raw.listen, 'listen');
   const noAuth = new Set(listOption(raw.noAuthListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
-  const listen = (listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map(parseListenAddress)
+  const listen = (listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map((text) => parseListenAddress(text))
     .map((address) => (noAuth.has(formatAddress(address)) ? { ...address, noAuth: true } : address));
   const users = loadUsers(raw, process.env);
   // Open: reachable from elsewhere and nobody has to log in there (no users at all, or "auth: false").
@@ -99,13 +114,19 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
   }
   const egress = parseEgress(listOption(raw.egress, 'egress'));
   const policy = parsePolicy(argvRules, listOption(raw.rules, 'rules'));
+  const workers = parseWorkers(raw.workers);
+  const share = (cap: number): number => perWorker(cap, workers);
   return {
     listen,
     users,
     openProxy,
     graceMs: durationOption(raw.grace, 'grace', 'ms', { min: 0, max: HOUR }) ?? 5000,
+    workers,
     quiet: flagOption(raw.quiet),
     verbose: flagOption(raw.verbose),
+    logFormat: parseLogFormat(stringOption(raw.logFormat, 'log-format')),
+    logFile: nonEmpty(stringOption(raw.logFile, 'log-file'), 'log-file'),
+    metrics: raw.metrics === undefined ? undefined : parseListenAddress(nonEmpty(stringOption(raw.metrics, 'metrics'), 'metrics') ?? '', 'metrics', null),
     config: {
       authenticate: users.size > 0 ? usersAuthenticator(users) : undefined,
       egress,
@@ -119,25 +140,39 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
       idleTimeoutMs: durationOption(raw.idleTimeout, 'idle-timeout', 's') ?? 0,
       udpIdleTimeoutMs: durationOption(raw.udpIdleTimeout, 'udp-idle-timeout', 's') ?? 120_000,
       udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
-      maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
-      ...connectionLimits(raw),
+      maxUdpAssociationsPerClient: share(integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32),
+      ...connectionLimits(raw, workers),
       policy,
       upstreams: parseUpstreams(listOption(raw.upstream, 'upstream'), policy),
       lookupTimeoutMs: durationOption(raw.lookupTimeout, 'lookup-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 5000,
-      maxBindsPerIp: integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp,
+      maxBindsPerIp: share(integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp),
       keepAliveMs: durationOption(raw.keepalive, 'keepalive', 's', { min: 0, max: 2 * HOUR }) ?? defaultServerConfig.keepAliveMs,
     },
   };
 }
 
-function connectionLimits(raw: Record<string, unknown>): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
-  const maxConnections = integerOption(raw.maxConnections, 'max-connections', 0) ?? defaultServerConfig.maxConnections;
-  const derived = maxConnections === 0 ? defaultServerConfig.maxPendingHandshakes : Math.max(1, Math.floor(maxConnections / 4));
+/** Each worker's part of the caps given (the defaults come from the fd limit, which every process has whole). */
+function connectionLimits(raw: Record<string, unknown>, workers: number): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
+  const given = integerOption(raw.maxConnections, 'max-connections', 0);
+  const maxConnections = given === undefined ? defaultServerConfig.maxConnections : perWorker(given, workers);
+  const derived = maxConnections === 0 || given === undefined ? defaultServerConfig.maxPendingHandshakes : Math.max(1, Math.floor(maxConnections / 4));
+  const handshakes = integerOption(raw.maxHandshakes, 'max-handshakes', 1);
   return {
     maxConnections,
-    maxConnectionsPerIp: integerOption(raw.maxConnectionsPerIp, 'max-connections-per-ip', 0) ?? 0,
-    maxPendingHandshakes: integerOption(raw.maxHandshakes, 'max-handshakes', 1) ?? derived,
+    maxConnectionsPerIp: perWorker(integerOption(raw.maxConnectionsPerIp, 'max-connections-per-ip', 0) ?? 0, workers),
+    maxPendingHandshakes: handshakes === undefined ? derived : perWorker(handshakes, workers),
   };
+}
+
+const MAX_WORKERS = 256;
+
+function parseWorkers(value: unknown): number {
+  const text = stringOption(value, 'workers');
+  if (text === undefined) return 1;
+  if (text === 'auto') return availableParallelism();
+  const count = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(count >= 1 && count <= MAX_WORKERS)) throw usageError(`--workers must be a whole number from 1 to ${MAX_WORKERS} or auto, not "${text}"`);
+  return count;
 }
 
 function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands'] {
@@ -145,6 +180,16 @@ function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands']
   if (raw.bind !== false) commands.bind = bindCommand;
   if (raw.udp !== false) commands.udp = udpCommand;
   return commands;
+}
+
+function parseLogFormat(text: string | undefined): ServeOptions['logFormat'] {
+  if (text === undefined || text === 'text' || text === 'json') return text ?? 'text';
+  throw usageError(`--log-format must be text or json, not "${text}"`);
+}
+
+function nonEmpty(text: string | undefined, name: string): string | undefined {
+  if (text?.trim() === '') throw usageError(`--${name} needs a value`);
+  return text;
 }
 
 function parseAdvertise(text: string | undefined): string | undefined {
@@ -165,42 +210,3 @@ function parsePortRange(text: string | undefined): ServerConfig['udpPortRange'] 
   return { low, high };
 }
 
-async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<number> {
-  let options = first;
-  const log = (line: string): void => { process.stderr.write(`${line}\n`); };
-  const serverConfig = (current: ServeOptions): Partial<ServerConfig> => ({
-    ...current.config,
-    onConnection: current.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
-    onDebug: current.verbose ? log : undefined,
-    onWarning: (line) => printStatus(line),
-  });
-  const server = new SocksServer(serverConfig(options));
-  // Handlers go in before the ready line: a supervisor may signal as soon as it sees it (and SIGHUP's default
-  // is to exit, SIGUSR1's to open the inspector).
-  const signals = watchServeSignals(server, {
-    reload: () => {
-      const next = reload();
-      const restart = formatAddresses(next.listen) !== formatAddresses(options.listen);
-      options = next;
-      server.reconfigure(serverConfig(next));
-      return { users: next.users.size, restart };
-    },
-    graceMs: () => options.graceMs,
-    quiet: () => options.quiet,
-  });
-  let bound: ListenAddress[];
-  try {
-    bound = await server.listen(options.listen);
-  } catch (error) {
-    await server.close(0);
-    signals.dispose();
-    throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${listenErrorText(error, options.listen)}`);
-  }
-  for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
-  if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => !isLoopback(a.host) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
-  if (!options.quiet) for (const line of startLines(options, server.config, bound)) printStatus(line);
-  await signals.stopped;
-  return 0;
-}
-
-const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map((address) => `${formatAddress(address)}${address.noAuth ? ' (no login)' : ''}`).join(' ');

@@ -18,7 +18,7 @@ import type { CommandContext, CommandHandler } from './types.ts';
  * `advertise` replaces it in the reply when we sit behind NAT.
  */
 export const bindCommand: CommandHandler = async (context) => {
-  const { socket, request, config, record } = context;
+  const { socket, request, config } = context;
   const clientFacing = socket.localAddress;
   if (clientFacing === undefined) return context.refuse(Reply.GENERAL_FAILURE, 'the client connection has no local address');
   // serve --egress: the peer comes from outside, so it is met on the outgoing address of the family.
@@ -51,7 +51,6 @@ export const bindCommand: CommandHandler = async (context) => {
   const { head } = context;
   const bound = toAddress(announcedHost, listeningPort(listener));
   context.reply(Reply.SUCCEEDED, bound);
-  record.extra.bound = formatAddress(bound);
   context.debug(`BIND listening on ${formatAddress({ host: localHost, port: bound.port })}, waiting ${config.bindTimeoutMs} ms for a peer`);
 
   const outcome = await waitForPeer(listenerSource(listener), socket, { timeoutMs: config.bindTimeoutMs, signal: context.signal });

@@ -9,7 +9,7 @@ import type { CommandContext } from './types.ts';
 /** The peer that connected, checked against the request and the rules; on success the second reply (RFC
  * 1928 §6: BND.ADDR/PORT are now the address and port of the connecting host) is sent. */
 export function admitPeer(context: CommandContext, expected: ReadonlySet<string> | undefined, peer: Socket, from: Address): boolean {
-  context.record.extra.peer = formatAddress(from);
+  context.record.peer = formatAddress(from);
   if (expected !== undefined && !expected.has(from.host)) {
     peer.destroy();
     context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)} is not the expected ${context.request.address.host}`);

@@ -18,7 +18,7 @@ import type { CommandContext } from './types.ts';
  */
 export async function bindThrough(context: CommandContext, upstream: Upstream, expected: ReadonlySet<string> | undefined): Promise<void> {
   const { config, record, request, socket } = context;
-  record.extra.via = upstream.name;
+  record.upstream = upstream.name;
   const unsupported = commandUnsupported(upstream, 'bind');
   if (unsupported !== undefined) return context.refuse(Reply.COMMAND_NOT_SUPPORTED, unsupported);
   const options = throughOptions(upstream, { timeoutMs: config.connectTimeoutMs, signal: context.signal, dial: config.dial, egress: config.egress });
@@ -34,7 +34,6 @@ export async function bindThrough(context: CommandContext, upstream: Upstream, e
     return context.refuse(Reply.ADDRESS_TYPE_NOT_SUPPORTED, `SOCKS4 BIND cannot announce the upstream's ${formatAddress(bound)}`);
   }
   context.reply(Reply.SUCCEEDED, bound);
-  record.extra.bound = formatAddress(bound);
   context.debug(`BIND via ${upstream.name}: the upstream listens on ${formatAddress(bound)}, waiting ${config.bindTimeoutMs} ms for a peer`);
   const outcome = await waitForPeer(upstreamSource(pending, options, config.bindTimeoutMs), socket, { timeoutMs: config.bindTimeoutMs, signal: context.signal });
   if (outcome.kind !== 'peer') return endWithout(context, outcome);

@@ -11,7 +11,7 @@ import { safeText } from '../safe-text.ts';
 import { closeAfterReply } from './close-after-reply.ts';
 import { HttpForward, type ForwardEnd, type ForwardHost } from './http-forward.ts';
 import { isHttpStart, readHttpRequest, type ForwardPlan } from './http-request.ts';
-import { encodeHttpConnected, encodeHttpError, encodeHttpFailure, PROXY_AUTHENTICATE } from './http-status.ts';
+import { encodeHttpConnected, encodeHttpError, encodeHttpFailure, httpStatusFor, PROXY_AUTHENTICATE } from './http-status.ts';
 import { encodeFailure, encodeServerReply } from './outcome.ts';
 import { adopt, onSharedRead, ownerOf, PairRelay, reset, resumeReads, type RelayEnd } from './pair-relay.ts';
 import { replyFor } from './reply-for.ts';
@@ -22,7 +22,7 @@ import type { Verdict } from '../policy/policy.ts';
 import type { ResolvedAddress } from '../resolver/types.ts';
 import { openThrough } from './upstream-dial.ts';
 import { carriesIpv6, describeUpstream, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
-import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, ListenerInfo, Outcome, ServerConfig, SessionRequest, SocksRequest } from './types.ts';
+import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, LimitName, ListenerInfo, Outcome, ServerConfig, SessionRequest, SocksRequest } from './types.ts';
 
 /** What a session needs from the server that accepted it. */
 export interface SessionHost {
@@ -114,6 +114,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   /** The upstream socket while it connects (the default dial), and what it sent before the relay began. */
   #dialing: Socket | undefined;
   #upstreamEarly: Buffer | undefined;
+  #dialStarted = 0;
   /** HTTP: the request being authenticated, the plain request to forward, and the exchange under way. */
   #httpPending: SessionRequest | undefined;
   #forwardPlan: ForwardPlan | undefined;
@@ -132,9 +133,10 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     this.#listener = listener;
     this.#started = performance.now();
     this.#deadline = refreshClock() + config.handshakeTimeoutMs;
-    this.record = newRecord(formatAddress(info));
+    this.record = newRecord(formatAddress(info), listener.address);
     adopt(socket, this, shared);
     host.sweeper.add(this);
+    config.onConnectionStart?.(this.record);
   }
 
   /** The login this listener asks for: the server's, unless the listener has none. */
@@ -247,8 +249,9 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   }
 
   /** Dropped to make room for a newer connection (too many handshakes pending). */
-  evict(): void {
-    this.#end('limit', 'dropped: too many pending handshakes');
+  evict(limit: 'max-connections' | 'max-handshakes'): void {
+    this.record.limit = limit;
+    this.#end('limit', `dropped for a newer connection: too many pending handshakes (--${limit})`);
   }
 
   // ---- handshake ---------------------------------------------------------------------------------------
@@ -322,6 +325,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     }
     if (!greeting.done) return NEED_MORE;
     const method = chooseMethod(greeting.value.methods, this.#authenticate !== undefined);
+    this.record.method = method === Method.USERPASS ? 'userpass' : method === Method.NONE ? 'none' : 'no-acceptable';
     if (method === Method.NO_ACCEPTABLE) {
       this.#finish(encodeMethodSelection({ method }), 'no-method', `no acceptable method (offered ${greeting.value.methods.join(',')})`);
     } else {
@@ -514,6 +518,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     const { host, port } = request.address;
     if (error) {
       const outcome: Outcome = error.code === 'ETIMEOUT' ? 'timeout' : error.code === 'ELOOKUPLIMIT' ? 'limit' : 'upstream-unreachable';
+      if (outcome === 'limit') this.record.limit = 'lookups';
       return this.#refuse(replyFor(error), outcome, error.message);
     }
     let refused: Verdict | undefined;
@@ -547,6 +552,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     const localAddress = egressFor(config.egress, ip);
     this.record.dialed = formatAddress({ host: ip, port });
     this.#deadline = refreshClock() + config.connectTimeoutMs;
+    this.#dialStarted = performance.now();
     if (config.dial !== dialUpstream) {
       // An injected dial (tests, and upstream proxies later) keeps its promise.
       config.dial(ip, port, { timeoutMs: config.connectTimeoutMs, onread, localAddress })
@@ -566,8 +572,9 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   #dialThrough(upstream: Upstream, target: Address): void {
     const { config, record } = this;
     record.dialed = formatAddress(target);
-    record.extra.via = upstream.name;
+    record.upstream = upstream.name;
     this.#deadline = refreshClock() + config.connectTimeoutMs;
+    this.#dialStarted = performance.now();
     const abort = new AbortController();
     this.#abort = abort;
     if (config.onDebug) this.#debug(`CONNECT ${safeText(record.dialed)} via ${upstream.name} (${describeUpstream(upstream)})`);
@@ -594,9 +601,13 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     this.#upstreamEarly = undefined;
     const fromUpstream = head && early ? Buffer.concat([head, early]) : head ?? early;
     const { record, config } = this;
+    record.connectMs = performance.now() - this.#dialStarted;
     if (this.#forwardPlan) return this.#startForward(socket, fromUpstream, this.#forwardPlan);
-    this.client.write(this.#version === 'http' ? encodeHttpConnected() : encodeServerReply(this.#version, Reply.SUCCEEDED, bound ?? localAddressOf(socket)));
+    const sent = bound ?? localAddressOf(socket);
+    if (this.#version === 'http') this.#httpConnected();
+    else this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, sent));
     record.reply = Reply.SUCCEEDED;
+    record.bound = formatAddress(sent);
     // The client's leg has keepalive from the listener (server.ts); the upstream's is set here.
     if (config.keepAliveMs > 0) socket.setKeepAlive(true, config.keepAliveMs);
     this.#state = RELAY;
@@ -641,6 +652,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     const ip = this.info.host;
     if (command === 'bind' && !this.#host.acquireBind(ip)) {
       this.#state = REQUEST;
+      this.record.limit = 'max-binds-per-ip';
       return this.#refuse(Reply.NOT_ALLOWED, 'limit', `${ip} has ${this.config.maxBindsPerIp} BINDs open already`);
     }
     const abort = new AbortController();
@@ -662,12 +674,15 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
         return verdict;
       },
       reply: (code: number, bound: Address) => {
+        // The first success reply's address is BND; BIND's second names the peer (the record's `peer`).
+        if (this.record.reply === undefined) this.record.bound = formatAddress(bound);
         this.record.reply = code;
         this.client.write(encodeServerReply(request.version, code, bound));
       },
-      refuse: (code: number, why: string) => {
+      refuse: (code: number, why: string, limit?: LimitName) => {
         this.record.reply = code;
-        this.record.outcome = code === Reply.NOT_ALLOWED ? 'refused-rule' : code === Reply.TTL_EXPIRED ? 'timeout' : 'error';
+        this.record.limit = limit;
+        this.record.outcome = limit ? 'limit' : code === Reply.NOT_ALLOWED ? 'refused-rule' : code === Reply.TTL_EXPIRED ? 'timeout' : code === Reply.COMMAND_NOT_SUPPORTED ? 'refused-command' : 'error';
         this.record.result = refusalText(code, why);
         closeAfterReply(this.client, encodeFailure(request.version, code));
       },
@@ -695,7 +710,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
 
   #refuse(code: number, outcome: Outcome, why: string): void {
     this.record.reply = code;
-    this.#finish(this.#version === 'http' ? encodeHttpFailure(code, outcome) : encodeFailure(this.#version, code), outcome, refusalText(code, why));
+    this.#finish(this.#version === 'http' ? this.#httpFailure(code, outcome) : encodeFailure(this.#version, code), outcome, refusalText(code, why));
   }
 
   /** Sends the last reply and closes once the client has read it. */
@@ -764,10 +779,11 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     }
     this.#keepEarly(data, offset + read.used);
     this.#forwardPlan = request.forward;
-    if (request.forward) this.record.extra.method = request.forward.method;
+    this.record.httpMethod = request.forward?.method;
     const authenticate = this.#authenticate;
     // Without logins, a user name the client sends is not checked, so it is not one (for user= rules).
     const credentials = authenticate ? request.credentials : undefined;
+    this.record.method = !authenticate ? 'none' : credentials ? 'userpass' : 'no-acceptable';
     const sessionRequest: SessionRequest = { version: 'http', command: Command.CONNECT, address: request.address, user: credentials?.username };
     this.record.target = formatAddress(request.address);
     this.record.user = sessionRequest.user;
@@ -786,6 +802,9 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   /** The first bytes of the next request on a kept-alive connection: its own record and deadline. */
   #nextHttpRequest(): void {
     this.#httpIdle = false;
+    this.record = newRecord(this.record.client, this.record.listener);
+    this.record.version = 'http';
+    this.config.onConnectionStart?.(this.record);
     this.#started = performance.now();
     this.#deadline = refreshClock() + this.config.handshakeTimeoutMs;
   }
@@ -803,8 +822,19 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
 
   /** `detail` is the body's text: fixed words, never what the client sent. */
   #httpRefuse(status: number, outcome: Outcome, why: string, detail: string): void {
-    this.record.extra.status = status;
+    this.record.httpStatus = status;
     this.#finish(encodeHttpError(status, detail, status === 407 ? [PROXY_AUTHENTICATE] : []), outcome, `HTTP ${status} (${why})`);
+  }
+
+  /** A refusal in HTTP terms, by the one table from the SOCKS reply. */
+  #httpFailure(code: number, outcome: Outcome): Buffer {
+    this.record.httpStatus = httpStatusFor(code, outcome);
+    return encodeHttpFailure(code, outcome);
+  }
+
+  #httpConnected(): void {
+    this.client.write(encodeHttpConnected());
+    this.record.httpStatus = 200;
   }
 
   #startForward(origin: Socket, fromOrigin: Buffer | undefined, plan: ForwardPlan): void {
@@ -826,7 +856,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     this.bytesDown += record.bytesDown;
     this.#forwardedUp = this.bytesUp;
     this.#forwardedDown = this.bytesDown;
-    if (end.status !== undefined) record.extra.status = end.status;
+    record.httpStatus = end.status;
     record.ok = end.outcome === 'ok';
     if (end.cut) return this.#end(end.outcome, end.result);
     if (!end.keepAlive || this.#host.closing) return this.#finish(end.reply, end.outcome, end.result);
@@ -834,8 +864,8 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     record.result = 'ok';
     record.durationMs = performance.now() - this.#started;
     this.config.onConnection(record);
-    this.record = newRecord(record.client);
-    this.record.version = 'http';
+    // Until the next request begins (#nextHttpRequest) there is nothing to record.
+    this.record = newRecord(record.client, record.listener);
     this.#httpIdle = true;
     this.#state = HTTP_REQUEST;
     this.#deadline = refreshClock() + this.config.httpIdleTimeoutMs;
@@ -843,11 +873,13 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   }
 }
 
-function newRecord(client: string): ConnectionRecord {
+function newRecord(client: string, listener: string): ConnectionRecord {
   return {
-    client, version: undefined, command: undefined, target: undefined, user: undefined,
-    ok: false, outcome: 'aborted', reply: undefined, rule: undefined, dialed: undefined, result: '',
-    bytesUp: 0, bytesDown: 0, handshakeMs: 0, durationMs: 0, extra: {},
+    time: Date.now(), client, listener, version: undefined, method: undefined,
+    command: undefined, target: undefined, user: undefined, ok: false, outcome: 'aborted', reply: undefined,
+    rule: undefined, limit: undefined, upstream: undefined, dialed: undefined, bound: undefined, peer: undefined, result: '',
+    bytesUp: 0, bytesDown: 0, handshakeMs: 0, connectMs: undefined, durationMs: 0, udp: undefined,
+    httpMethod: undefined, httpStatus: undefined,
   };
 }
 

@@ -21,7 +21,7 @@ export async function associateThrough(context: CommandContext, upstream: Upstre
     context.refuse(Reply.COMMAND_NOT_SUPPORTED, unsupported);
     return undefined;
   }
-  record.extra.via = upstream.name;
+  record.upstream = upstream.name;
   let session;
   try {
     session = await openUdpSession(throughOptions(upstream, { timeoutMs: config.connectTimeoutMs, signal: context.signal, dial: config.dial, egress: config.egress }));

@@ -53,12 +53,12 @@ describe('HTTP proxy clients through socx serve', () => {
 
   test('curl -x http:// GET http://… is forwarded: 1 MiB byte-exact, logged as http with its method and status', T, async () => {
     assertBody(await curlVia(`http://${open.authority}`, [`http://127.0.0.1:${web.port}/file`]), 'forwarded GET', open);
-    await waitForOutput(open, new RegExp(`\\n\\S+ http connect 127\\.0\\.0\\.1:${web.port} ok up=\\S+ down=1\\.0MiB \\S+ method=GET status=200\\n`));
+    await waitForOutput(open, new RegExp(`\\n\\d{4}-\\S+Z \\S+ http connect 127\\.0\\.0\\.1:${web.port} ok up=\\S+ down=1\\.0MiB \\S+ http_method=GET status=200\\n`));
   });
 
   test('curl -p -x http:// tunnels with CONNECT: byte-exact, logged as http connect', T, async () => {
     assertBody(await curlVia(`http://${open.authority}`, ['-p', `http://localhost:${web.port}/`]), 'CONNECT tunnel', open);
-    await waitForOutput(open, new RegExp(`\\n\\S+ http connect localhost:${web.port} ok up=\\S+ down=1\\.0MiB `));
+    await waitForOutput(open, new RegExp(`\\n\\d{4}-\\S+Z \\S+ http connect localhost:${web.port} ok up=\\S+ down=1\\.0MiB `));
   });
 
   test('curl --proxy-user u:p against serve --auth u:p, forwarded and tunnelled', T, async () => {
@@ -83,8 +83,8 @@ describe('HTTP proxy clients through socx serve', () => {
     const r = await curlVia(`http://${open.authority}`, [`http://127.0.0.1:${web2.port}/a`, `http://localhost:${web2.port}/b`]);
     assert.equal(r.stdout.toString(), 'second host\nsecond host\n', describeRun(r, open.output()));
     await waitForOutput(open, new RegExp(`localhost:${web2.port} ok`));
-    const first = new RegExp(`\\n(\\S+) http connect 127\\.0\\.0\\.1:${web2.port} ok`).exec(open.output())?.[1];
-    const second = new RegExp(`\\n(\\S+) http connect localhost:${web2.port} ok`).exec(open.output())?.[1];
+    const first = new RegExp(`\\n\\d{4}-\\S+Z (\\S+) http connect 127\\.0\\.0\\.1:${web2.port} ok`).exec(open.output())?.[1];
+    const second = new RegExp(`\\n\\d{4}-\\S+Z (\\S+) http connect localhost:${web2.port} ok`).exec(open.output())?.[1];
     assert.ok(first !== undefined && first === second, `one client connection for both requests: ${first} vs ${second}`);
   });
 
@@ -115,7 +115,7 @@ describe('HTTP proxy clients through socx serve', () => {
       `--proxy-server=http://${open.authority}`, '--proxy-bypass-list=<-loopback>', '--dump-dom', `http://127.0.0.1:${page.port}/`,
     ], { timeoutMs: 50_000 });
     assert.match(r.stdout.toString(), /<p id="marker">through the HTTP proxy<\/p>/, describeRun(r, open.output()));
-    await waitForOutput(open, new RegExp(`http connect 127\\.0\\.0\\.1:${page.port} ok .* method=GET status=200`));
+    await waitForOutput(open, new RegExp(`http connect 127\\.0\\.0\\.1:${page.port} ok .* http_method=GET status=200`));
   });
 
   test('proxychains4 with "http 127.0.0.1 PORT user pass" reaches the target through socx', T, async () => {

@@ -11,7 +11,9 @@ import type { UpstreamDial } from '../../lib/dial.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { Policy } from '../../lib/policy/policy.ts';
 import { lookupError, type Resolver } from '../../lib/resolver/types.ts';
+import { formatJsonRecord } from '../../lib/observe/json-log.ts';
 import { usersAuthenticator } from '../../lib/server/auth.ts';
+import { formatConnectionRecord } from '../../lib/server/log-line.ts';
 import type { ServerConfig } from '../../lib/server/types.ts';
 import { answerWith, basic, errorResponse, readResponse } from '../helpers/http.ts';
 import { closedPort, startEcho, withRogue, type EchoServer } from '../helpers/net.ts';
@@ -201,7 +203,10 @@ describe('plain HTTP forwarding', () => {
         assert.equal(peer.input.all.toString(), `GET /a/b?c=d HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nAccept: */*\r\nVia: 1.1 socx\r\nConnection: close\r\n\r\n`);
         const record = await server.record(0);
         assert.equal(record.user, 'u');
-        assert.deepEqual(record.extra, { method: 'GET', status: 200 });
+        assert.deepEqual([record.httpMethod, record.httpStatus, record.method], ['GET', 200, 'userpass']);
+        const json = JSON.parse(formatJsonRecord(record)) as Record<string, unknown>;
+        assert.deepEqual([json.version, json.command, json.httpMethod, json.httpStatus, json.user], ['http', 'connect', 'GET', 200, 'u']);
+        assert.match(formatConnectionRecord(record), / http connect 127\.0\.0\.1:\d+ user="u" ok up=\S+ down=\S+ \S+ http_method=GET status=200$/);
       });
     });
   });
@@ -446,7 +451,7 @@ describe('through --upstream', () => {
         c.socket.write(`GET http://localhost:${web.port}/up HTTP/1.1\r\n\r\n`);
         assert.match(await readResponse(c), /\r\nVia: 1\.1 socx\r\n\r\nu \/up$/);
         const forwarded = await server.record(0);
-        assert.equal(forwarded.extra.via, 'default');
+        assert.equal(forwarded.upstream, 'default');
         assert.equal((await upstream.record(0)).version, scheme === 'http' ? 'http' : 5);
       } finally {
         await server.close();

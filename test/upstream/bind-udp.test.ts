@@ -29,10 +29,10 @@ describe('BIND through an upstream', () => {
       assert.equal((await client.end()).toString(), 'to the client');
       client.socket.end();
       const record = await server.record(0);
-      assert.equal(record.extra.via, 'default');
+      assert.equal(record.upstream, 'default');
       assert.equal(record.outcome, 'ok');
       // The port the peer reached is the upstream's, not one of ours.
-      assert.equal((await upstream.record(0)).extra.bound, `127.0.0.1:${first.address.port}`);
+      assert.equal((await upstream.record(0)).bound, `127.0.0.1:${first.address.port}`);
     } finally {
       await server.close();
       await upstream.close();
@@ -89,11 +89,11 @@ describe('UDP ASSOCIATE through an upstream', () => {
       control.socket.destroy();
       const upstreamRecord = await upstream.record(0);
       assert.equal(upstreamRecord.command, 'udp');
-      assert.equal(upstreamRecord.extra.udp_up, 1);
+      assert.equal(upstreamRecord.udp?.datagramsUp, 1);
       const record = await server.record(0);
-      assert.equal(record.extra.via, 'default');
-      assert.equal(record.extra.udp_up, 1);
-      assert.equal(record.extra.udp_down, 1);
+      assert.equal(record.upstream, 'default');
+      assert.equal(record.udp?.datagramsUp, 1);
+      assert.equal(record.udp?.datagramsDown, 1);
     } finally {
       client.close();
       echo.close();
@@ -112,7 +112,7 @@ describe('UDP ASSOCIATE through an upstream', () => {
       await client.send(wrap({ type: 'ipv4', host: '127.0.0.1', port: echo.port }, 'direct'), reply.address.port, '127.0.0.1');
       assert.equal(unwrap((await client.nth(0)).msg).payload.toString(), 'direct');
       control.socket.destroy();
-      assert.equal((await upstream.record(0)).extra.udp_up, 0, 'the upstream relayed nothing');
+      assert.equal((await upstream.record(0)).udp?.datagramsUp, 0, 'the upstream relayed nothing');
     } finally {
       client.close();
       echo.close();
@@ -134,8 +134,8 @@ describe('UDP ASSOCIATE through an upstream', () => {
       assert.equal(unwrap((await client.nth(0)).msg).payload.toString(), 'default');
       control.socket.destroy();
       const record = await server.record(0);
-      assert.equal(record.extra.drop_route, 1);
-      assert.equal(record.extra.udp_up, 1);
+      assert.equal(record.udp?.drops.route, 1);
+      assert.equal(record.udp?.datagramsUp, 1);
       assert.equal(echo.received.length, 0);
     } finally {
       client.close();

@@ -53,7 +53,7 @@ describe('socx serve --upstream (the executable)', () => {
     assert.match(good.output(), new RegExp(`upstream: socks5h://127\\.0\\.0\\.1:${upstream.port}\\n`));
     assert.match(bad.output(), new RegExp(`upstream ${'corp'}: socks5h://127\\.0\\.0\\.1:${upstream.port} \\(rules with via=corp\\)\\n`));
     await echoThrough(good.port, echo);
-    await waitForOutput(good, /socks5 connect 127\.0\.0\.1:\d+ ok .*via=default/, 5000);
+    await waitForOutput(good, /socks5 connect 127\.0\.0\.1:\d+ ok .*upstream=default/, 5000);
     await assert.rejects(echoThrough(bad.port, echo), (error: unknown) => error instanceof SocxError && error.reply?.code === 0x01);
     await waitForOutput(bad, /rejected the username\/password/, 5000);
     for (const proc of [good, bad]) assert.doesNotMatch(proc.output(), new RegExp(SECRET));

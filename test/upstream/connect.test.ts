@@ -39,7 +39,7 @@ describe('CONNECT through an upstream', () => {
       assert.deepEqual(await client.end(10_000), payload);
       const record = await server.record(0);
       assert.equal(record.outcome, 'ok');
-      assert.equal(record.extra.via, 'default');
+      assert.equal(record.upstream, 'default');
       assert.equal(record.dialed, `127.0.0.1:${echo.port}`);
       assert.equal((await upstream.record(0)).target, `127.0.0.1:${echo.port}`);
     } finally {

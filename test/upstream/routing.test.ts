@@ -42,9 +42,9 @@ describe('routing', () => {
       assert.equal(await connectThrough(server, echo.port), 0);
       assert.equal(await connectThrough(server, other.port), 0);
       const [direct, routed] = [await server.record(0), await server.record(1)];
-      assert.equal(direct.extra.via, undefined);
+      assert.equal(direct.upstream, undefined);
       assert.equal(direct.rule, `allow to=127.0.0.1 port=${echo.port} via=direct`);
-      assert.equal(routed.extra.via, 'default');
+      assert.equal(routed.upstream, 'default');
       assert.equal((await a.record(before)).target, `127.0.0.1:${other.port}`, 'only the second went through the upstream');
       assert.equal(a.records.length, before + 1);
     } finally {
@@ -58,15 +58,15 @@ describe('routing', () => {
     try {
       assert.equal(await connectThrough(server, echo.port), 0);
       assert.equal(await connectThrough(server, other.port), 0);
-      assert.equal((await server.record(0)).extra.via, 'corp');
-      assert.equal((await server.record(1)).extra.via, 'lab');
+      assert.equal((await server.record(0)).upstream, 'corp');
+      assert.equal((await server.record(1)).upstream, 'lab');
       assert.equal((await a.record(beforeA)).target, `127.0.0.1:${echo.port}`);
       assert.equal((await b.record(beforeB)).target, `127.0.0.1:${other.port}`);
       const closed = await startEcho();
       const port = closed.port;
       await closed.close();
       assert.equal(await connectThrough(server, port), 5, 'no rule: direct, and the closed port refuses');
-      assert.equal((await server.record(2)).extra.via, undefined);
+      assert.equal((await server.record(2)).upstream, undefined);
     } finally {
       await server.close();
     }
