@@ -3,7 +3,7 @@ import { parseTarget } from '../lib/client/proxy-url.ts';
 import type { Address } from '../lib/codec/address.ts';
 import { usageError } from '../lib/errors.ts';
 import { probe, type ProbeOptions } from '../lib/probe/probe.ts';
-import { FAIL_ON_CHECKS, failedChecks, probeGrid, type FailOnCheck, type ProbeReport } from '../lib/probe/report.ts';
+import { FAIL_ON_CHECKS, failedChecks, isProxy, probeGrid, type FailOnCheck, type ProbeReport } from '../lib/probe/report.ts';
 import { runConformance, type ConformanceReport } from '../lib/probe/conformance.ts';
 import { conformanceGrid, conformanceSummary } from '../lib/probe/conformance-report.ts';
 import { durationOption, flagOption, listOption, MINUTE, stringOption } from './options.ts';
@@ -30,6 +30,7 @@ export function registerProbe(cli: CAC): void {
     .option('--json', 'Print one JSON object instead of the table')
     .option('--conformance', 'Run the RFC 1928 / 1929 / SOCKS4 / SOCKS4a checklist instead: each check pass, fail or n/a, with the section and the evidence bytes; exit 0 when it ran')
     .option('--handshake-deadline <duration, bare = ms>', 'With --conformance: the longest a handshake trickled a byte a second may stay open before the handshake-deadline check fails; 0 skips that check', { default: `${DEFAULT_DEADLINE_MS / 1000}s` })
+    .option('-v, --verbose', 'Print each handshake message sent (>) and received (<) on stderr, one decoded line each, named by the step that sent it')
     .option('--wide', 'Do not wrap the table to the terminal width (80 columns when stdout is not a terminal)')
     .option('--fail-on <checks>', `Exit 1 when one of these checks does not pass (comma-separated or repeated): ${FAIL_ON_CHECKS.join(', ')}`)
     .example('socx probe socks5h://127.0.0.1:1080')
@@ -52,6 +53,7 @@ function parseProbeOptions(url: string | undefined, raw: Record<string, unknown>
     deadlineMs: durationOption(raw.handshakeDeadline, 'handshake-deadline', 'ms', { min: 0, max: 10 * MINUTE }) ?? DEFAULT_DEADLINE_MS,
     wide: flagOption(raw.wide),
     failOn: parseFailOn(raw.failOn),
+    trace: flagOption(raw.verbose) ? printTrace : undefined,
   };
 }
 
@@ -81,7 +83,8 @@ async function runConformanceCommand(options: ProbeCommandOptions): Promise<numb
 
 async function runProbe(options: ProbeCommandOptions): Promise<number> {
   if (options.conformance) return runConformanceCommand(options);
-  const spinner = await startSpinner('probing');
+  // The trace lines are the progress: a spinner would redraw over them.
+  const spinner = options.trace ? { update: () => {}, stop: () => {} } : await startSpinner('probing');
   let report: ProbeReport;
   try {
     report = await probe({ ...options, onProgress: spinner.update });
@@ -95,7 +98,11 @@ async function runProbe(options: ProbeCommandOptions): Promise<number> {
     printError(`--fail-on: ${failed.join(', ')} did not pass`);
     return 1;
   }
-  return report.speaksSocks ? 0 : 1;
+  return isProxy(report) ? 0 : 1;
+}
+
+function printTrace(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
 /** --fail-on auth,connect (or repeated): names from FAIL_ON_CHECKS. */

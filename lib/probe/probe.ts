@@ -1,9 +1,14 @@
 import type { ClientOptions } from '../client/client.ts';
+import type { Trace } from '../client/trace.ts';
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import { Method, methodName } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
+import type { Dial } from '../dial.ts';
 import { checkBind, checkClosedPort, checkConnect, checkUdp, untested, type CommandCheck, type CommandDetail } from './commands.ts';
+import { probeHttpProxy, type HttpProxyFindings } from './http-proxy.ts';
+import { startPageTarget } from './http-target.ts';
+import { labelled } from './step-trace.ts';
 import { checkHttp, offerMethod, reach, type GreetingOutcome, type StepOptions } from './detect.ts';
 import { verdictFor, type AuthResult, type DetailName, type EndpointKind, type ProbeReport } from './report.ts';
 import { isLoopback, startTargets, type ProbeTargets } from './targets.ts';
@@ -16,6 +21,10 @@ export interface ProbeOptions {
   /** CONNECT here instead of the probe's own echo: any byte back counts as a round trip. */
   readonly target?: Address | undefined;
   readonly onProgress?: (text: string) => void;
+  /** How the proxy is reached: straight, or through the hops of a chain before it. */
+  readonly dial?: Dial | undefined;
+  /** `-v`: each handshake message, as one decoded line. */
+  readonly trace?: Trace | undefined;
 }
 
 /** Everything the endpoint supports, each step on its own connection; steps that do not depend on each other
@@ -24,7 +33,7 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
   const { proxy, timeoutMs } = options;
   const progress = options.onProgress ?? ((): void => {});
   progress(`connecting to ${formatAddress(proxy)}`);
-  const contact = await reach({ proxy, timeoutMs });
+  const contact = await reach({ proxy, timeoutMs, dial: options.dial });
   if ('kind' in contact) return unreachable(proxy, contact);
   const targets = await startTargets(canonicalIp(contact.localAddress));
   try {
@@ -36,7 +45,8 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
 
 async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
   const { proxy, timeoutMs } = options;
-  const step: StepOptions = { proxy, timeoutMs };
+  const step: StepOptions = { proxy, timeoutMs, dial: options.dial, trace: options.trace };
+  const client: ClientOptions = { proxy, timeoutMs, dial: options.dial };
   const loopback = isLoopback(targets.host);
   const ipv4Echo = echoAt(targets, 'ipv4');
   const ipv6Echo = echoAt(targets, 'ipv6');
@@ -46,11 +56,11 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
 
   progress('greeting with each authentication method alone; SOCKS4; HTTP');
   const [first, gssapi, userpass, socks4, http] = await Promise.all([
-    offerMethod(Method.NONE, step),
-    offerMethod(Method.GSSAPI, step),
-    offerMethod(Method.USERPASS, step),
-    ipv4Echo ? checkSocks4({ ...ipv4Echo, address: ipv4Echo.address as Address & { type: 'ipv4' } }, proxy, timeoutMs) : untested('no local IPv4 address faces the proxy'),
-    checkHttp(step),
+    offerMethod(Method.NONE, labelled(step, 'greeting-none')),
+    offerMethod(Method.GSSAPI, labelled(step, 'greeting-gssapi')),
+    offerMethod(Method.USERPASS, labelled(step, 'greeting-userpass')),
+    ipv4Echo ? checkSocks4({ ...ipv4Echo, address: ipv4Echo.address as Address & { type: 'ipv4' } }, client) : untested('no local IPv4 address faces the proxy'),
+    checkHttp(labelled(step, 'http')),
   ]);
   const socks5 = first.kind === 'socks5';
   const versions = { socks5, socks4: speaks(socks4.detail), socks4a: false };
@@ -67,16 +77,17 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   };
   const findings: string[] = [...socks4.findings, ...(socks5 ? unofferedChoices([[Method.NONE, first], [Method.GSSAPI, gssapi], [Method.USERPASS, userpass]]) : [])];
   if (kind !== 'socks') {
-    const [shownKind, reason] = http && first.kind === 'silent' ? ['http' as const, 'it answered an HTTP request but not the SOCKS greeting: an HTTP server, not a SOCKS proxy'] : [kind, first.reason];
-    return finish({ proxy, reachable: true, speaksSocks: false, kind: shownKind, reason, versions, methods, auth: 'not-tested', details, findings, latencyMs: null });
+    // An HTTP proxy either waits for a request line (tinyproxy, squid) or answers the greeting with a 400.
+    if (first.kind === 'http' || (http && first.kind === 'silent')) return probeHttp(options, targets, progress);
+    return finish({ proxy, reachable: true, speaksSocks: false, kind, reason: first.reason, versions, methods, auth: 'not-tested', details, findings, latencyMs: null });
   }
 
   const { auth, authReason } = authResult(methods, userpass, proxy);
-  const client = commandClient(proxy, timeoutMs, versions.socks5, socks4.detail.status === 'ok', methods, auth, authReason);
+  const commands = commandClient(client, versions.socks5, socks4.detail.status === 'ok', methods, auth, authReason);
   progress('CONNECT, BIND, UDP ASSOCIATE and address types, with data');
-  const socks4a = versions.socks4 ? checkSocks4a(named, proxy, timeoutMs) : Promise.resolve(untested('the proxy does not answer SOCKS4'));
-  if ('reason' in client) {
-    for (const name of ['connect', 'bind', 'udp', 'ipv4', 'ipv6', 'domain'] as const) details[name] = { status: 'untested', reason: client.reason };
+  const socks4a = versions.socks4 ? checkSocks4a(named, client) : Promise.resolve(untested('the proxy does not answer SOCKS4'));
+  if ('reason' in commands) {
+    for (const name of ['connect', 'bind', 'udp', 'ipv4', 'ipv6', 'domain'] as const) details[name] = { status: 'untested', reason: commands.reason };
   }
   const runs: Array<Promise<void>> = [];
   const record = (name: DetailName, check: Promise<CommandCheck>): void => {
@@ -86,8 +97,8 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
     }));
   };
   record('socks4a', socks4a);
-  if (!('reason' in client)) {
-    const { options: via, version } = client;
+  if (!('reason' in commands)) {
+    const { options: via, version } = commands;
     const socks4Only = untested('SOCKS4 carries IPv4 only');
     record('connect', target ? checkConnect(target, via) : Promise.resolve(untested('no local address to put an echo on')));
     record('ipv4', ipv4Echo ? checkConnect(ipv4Echo, via, true) : Promise.resolve(untested('no local IPv4 address faces the proxy')));
@@ -99,12 +110,12 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   }
   await Promise.all(runs);
   versions.socks4a = details.socks4a.granted === true;
-  if (!('reason' in client)) findings.push(...openProxyFinding(proxy, targets.host, methods.none, details.connect.status));
+  if (!('reason' in commands)) findings.push(...openProxyFinding(proxy, targets.host, methods.none, details.connect.status));
   return finish({
     proxy, reachable: true, speaksSocks: true, kind, reason: authReason, versions, methods, auth, details, findings,
     latencyMs: socks5 ? first.latencyMs ?? null : null,
     target: details.connect.status === 'untested' || !target ? undefined : formatAddress(target.address),
-    socks5Via: !('reason' in client) && client.version === 5,
+    socks5Via: !('reason' in commands) && commands.version === 5,
   });
 }
 
@@ -128,6 +139,29 @@ function unofferedChoices(offers: ReadonlyArray<readonly [number, GreetingOutcom
   return offers.flatMap(([offered, outcome]) => outcome.kind === 'socks5' && outcome.method !== undefined && outcome.method !== offered && outcome.method !== Method.NO_ACCEPTABLE
     ? [`a greeting offering only ${methodName(offered)} was answered with ${methodName(outcome.method)}, which was not offered`]
     : []);
+}
+
+/** An endpoint that speaks HTTP: a proxy (CONNECT, plain forwarding, a 407), or a web server that is not one. */
+async function probeHttp(options: ProbeOptions, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
+  const { proxy, timeoutMs } = options;
+  progress('HTTP CONNECT and a forwarded GET, without and with the credentials');
+  const page = await startPageTarget(targets.host);
+  let found;
+  try {
+    found = await probeHttpProxy({ proxy, timeoutMs, dial: options.dial, trace: options.trace }, toAddress(targets.host, targets.tcpPort), page);
+  } finally {
+    await page.close();
+  }
+  const none = { status: 'untested' as const, reason: 'an HTTP proxy carries CONNECT and plain HTTP requests only' };
+  const notSocks = { status: 'untested' as const, reason: 'not a SOCKS proxy' };
+  const types = { status: 'untested' as const, reason: 'address types are not probed through an HTTP proxy' };
+  return finish({
+    proxy, reachable: true, speaksSocks: false, kind: found.isProxy ? 'http-proxy' : 'http', reason: found.reason ?? found.authReason,
+    versions: { socks4: false, socks4a: false, socks5: false }, methods: { none: false, gssapi: false, userpass: false },
+    auth: found.isProxy ? found.auth : 'not-tested',
+    details: { connect: found.http.details.connect, bind: none, udp: none, socks4: notSocks, socks4a: notSocks, ipv4: types, ipv6: types, domain: types },
+    findings: [], latencyMs: found.latencyMs, http: found.http,
+  });
 }
 
 function notSocks(kind: GreetingOutcome['kind']): EndpointKind {
@@ -159,12 +193,13 @@ type CommandClient = { readonly options: ClientOptions; readonly version: 4 | 5 
 
 /** Commands go over SOCKS5 when it is usable (names to the proxy, as socks5h://), else over SOCKS4 when data
  * flows through it. Rejected credentials with no-auth also accepted: the commands go without them. */
-function commandClient(proxy: ProxyConfig, timeoutMs: number, socks5: boolean, socks4Works: boolean, methods: ProbeReport['methods'], auth: AuthResult, authReason: string | undefined): CommandClient {
+function commandClient(client: ClientOptions, socks5: boolean, socks4Works: boolean, methods: ProbeReport['methods'], auth: AuthResult, authReason: string | undefined): CommandClient {
+  const { proxy } = client;
   if (socks5 && (auth === 'ok' || methods.none)) {
     const credentials = auth === 'ok' ? {} : { username: undefined, password: undefined };
-    return { version: 5, options: { proxy: { ...proxy, ...credentials, version: 5, remoteDns: true }, timeoutMs } };
+    return { version: 5, options: { ...client, proxy: { ...proxy, ...credentials, version: 5, remoteDns: true } } };
   }
-  if (socks4Works) return { version: 4, options: { proxy: { ...proxy, version: 4, remoteDns: true }, timeoutMs } };
+  if (socks4Works) return { version: 4, options: { ...client, proxy: { ...proxy, version: 4, remoteDns: true } } };
   return { reason: authReason ?? 'SOCKS5 authentication did not succeed' };
 }
 
@@ -192,6 +227,7 @@ interface Parts {
   readonly latencyMs: number | null;
   /** CONNECT went over SOCKS5 (else over SOCKS4, or not at all). */
   readonly socks5Via?: boolean;
+  readonly http?: HttpProxyFindings;
 }
 
 /** The contract's keys first, in its order; then the extras. */
@@ -209,6 +245,7 @@ function finish(parts: Parts): ProbeReport {
     kind: parts.kind,
     ...(parts.reason === undefined ? {} : { reason: parts.reason }),
     ...(parts.target === undefined ? {} : { target: parts.target }),
+    ...(parts.http === undefined ? {} : { http: parts.http }),
     dataFlow: { socks5: parts.socks5Via ? details.connect.status : 'untested', socks4: details.socks4.status, socks4a: details.socks4a.status },
     addressTypes: { ipv4: details.ipv4.status, ipv6: details.ipv6.status, domain: details.domain.status },
     details,

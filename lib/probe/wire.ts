@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ProxyConfig } from '../client/proxy-url.ts';
 import { CodecError, type Decoder } from '../codec/decoded.ts';
-import { dialTcp } from '../dial.ts';
+import { dialTcp, type Dial } from '../dial.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
 import { hexBytes } from './bytes.ts';
 import { errorText } from './detect.ts';
@@ -41,8 +41,8 @@ export class Wire {
     socket.on('error', (error) => end(`the connection failed: ${socketErrorText(errnoCode(error))}`));
   }
 
-  static async open(proxy: ProxyConfig, timeoutMs: number): Promise<Wire> {
-    return new Wire(await dialTcp(proxy.host, proxy.port, { timeoutMs }), timeoutMs);
+  static async open(proxy: ProxyConfig, timeoutMs: number, dial: Dial = dialTcp): Promise<Wire> {
+    return new Wire(await dial(proxy.host, proxy.port, { timeoutMs }), timeoutMs);
   }
 
   /** True once the proxy has closed (or reset) the connection. */
@@ -120,9 +120,9 @@ export class Wire {
 }
 
 /** Opens a Wire, or says why not. */
-export async function openWire(proxy: ProxyConfig, timeoutMs: number): Promise<Wire | Miss> {
+export async function openWire(proxy: ProxyConfig, timeoutMs: number, dial?: Dial): Promise<Wire | Miss> {
   try {
-    return await Wire.open(proxy, timeoutMs);
+    return await Wire.open(proxy, timeoutMs, dial);
   } catch (error) {
     return { why: 'error', text: `cannot connect to the proxy: ${errorText(error)}` };
   }
