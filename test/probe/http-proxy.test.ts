@@ -1,0 +1,158 @@
+/** `socx probe` (the built dist/socx) against real HTTP proxies, tinyproxy (without and with BasicAuth) and
+ * squid: each is reported as an HTTP proxy with what it does (CONNECT, forwarding, 407), exit 0; the -v trace
+ * shows each HTTP message. */
+
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTinyproxy, startSquid } from '../support/http-proxies.ts';
+import { startHttpServer } from '../support/peers.ts';
+import { Cleanup, describeRun, NO_PROXY_ENV, runSocx } from '../interop/socx.ts';
+
+const T = { timeout: 60_000 };
+const ENV = { ...NO_PROXY_ENV, NO_COLOR: '1' };
+
+interface Detail { status: string; reason?: string; reply?: string; latencyMs?: number; roundTripMs?: number; granted?: boolean }
+interface ProbeJson {
+  reachable: boolean;
+  versions: { socks4: boolean; socks4a: boolean; socks5: boolean };
+  methods: { none: boolean; gssapi: boolean; userpass: boolean };
+  auth: string;
+  commands: { connect: string; bind: string; udp: string };
+  latencyMs: number | null;
+  proxy: string;
+  speaksSocks: boolean;
+  kind: string;
+  reason?: string;
+  http?: { connect: string; forward: string; auth: { required: boolean; schemes: string[] }; server?: string; details: { connect: Detail; forward: Detail } };
+  verdict: string;
+}
+
+async function probe(args: string[], expectedExit = 0): Promise<{ json: ProbeJson; stderr: string }> {
+  const r = await runSocx(['probe', '--json', '--timeout', '1500', ...args], { env: ENV, timeoutMs: 30_000 });
+  assert.equal(r.code, expectedExit, describeRun(r));
+  return { json: JSON.parse(r.stdout.toString()) as ProbeJson, stderr: r.stderr.toString() };
+}
+
+/** The fields every HTTP proxy report shares: the contract's SOCKS fields all no, BIND and UDP untested. */
+function assertHttpProxy(json: ProbeJson, url: string): void {
+  assert.equal(json.reachable, true);
+  assert.equal(json.speaksSocks, false);
+  assert.equal(json.kind, 'http-proxy');
+  assert.equal(json.proxy, url);
+  assert.deepEqual(json.versions, { socks4: false, socks4a: false, socks5: false });
+  assert.deepEqual(json.methods, { none: false, gssapi: false, userpass: false });
+  assert.equal(json.commands.bind, 'untested');
+  assert.equal(json.commands.udp, 'untested');
+  assert.equal(typeof json.latencyMs, 'number');
+}
+
+function assertWorks(json: ProbeJson): void {
+  const http = json.http!;
+  assert.equal(http.connect, 'ok', JSON.stringify(http.details.connect));
+  assert.equal(http.forward, 'ok', JSON.stringify(http.details.forward));
+  assert.equal(json.commands.connect, 'ok');
+  assert.equal(http.details.connect.reply, '200 Connection established');
+  assert.equal(typeof http.details.connect.roundTripMs, 'number');
+  assert.equal(http.details.forward.reply, '200 OK');
+}
+
+const cleanup = new Cleanup();
+after(() => cleanup.run());
+
+describe('socx probe against tinyproxy', () => {
+  test('no auth: CONNECT and forwarding work, no authentication, exit 0', T, async () => {
+    const proxy = cleanup.add(await startTinyproxy());
+    const { json, stderr } = await probe([`${proxy.host}:${proxy.port}`]);
+    assert.equal(stderr, '');
+    assertHttpProxy(json, `socks5h://${proxy.host}:${proxy.port}`);
+    assertWorks(json);
+    assert.deepEqual(json.http!.auth, { required: false, schemes: [] });
+    assert.equal(json.auth, 'not-required');
+    assert.match(json.http!.server ?? '', /tinyproxy\/1\./);
+    assert.equal(json.verdict, 'HTTP proxy (no authentication); CONNECT, forwarding work');
+  });
+
+  describe('with BasicAuth', () => {
+    let url: string;
+    test('no credentials given: 407 with Basic, auth not-tested, both refused with the 407, exit 0', T, async () => {
+      const proxy = cleanup.add(await startTinyproxy({ user: 'alice', password: 's3cret' }));
+      url = `${proxy.host}:${proxy.port}`;
+      const { json } = await probe([url]);
+      assertHttpProxy(json, `socks5h://${url}`);
+      assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'] });
+      assert.equal(json.auth, 'not-tested');
+      assert.equal(json.reason, 'the proxy requires authentication (Basic): give credentials with -U user:pass or in the URL');
+      assert.equal(json.http!.connect, 'refused');
+      assert.equal(json.http!.forward, 'refused');
+      assert.equal(json.http!.details.connect.reply, '407 Proxy Authentication Required');
+      assert.equal(json.http!.details.forward.reply, '407 Proxy Authentication Required');
+      assert.equal(json.verdict, 'HTTP proxy (Basic authentication required, not tested); CONNECT, forwarding refused');
+    });
+
+    test('the right credentials: auth ok, CONNECT and forwarding work with them', T, async () => {
+      const { json } = await probe([url, '-U', 'alice:s3cret']);
+      assertHttpProxy(json, `socks5h://${url}`);
+      assertWorks(json);
+      assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'] });
+      assert.equal(json.auth, 'ok');
+      assert.equal(json.reason, undefined);
+      assert.equal(json.verdict, 'HTTP proxy (username/password accepted); CONNECT, forwarding work');
+    });
+
+    test('wrong credentials: auth failed (tinyproxy answers them with 401), still exit 0', T, async () => {
+      const { json } = await probe([url, '-U', 'alice:wrong']);
+      assertHttpProxy(json, `socks5h://${url}`);
+      assert.equal(json.auth, 'failed');
+      assert.equal(json.reason, 'the proxy rejected the credentials for user "alice" (401 Unauthorized)');
+      assert.equal(json.http!.connect, 'refused');
+      assert.equal(json.http!.details.connect.reply, '401 Unauthorized');
+      assert.equal(json.verdict, 'HTTP proxy (credentials rejected); CONNECT, forwarding refused');
+    });
+
+    test('-v: one line per HTTP message, named by its step; the password never shown', T, async () => {
+      const r = await runSocx(['probe', '-v', '--timeout', '1500', url, '-U', 'alice:s3cret'], { env: ENV, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, describeRun(r));
+      const lines = r.stderr.toString().split('\n').filter(Boolean);
+      const [host, port] = url.split(':');
+      for (const expected of [
+        '[greeting-none] > socks5 greeting methods=none',
+        '[greeting-userpass] > socks5 greeting methods=userpass',
+        '[greeting-none] < silent: it accepted the connection but sent nothing within 1500 ms',
+        '[http] > http HEAD /',
+        '[http] < http 407 Proxy Authentication Required',
+        '[http-connect] < http 407 Proxy Authentication Required',
+        '[http-forward] < http 407 Proxy Authentication Required',
+        '[http-connect-login] < http 200 Connection established',
+        '[http-forward-login] < http 200 OK',
+      ]) assert.ok(lines.includes(expected), `missing "${expected}" in:\n${lines.join('\n')}`);
+      assert.ok(lines.some((line) => new RegExp(`^\\[http-connect-login\\] > http CONNECT ${host}:\\d+ user=alice$`).test(line)), lines.join('\n'));
+      assert.ok(lines.some((line) => /^\[http-forward\] > http GET http:\/\/127\.0\.0\.1:\d+\/$/.test(line)), lines.join('\n'));
+      assert.ok(!r.stderr.toString().includes('s3cret'));
+      assert.equal(lines.length, 16, lines.join('\n'));
+      assert.ok(port);
+    });
+  });
+});
+
+describe('socx probe against squid', () => {
+  test('CONNECT (to any port, as configured) and forwarding work, no authentication, exit 0', T, async () => {
+    const proxy = cleanup.add(await startSquid());
+    const { json } = await probe([`${proxy.host}:${proxy.port}`]);
+    assertHttpProxy(json, `socks5h://${proxy.host}:${proxy.port}`);
+    assertWorks(json);
+    assert.equal(json.auth, 'not-required');
+    assert.match(json.http!.server ?? '', /squid\/\d/);
+  });
+});
+
+describe('an HTTP server that is not a proxy', () => {
+  test('kind http, not a proxy: what CONNECT and a proxy request got, exit 1', T, async () => {
+    const server = cleanup.add(await startHttpServer(Buffer.from('hello')));
+    const { json } = await probe([`${server.host}:${server.port}`], 1);
+    assert.equal(json.kind, 'http');
+    assert.equal(json.http!.forward, 'refused');
+    assert.equal(json.http!.details.forward.reason, "200 OK, but not with the probe's page: it answers with pages of its own");
+    assert.notEqual(json.http!.connect, 'ok');
+    assert.match(json.verdict, /^not a SOCKS proxy: an HTTP server, not a proxy: CONNECT got .*, a proxy request \(GET http:\/\/…\) got 200 OK, but not with the probe's page/);
+  });
+});
