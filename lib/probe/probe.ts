@@ -155,12 +155,13 @@ async function probeHttp(options: ProbeOptions, targets: ProbeTargets, progress:
   const none = { status: 'untested' as const, reason: 'an HTTP proxy carries CONNECT and plain HTTP requests only' };
   const notSocks = { status: 'untested' as const, reason: 'not a SOCKS proxy' };
   const types = { status: 'untested' as const, reason: 'address types are not probed through an HTTP proxy' };
+  const notProxy = { status: 'untested' as const, reason: 'not a proxy' };
   return finish({
     proxy, reachable: true, speaksSocks: false, kind: found.isProxy ? 'http-proxy' : 'http', reason: found.reason ?? found.authReason,
     versions: { socks4: false, socks4a: false, socks5: false }, methods: { none: false, gssapi: false, userpass: false },
     auth: found.isProxy ? found.auth : 'not-tested',
-    details: { connect: found.http.details.connect, bind: none, udp: none, socks4: notSocks, socks4a: notSocks, ipv4: types, ipv6: types, domain: types },
-    findings: [], latencyMs: found.latencyMs, http: found.http,
+    details: { connect: found.isProxy ? found.http.details.connect : notProxy, bind: none, udp: none, socks4: notSocks, socks4a: notSocks, ipv4: types, ipv6: types, domain: types },
+    findings: [], latencyMs: found.isProxy ? found.latencyMs : null, http: found.http,
   });
 }
 

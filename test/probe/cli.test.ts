@@ -205,13 +205,13 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
     assert.match(json.verdict, /^not a SOCKS proxy: .*HTTP server/);
   });
 
-  test('an HTTP server silent to the SOCKS greeting (it waits for a request line): still kind http', T, async () => {
+  test('an HTTP server silent to the SOCKS greeting (it waits for a request line; says 200 to anything): still kind http, not a proxy', T, async () => {
     const http = cleanup.add(await startPatientHttp());
     const { json } = await probeJson([`127.0.0.1:${http.port}`], 1);
     assert.equal(json.reachable, true);
     assert.equal(json.speaksSocks, false);
     assert.equal(json.kind, 'http');
-    assert.equal(json.reason, 'it answered an HTTP request but not the SOCKS greeting: an HTTP server, not a SOCKS proxy');
+    assert.equal(json.reason, "an HTTP server, not a proxy: CONNECT got 200 OK, but the tunnel closed before any data came back, a proxy request (GET http://…) got 200 OK, but not with the probe's page: it answers with pages of its own");
     assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
     assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
   });
