@@ -8,7 +8,7 @@ import { escapeText } from './bytes.ts';
 import { elapsedMs, startClock } from './clock.ts';
 import type { CommandDetail, CommandStatus } from './commands.ts';
 import type { StepOptions } from './detect.ts';
-import type { PageTarget } from './http-target.ts';
+import { startPageTarget, type PageTarget } from './http-target.ts';
 import type { AuthResult } from './report.ts';
 import { openWire, type Wire } from './wire.ts';
 
@@ -18,8 +18,9 @@ export interface HttpProxyFindings {
   readonly connect: CommandStatus;
   /** A plain absolute-form `GET http://…/` of the probe's own page, answered with that page. */
   readonly forward: CommandStatus;
-  /** Whether requests without credentials get 407, and the schemes its Proxy-Authenticate offers. */
-  readonly auth: { readonly required: boolean; readonly schemes: readonly string[] };
+  /** Whether requests without credentials get 407, the schemes its Proxy-Authenticate offers, and what became
+ * of the credentials given. */
+  readonly auth: { readonly required: boolean; readonly schemes: readonly string[]; readonly credentials: AuthResult };
   /** Its Server (or Via) header, escaped. */
   readonly server?: string;
   readonly details: { readonly connect: CommandDetail; readonly forward: CommandDetail };
@@ -53,10 +54,19 @@ const UNAUTHORIZED = 401;
 
 /**
  * An HTTP proxy's abilities, each request on its own connection and all at once: CONNECT to `echo` and a
- * plain GET of `page`, without credentials (does it ask for them?) and, when given, with them (does it take
+ * plain GET of a page of ours beside it, without credentials (does it ask for them?) and, when given, with them (does it take
  * them?).
  */
-export async function probeHttpProxy(step: HttpStep, echo: Address, page: PageTarget): Promise<HttpProbe> {
+export async function probeHttpProxy(step: HttpStep, echo: Address): Promise<HttpProbe> {
+  const page = await startPageTarget(echo.host);
+  try {
+    return await probeWith(step, echo, page);
+  } finally {
+    await page.close();
+  }
+}
+
+async function probeWith(step: HttpStep, echo: Address, page: PageTarget): Promise<HttpProbe> {
   const { proxy } = step;
   const credentials = proxy.username === undefined ? undefined : { username: proxy.username, password: proxy.password ?? '' };
   const [bareConnect, bareForward, loginConnect, loginForward] = await Promise.all([
@@ -79,7 +89,7 @@ export async function probeHttpProxy(step: HttpStep, echo: Address, page: PageTa
   const http: HttpProxyFindings = {
     connect: connect.detail.status,
     forward: forward.detail.status,
-    auth: { required, schemes },
+    auth: { required, schemes, credentials: auth },
     ...(server === undefined ? {} : { server: escapeText(server) }),
     details: { connect: connect.detail, forward: forward.detail },
   };

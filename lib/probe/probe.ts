@@ -6,8 +6,7 @@ import { Method, methodName } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import type { Dial } from '../dial.ts';
 import { checkBind, checkClosedPort, checkConnect, checkUdp, untested, type CommandCheck, type CommandDetail } from './commands.ts';
-import { probeHttpProxy, type HttpProxyFindings } from './http-proxy.ts';
-import { startPageTarget } from './http-target.ts';
+import { probeHttpProxy, type HttpProbe, type HttpProxyFindings } from './http-proxy.ts';
 import { labelled } from './step-trace.ts';
 import { checkHttp, offerMethod, reach, type GreetingOutcome, type StepOptions } from './detect.ts';
 import { verdictFor, type AuthResult, type DetailName, type EndpointKind, type ProbeReport } from './report.ts';
@@ -55,7 +54,7 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   const named = { address: { type: 'domain' as const, host: loopback ? 'localhost' : targets.host, port: targets.tcpPort }, connections: targets.connections };
 
   progress('greeting with each authentication method alone; SOCKS4; HTTP');
-  const [first, gssapi, userpass, socks4, http] = await Promise.all([
+  const [first, gssapi, userpass, socks4, answersHttp] = await Promise.all([
     offerMethod(Method.NONE, labelled(step, 'greeting-none')),
     offerMethod(Method.GSSAPI, labelled(step, 'greeting-gssapi')),
     offerMethod(Method.USERPASS, labelled(step, 'greeting-userpass')),
@@ -78,7 +77,7 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   const findings: string[] = [...socks4.findings, ...(socks5 ? unofferedChoices([[Method.NONE, first], [Method.GSSAPI, gssapi], [Method.USERPASS, userpass]]) : [])];
   if (kind !== 'socks') {
     // An HTTP proxy either waits for a request line (tinyproxy, squid) or answers the greeting with a 400.
-    if (first.kind === 'http' || (http && first.kind === 'silent')) return probeHttp(options, targets, progress);
+    if (first.kind === 'http' || (answersHttp && first.kind === 'silent')) return probeHttp(options, targets, progress);
     return finish({ proxy, reachable: true, speaksSocks: false, kind, reason: first.reason, versions, methods, auth: 'not-tested', details, findings, latencyMs: null });
   }
 
@@ -108,6 +107,9 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
     record('udp', version === 4 ? Promise.resolve(untested('UDP ASSOCIATE needs SOCKS5')) : checkUdp(toAddress(targets.host, targets.udpPort), via));
     runs.push(checkClosedPort(toAddress(targets.host, targets.closedPort), via).then((found) => { findings.push(...found); }));
   }
+  // SOCKS and HTTP on one port (socx serve, gost): the HTTP side is reported too.
+  let http: HttpProxyFindings | undefined;
+  if (answersHttp) runs.push(httpSide(options, targets).then((found) => { if (found.isProxy) http = found.http; }));
   await Promise.all(runs);
   versions.socks4a = details.socks4a.granted === true;
   if (!('reason' in commands)) findings.push(...openProxyFinding(proxy, targets.host, methods.none, details.connect.status));
@@ -116,6 +118,7 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
     latencyMs: socks5 ? first.latencyMs ?? null : null,
     target: details.connect.status === 'untested' || !target ? undefined : formatAddress(target.address),
     socks5Via: !('reason' in commands) && commands.version === 5,
+    http,
   });
 }
 
@@ -143,15 +146,9 @@ function unofferedChoices(offers: ReadonlyArray<readonly [number, GreetingOutcom
 
 /** An endpoint that speaks HTTP: a proxy (CONNECT, plain forwarding, a 407), or a web server that is not one. */
 async function probeHttp(options: ProbeOptions, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
-  const { proxy, timeoutMs } = options;
+  const { proxy } = options;
   progress('HTTP CONNECT and a forwarded GET, without and with the credentials');
-  const page = await startPageTarget(targets.host);
-  let found;
-  try {
-    found = await probeHttpProxy({ proxy, timeoutMs, dial: options.dial, trace: options.trace }, toAddress(targets.host, targets.tcpPort), page);
-  } finally {
-    await page.close();
-  }
+  const found = await httpSide(options, targets);
   const none = { status: 'untested' as const, reason: 'an HTTP proxy carries CONNECT and plain HTTP requests only' };
   const notSocks = { status: 'untested' as const, reason: 'not a SOCKS proxy' };
   const types = { status: 'untested' as const, reason: 'address types are not probed through an HTTP proxy' };
@@ -163,6 +160,10 @@ async function probeHttp(options: ProbeOptions, targets: ProbeTargets, progress:
     details: { connect: found.isProxy ? found.http.details.connect : notProxy, bind: none, udp: none, socks4: notSocks, socks4a: notSocks, ipv4: types, ipv6: types, domain: types },
     findings: [], latencyMs: found.isProxy ? found.latencyMs : null, http: found.http,
   });
+}
+
+function httpSide({ proxy, timeoutMs, dial, trace }: ProbeOptions, targets: ProbeTargets): Promise<HttpProbe> {
+  return probeHttpProxy({ proxy, timeoutMs, dial, trace }, toAddress(targets.host, targets.tcpPort));
 }
 
 function notSocks(kind: GreetingOutcome['kind']): EndpointKind {

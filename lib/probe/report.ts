@@ -45,7 +45,8 @@ export function verdictFor(report: Verdictless): string {
   const versions = [report.versions.socks5 && 'SOCKS5', report.versions.socks4 && 'SOCKS4', report.versions.socks4a && 'SOCKS4a'].filter(Boolean).join(', ');
   const names = { connect: 'CONNECT', bind: 'BIND', udp: 'UDP' } as const;
   const statuses = (Object.keys(names) as Array<keyof typeof names>).map((name) => [names[name], report.commands[name]] as const);
-  return [`${versions} (${AUTH_WORDS[report.auth]})`, ...statusParts(statuses), ...warningCount(report)].join('; ');
+  const http = report.http ? [`also an HTTP proxy: ${statusParts([['CONNECT', report.http.connect], ['forwarding', report.http.forward]]).join(', ')}`] : [];
+  return [`${versions} (${AUTH_WORDS[report.auth]})`, ...statusParts(statuses), ...http, ...warningCount(report)].join('; ');
 }
 
 const AUTH_WORDS: Readonly<Record<AuthResult, string>> = {
@@ -112,6 +113,7 @@ export function probeGrid(report: ProbeReport): Grid {
       ['Address domain', report.addressTypes.domain, commandDetail(report.details.domain)],
     );
   }
+  if (report.http) rows.push(...httpRows(report, report.http));
   for (const finding of report.findings) rows.push(['Warning', '!', finding]);
   return collapseNotes(header, rows);
 }
@@ -123,7 +125,8 @@ function httpRows(report: ProbeReport, http: HttpProxyFindings): string[][] {
     ['HTTP CONNECT', http.connect, httpDetail(http.details.connect, report.target && `to ${report.target}`)],
     ['HTTP forwarding', http.forward, httpDetail(http.details.forward)],
     ['Proxy auth', required ? 'required' : 'not required', required ? `407, Proxy-Authenticate: ${schemes.join(', ') || 'none'}` : ''],
-    ['Auth', report.auth, report.auth === 'ok' || report.auth === 'not-required' ? '' : report.reason ?? ''],
+    // Beside SOCKS, "Auth" is SOCKS's; the HTTP side's credentials get their own row.
+    report.speaksSocks ? ['HTTP auth', http.auth.credentials, ''] : ['Auth', report.auth, report.auth === 'ok' || report.auth === 'not-required' ? '' : report.reason ?? ''],
   ];
 }
 

@@ -23,7 +23,7 @@ interface ProbeJson {
   speaksSocks: boolean;
   kind: string;
   reason?: string;
-  http?: { connect: string; forward: string; auth: { required: boolean; schemes: string[] }; server?: string; details: { connect: Detail; forward: Detail } };
+  http?: { connect: string; forward: string; auth: { required: boolean; schemes: string[]; credentials: string }; server?: string; details: { connect: Detail; forward: Detail } };
   verdict: string;
 }
 
@@ -66,7 +66,7 @@ describe('socx probe against tinyproxy', () => {
     assert.equal(stderr, '');
     assertHttpProxy(json, `socks5h://${proxy.host}:${proxy.port}`);
     assertWorks(json);
-    assert.deepEqual(json.http!.auth, { required: false, schemes: [] });
+    assert.deepEqual(json.http!.auth, { required: false, schemes: [], credentials: 'not-required' });
     assert.equal(json.auth, 'not-required');
     assert.match(json.http!.server ?? '', /tinyproxy\/1\./);
     assert.equal(json.verdict, 'HTTP proxy (no authentication); CONNECT, forwarding work');
@@ -79,7 +79,7 @@ describe('socx probe against tinyproxy', () => {
       url = `${proxy.host}:${proxy.port}`;
       const { json } = await probe([url]);
       assertHttpProxy(json, `socks5h://${url}`);
-      assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'] });
+      assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'], credentials: 'not-tested' });
       assert.equal(json.auth, 'not-tested');
       assert.equal(json.reason, 'the proxy requires authentication (Basic): give credentials with -U user:pass or in the URL');
       assert.equal(json.http!.connect, 'refused');
@@ -93,7 +93,7 @@ describe('socx probe against tinyproxy', () => {
       const { json } = await probe([url, '-U', 'alice:s3cret']);
       assertHttpProxy(json, `socks5h://${url}`);
       assertWorks(json);
-      assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'] });
+      assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'], credentials: 'ok' });
       assert.equal(json.auth, 'ok');
       assert.equal(json.reason, undefined);
       assert.equal(json.verdict, 'HTTP proxy (username/password accepted); CONNECT, forwarding work');
@@ -103,6 +103,7 @@ describe('socx probe against tinyproxy', () => {
       const { json } = await probe([url, '-U', 'alice:wrong']);
       assertHttpProxy(json, `socks5h://${url}`);
       assert.equal(json.auth, 'failed');
+      assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'], credentials: 'failed' });
       assert.equal(json.reason, 'the proxy rejected the credentials for user "alice" (401 Unauthorized)');
       assert.equal(json.http!.connect, 'refused');
       assert.equal(json.http!.details.connect.reply, '401 Unauthorized');
