@@ -3,7 +3,7 @@ import { formatAddress } from '../codec/address.ts';
 import { AuthStatus, hexByte, Method } from '../codec/constants.ts';
 import { methodToken, type Trace } from '../client/trace.ts';
 import { safeText } from '../safe-text.ts';
-import { decodeResponseHead, encodeRequestHead } from './http-head-stub.ts';
+import { decodeHttpResponseHead, encodeHttpRequestHead } from './http-head-stub.ts';
 import { done, need, type Decoded } from '../codec/decoded.ts';
 import { decodeMethodSelection, decodeUserPassReply, encodeGreeting, encodeUserPassRequest } from '../codec/socks5.ts';
 import { dialTcp, type Dial } from '../dial.ts';
@@ -135,8 +135,8 @@ export async function checkHttp({ proxy, timeoutMs, dial = dialTcp, trace }: Ste
   const timer = setTimeout(() => reader.fail(new SocxError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
     trace?.('> http HEAD /');
-    socket.write(encodeRequestHead({ method: 'HEAD', target: '/', headers: [['Host', formatAddress(proxy)]] }));
-    const head = await reader.read(decodeResponseHead, 'greeting');
+    socket.write(encodeHttpRequestHead({ method: 'HEAD', target: '/', headers: [{ name: 'Host', value: formatAddress(proxy) }] }));
+    const head = await reader.read(decodeHttpResponseHead, 'greeting');
     trace?.(`< http ${safeText(`${head.status} ${head.reason}`)}`);
     return true;
   } catch (error) {

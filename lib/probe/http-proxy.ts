@@ -3,7 +3,7 @@ import type { Trace } from '../client/trace.ts';
 import { safeText } from '../safe-text.ts';
 import { labelled } from './step-trace.ts';
 import { formatAddress, type Address } from '../codec/address.ts';
-import { decodeResponseHead, encodeRequestHead, type ResponseHead } from './http-head-stub.ts';
+import { decodeHttpResponseHead, encodeHttpRequestHead, headerValues, type HttpHeader, type HttpResponseHead } from './http-head-stub.ts';
 import { escapeText } from './bytes.ts';
 import { elapsedMs, startClock } from './clock.ts';
 import type { CommandDetail, CommandStatus } from './commands.ts';
@@ -44,7 +44,7 @@ export interface HttpStep extends StepOptions {
 
 /** A request answered: the status line and a few headers, the time to the head, and what became of it. */
 interface Attempt {
-  readonly head?: ResponseHead;
+  readonly head?: HttpResponseHead;
   readonly latencyMs?: number;
   readonly detail: CommandDetail;
 }
@@ -78,12 +78,12 @@ async function probeWith(step: HttpStep, echo: Address, page: PageTarget): Promi
   const bare = [bareConnect, bareForward];
   const challenged = bare.filter((attempt) => attempt.head?.status === PROXY_AUTH_REQUIRED);
   const required = challenged.length > 0;
-  const schemes = [...new Set(challenged.flatMap((attempt) => headerValues(attempt.head, 'proxy-authenticate').map(authScheme)))];
+  const schemes = [...new Set(challenged.flatMap((attempt) => fields(attempt.head, 'proxy-authenticate').map(authScheme)))];
   const [connect, forward] = required && loginConnect && loginForward ? [loginConnect, loginForward] : [bareConnect, bareForward];
   const { auth, authReason } = authOutcome(required, schemes, credentials?.username, [loginConnect, loginForward]);
   // The proxy's own Server header (on a 407 or an error page), else the Via it adds to a forwarded page.
   const heads = [...bare, loginConnect, loginForward].map((attempt) => attempt?.head);
-  const server = [...heads.map((head) => headerValues(head, 'server')[0]), ...heads.map((head) => headerValues(head, 'via')[0])].find(Boolean);
+  const server = [...heads.map((head) => fields(head, 'server')[0]), ...heads.map((head) => fields(head, 'via')[0])].find(Boolean);
   // A 200 to CONNECT alone proves nothing (a web server may answer anything with 200): only data through it.
   const isProxy = required || connect.detail.status === 'ok' || forward.detail.status === 'ok';
   const http: HttpProxyFindings = {
@@ -139,17 +139,17 @@ interface Credentials { readonly username: string; readonly password: string }
 interface Request { readonly method: string; readonly target: string; readonly host: string }
 
 /** One request on a new connection; `after` decides what its response head means. */
-async function exchange(step: HttpStep, request: Request, credentials: Credentials | undefined, after: (wire: Wire, head: ResponseHead, latencyMs: number) => Promise<CommandDetail>): Promise<Attempt> {
+async function exchange(step: HttpStep, request: Request, credentials: Credentials | undefined, after: (wire: Wire, head: HttpResponseHead, latencyMs: number) => Promise<CommandDetail>): Promise<Attempt> {
   const wire = await openWire(step.proxy, step.timeoutMs, step.dial);
   if (!('socket' in wire)) return { detail: { status: 'refused', reason: wire.text } };
   try {
-    const headers: Array<readonly [string, string]> = [['Host', request.host]];
-    if (credentials) headers.push(['Proxy-Authorization', `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`]);
-    if (request.method !== 'CONNECT') headers.push(['Connection', 'close']);
+    const headers: HttpHeader[] = [{ name: 'Host', value: request.host }];
+    if (credentials) headers.push({ name: 'Proxy-Authorization', value: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` });
+    if (request.method !== 'CONNECT') headers.push({ name: 'Connection', value: 'close' });
     const clock = startClock();
     step.trace?.(`> http ${request.method} ${safeText(request.target)}${credentials ? ` user=${safeText(credentials.username)}` : ''}`);
-    wire.send(encodeRequestHead({ method: request.method, target: request.target, headers }));
-    const read = await wire.read(decodeResponseHead);
+    wire.send(encodeHttpRequestHead({ method: request.method, target: request.target, headers }));
+    const read = await wire.read(decodeHttpResponseHead);
     if (!read.ok) return { detail: { status: read.why === 'timeout' ? 'timeout' : 'refused', reason: `no HTTP response to ${request.method}: ${read.text}` } };
     const latencyMs = elapsedMs(clock);
     step.trace?.(`< http ${statusText(read.value)}`);
@@ -161,15 +161,15 @@ async function exchange(step: HttpStep, request: Request, credentials: Credentia
 
 /** A short body: as long as its Content-Length says; else up to where the proxy closes (the request said
  * "Connection: close"). */
-async function readBody(wire: Wire, head: ResponseHead): Promise<Buffer> {
-  const length = Number(headerValues(head, 'content-length')[0]);
+async function readBody(wire: Wire, head: HttpResponseHead): Promise<Buffer> {
+  const length = Number(fields(head, 'content-length')[0]);
   if (Number.isSafeInteger(length) && length > 0 && length <= 4096) return wire.readBytes(length);
   await wire.closed();
   return wire.unread();
 }
 
-function headerValues(head: ResponseHead | undefined, name: string): string[] {
-  return (head?.headers ?? []).filter(([key]) => key.toLowerCase() === name).map(([, value]) => value);
+function fields(head: HttpResponseHead | undefined, name: string): string[] {
+  return head === undefined ? [] : headerValues(head.headers, name);
 }
 
 /** `Basic realm="tinyproxy"` → `Basic`. */
@@ -178,7 +178,7 @@ function authScheme(challenge: string): string {
 }
 
 /** "407 Proxy Authentication Required", escaped: the reason phrase is the peer's text. */
-function statusText(head: ResponseHead | undefined): string {
+function statusText(head: HttpResponseHead | undefined): string {
   return head === undefined ? 'no response' : escapeText(`${head.status} ${head.reason}`.trim());
 }
 
