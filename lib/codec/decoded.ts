@@ -11,6 +11,7 @@ export type CodecErrorCode =
   | 'bad-address-type'
   | 'bad-length'
   | 'bad-reserved'
+  | 'bad-syntax'
   | 'too-long';
 
 export class CodecError extends Error {
