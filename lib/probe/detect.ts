@@ -3,7 +3,7 @@ import { formatAddress } from '../codec/address.ts';
 import { AuthStatus, hexByte, Method } from '../codec/constants.ts';
 import { methodToken, type Trace } from '../client/trace.ts';
 import { safeText } from '../safe-text.ts';
-import { decodeHttpResponseHead, encodeHttpRequestHead } from './http-head-stub.ts';
+import { decodeHttpResponseHead, encodeHttpRequestHead } from '../codec/http-head.ts';
 import { done, need, type Decoded } from '../codec/decoded.ts';
 import { decodeMethodSelection, decodeUserPassReply, encodeGreeting, encodeUserPassRequest } from '../codec/socks5.ts';
 import { dialTcp, type Dial } from '../dial.ts';

@@ -3,7 +3,7 @@ import type { Trace } from '../client/trace.ts';
 import { safeText } from '../safe-text.ts';
 import { labelled } from './step-trace.ts';
 import { formatAddress, type Address } from '../codec/address.ts';
-import { decodeHttpResponseHead, encodeHttpRequestHead, headerValues, type HttpHeader, type HttpResponseHead } from './http-head-stub.ts';
+import { decodeHttpResponseHead, encodeHttpRequestHead, headerValues, type HttpHeader, type HttpResponseHead } from '../codec/http-head.ts';
 import { escapeText } from './bytes.ts';
 import { elapsedMs, startClock } from './clock.ts';
 import type { CommandDetail, CommandStatus } from './commands.ts';
