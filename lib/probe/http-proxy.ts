@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Trace } from '../client/trace.ts';
 import { safeText } from '../safe-text.ts';
 import { labelled } from './step-trace.ts';
+import { basicCredentials } from '../codec/http-basic.ts';
 import { formatAddress, type Address } from '../codec/address.ts';
 import { decodeHttpResponseHead, encodeHttpRequestHead, headerValues, type HttpHeader, type HttpResponseHead } from '../codec/http-head.ts';
 import { escapeText } from './bytes.ts';
@@ -144,7 +145,7 @@ async function exchange(step: HttpStep, request: Request, credentials: Credentia
   if (!('socket' in wire)) return { detail: { status: 'refused', reason: wire.text } };
   try {
     const headers: HttpHeader[] = [{ name: 'Host', value: request.host }];
-    if (credentials) headers.push({ name: 'Proxy-Authorization', value: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` });
+    if (credentials) headers.push({ name: 'Proxy-Authorization', value: basicCredentials(credentials.username, credentials.password) });
     if (request.method !== 'CONNECT') headers.push({ name: 'Connection', value: 'close' });
     const clock = startClock();
     step.trace?.(`> http ${request.method} ${safeText(request.target)}${credentials ? ` user=${safeText(credentials.username)}` : ''}`);
