@@ -199,9 +199,9 @@ function commandClient(client: ClientOptions, socks5: boolean, socks4Works: bool
   const { proxy } = client;
   if (socks5 && (auth === 'ok' || methods.none)) {
     const credentials = auth === 'ok' ? {} : { username: undefined, password: undefined };
-    return { version: 5, options: { ...client, proxy: { ...proxy, ...credentials, version: 5, remoteDns: true } } };
+    return { version: 5, options: { ...client, proxy: { ...proxy, ...credentials, kind: 'socks', version: 5, remoteDns: true } } };
   }
-  if (socks4Works) return { version: 4, options: { ...client, proxy: { ...proxy, version: 4, remoteDns: true } } };
+  if (socks4Works) return { version: 4, options: { ...client, proxy: { ...proxy, kind: 'socks', version: 4, remoteDns: true } } };
   return { reason: authReason ?? 'SOCKS5 authentication did not succeed' };
 }
 

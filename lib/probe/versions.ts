@@ -15,5 +15,5 @@ export function checkSocks4a(target: ConnectTarget & { readonly address: Address
 }
 
 function socks4Client(client: ClientOptions, remoteDns: boolean): ClientOptions {
-  return { ...client, proxy: { ...client.proxy, version: 4, remoteDns } };
+  return { ...client, proxy: { ...client.proxy, kind: 'socks', version: 4, remoteDns } };
 }
