@@ -1,13 +1,14 @@
 import type { Socket } from 'node:net';
 import { formatAddress } from '../codec/address.ts';
 import { AuthStatus, hexByte, Method } from '../codec/constants.ts';
-import { methodToken, type Trace } from '../client/trace.ts';
+import type { Trace } from '../client/hop.ts';
+import { methodToken } from '../client/socks-handshake.ts';
 import { safeText } from '../safe-text.ts';
 import { decodeHttpResponseHead, encodeHttpRequestHead } from '../codec/http-head.ts';
 import { done, need, type Decoded } from '../codec/decoded.ts';
 import { decodeMethodSelection, decodeUserPassReply, encodeGreeting, encodeUserPassRequest } from '../codec/socks5.ts';
 import { dialTcp, type Dial } from '../dial.ts';
-import { SocxError, errnoCode, socketErrorText } from '../errors.ts';
+import { SocxError, describeError, errnoCode, socketErrorText } from '../errors.ts';
 import { MessageReader } from '../message-reader.ts';
 import type { ProxyConfig } from '../client/proxy-url.ts';
 import { showBytes } from './bytes.ts';
@@ -151,6 +152,7 @@ export async function checkHttp({ proxy, timeoutMs, dial = dialTcp, trace }: Ste
 function dialFailure(error: unknown, proxy: ProxyConfig, timeoutMs: number): GreetingOutcome {
   const where = formatAddress(proxy);
   if (errnoCode(error) === 'ECONNREFUSED') return { kind: 'refused', reason: `nothing listens on ${where} (connection refused)` };
+  if (error instanceof SocxError && error.hop !== undefined) return { kind: 'unreachable', reason: `${where} is not reachable through the chain: ${describeError(error)}` };
   if (error instanceof SocxError && error.code === 'timeout') return { kind: 'unreachable', reason: `${where} did not accept a TCP connection within ${timeoutMs} ms` };
   return { kind: 'unreachable', reason: `cannot connect to ${where}: ${errorText(error)}` };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Trace } from '../client/trace.ts';
+import type { Trace } from '../client/hop.ts';
 import { safeText } from '../safe-text.ts';
 import { labelled } from './step-trace.ts';
 import { basicCredentials } from '../codec/http-basic.ts';

@@ -1,5 +1,5 @@
 import type { ClientOptions } from '../client/client.ts';
-import type { Trace } from '../client/trace.ts';
+import type { Trace } from '../client/hop.ts';
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import { Method, methodName } from '../codec/constants.ts';
@@ -8,6 +8,7 @@ import type { Dial } from '../dial.ts';
 import { checkBind, checkClosedPort, checkConnect, checkUdp, untested, type CommandCheck, type CommandDetail } from './commands.ts';
 import { probeHttpProxy, type HttpProbe, type HttpProxyFindings } from './http-proxy.ts';
 import { labelled } from './step-trace.ts';
+import { chainDial } from './chain-dial.ts';
 import { checkHttp, offerMethod, reach, type GreetingOutcome, type StepOptions } from './detect.ts';
 import { verdictFor, type AuthResult, type DetailName, type EndpointKind, type ProbeReport } from './report.ts';
 import { isLoopback, startTargets, type ProbeTargets } from './targets.ts';
@@ -20,8 +21,8 @@ export interface ProbeOptions {
   /** CONNECT here instead of the probe's own echo: any byte back counts as a round trip. */
   readonly target?: Address | undefined;
   readonly onProgress?: (text: string) => void;
-  /** How the proxy is reached: straight, or through the hops of a chain before it. */
-  readonly dial?: Dial | undefined;
+  /** The hops before `proxy`, first first: the probe reaches it through them (a strict chain). */
+  readonly via?: readonly ProxyConfig[] | undefined;
   /** `-v`: each handshake message, as one decoded line. */
   readonly trace?: Trace | undefined;
 }
@@ -29,23 +30,29 @@ export interface ProbeOptions {
 /** Everything the endpoint supports, each step on its own connection; steps that do not depend on each other
  * run at once, so a silent port costs one `timeoutMs`, not one per step. */
 export async function probe(options: ProbeOptions): Promise<ProbeReport> {
-  const { proxy, timeoutMs } = options;
+  const { proxy, timeoutMs, via } = options;
   const progress = options.onProgress ?? ((): void => {});
-  progress(`connecting to ${formatAddress(proxy)}`);
-  const contact = await reach({ proxy, timeoutMs, dial: options.dial });
-  if ('kind' in contact) return unreachable(proxy, contact);
+  progress(`connecting to ${formatAddress(proxy)}${via ? ` through ${via.map(describeProxy).join(', ')}` : ''}`);
+  // Every connection to the proxy, the probe's raw ones and the clients', goes through the same dial.
+  const dial = via ? chainDial(via) : undefined;
+  const contact = await reach({ proxy, timeoutMs, dial });
+  if ('kind' in contact) return unreachable(options, contact);
   const targets = await startTargets(canonicalIp(contact.localAddress));
   try {
-    return await probeSocks(options, targets, progress);
+    const reached = { ...options, dial };
+    return await (proxy.kind === 'http' ? probeHttp(reached, targets, progress) : probeSocks(reached, targets, progress));
   } finally {
     await targets.close();
   }
 }
 
-async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
+/** The probe's options with the dial that reaches the proxy. */
+type Reached = ProbeOptions & { readonly dial: Dial | undefined };
+
+async function probeSocks(options: Reached, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
   const { proxy, timeoutMs } = options;
   const step: StepOptions = { proxy, timeoutMs, dial: options.dial, trace: options.trace };
-  const client: ClientOptions = { proxy, timeoutMs, dial: options.dial };
+  const client: ClientOptions = { proxy, timeoutMs, dial: options.dial, trace: options.trace };
   const loopback = isLoopback(targets.host);
   const ipv4Echo = echoAt(targets, 'ipv4');
   const ipv6Echo = echoAt(targets, 'ipv6');
@@ -58,7 +65,7 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
     offerMethod(Method.NONE, labelled(step, 'greeting-none')),
     offerMethod(Method.GSSAPI, labelled(step, 'greeting-gssapi')),
     offerMethod(Method.USERPASS, labelled(step, 'greeting-userpass')),
-    ipv4Echo ? checkSocks4({ ...ipv4Echo, address: ipv4Echo.address as Address & { type: 'ipv4' } }, client) : untested('no local IPv4 address faces the proxy'),
+    ipv4Echo ? checkSocks4({ ...ipv4Echo, address: ipv4Echo.address as Address & { type: 'ipv4' } }, labelled(client, 'socks4')) : untested('no local IPv4 address faces the proxy'),
     checkHttp(labelled(step, 'http')),
   ]);
   const socks5 = first.kind === 'socks5';
@@ -78,13 +85,13 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   if (kind !== 'socks') {
     // An HTTP proxy either waits for a request line (tinyproxy, squid) or answers the greeting with a 400.
     if (first.kind === 'http' || (answersHttp && first.kind === 'silent')) return probeHttp(options, targets, progress);
-    return finish({ proxy, reachable: true, speaksSocks: false, kind, reason: first.reason, versions, methods, auth: 'not-tested', details, findings, latencyMs: null });
+    return finish({ ...hops(options), reachable: true, speaksSocks: false, kind, reason: first.reason, versions, methods, auth: 'not-tested', details, findings, latencyMs: null });
   }
 
   const { auth, authReason } = authResult(methods, userpass, proxy);
   const commands = commandClient(client, versions.socks5, socks4.detail.status === 'ok', methods, auth, authReason);
   progress('CONNECT, BIND, UDP ASSOCIATE and address types, with data');
-  const socks4a = versions.socks4 ? checkSocks4a(named, client) : Promise.resolve(untested('the proxy does not answer SOCKS4'));
+  const socks4a = versions.socks4 ? checkSocks4a(named, labelled(client, 'socks4a')) : Promise.resolve(untested('the proxy does not answer SOCKS4'));
   if ('reason' in commands) {
     for (const name of ['connect', 'bind', 'udp', 'ipv4', 'ipv6', 'domain'] as const) details[name] = { status: 'untested', reason: commands.reason };
   }
@@ -97,15 +104,19 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   };
   record('socks4a', socks4a);
   if (!('reason' in commands)) {
-    const { options: via, version } = commands;
+    const { options: over, version } = commands;
     const socks4Only = untested('SOCKS4 carries IPv4 only');
-    record('connect', target ? checkConnect(target, via) : Promise.resolve(untested('no local address to put an echo on')));
-    record('ipv4', ipv4Echo ? checkConnect(ipv4Echo, via, true) : Promise.resolve(untested('no local IPv4 address faces the proxy')));
-    record('ipv6', version === 4 ? Promise.resolve(socks4Only) : ipv6Echo ? checkConnect(ipv6Echo, via, true) : Promise.resolve(untested('no local IPv6 address faces the proxy')));
-    record('domain', version === 4 ? Promise.resolve(socks4Only) : checkConnect(named, via, true));
-    record('bind', checkBind(toAddress(targets.host, 0), via));
-    record('udp', version === 4 ? Promise.resolve(untested('UDP ASSOCIATE needs SOCKS5')) : checkUdp(toAddress(targets.host, targets.udpPort), via));
-    runs.push(checkClosedPort(toAddress(targets.host, targets.closedPort), via).then((found) => { findings.push(...found); }));
+    const as = (name: string): ClientOptions => labelled(over, name);
+    record('connect', target ? checkConnect(target, as('connect')) : Promise.resolve(untested('no local address to put an echo on')));
+    record('ipv4', ipv4Echo ? checkConnect(ipv4Echo, as('ipv4'), true) : Promise.resolve(untested('no local IPv4 address faces the proxy')));
+    record('ipv6', version === 4 ? Promise.resolve(socks4Only) : ipv6Echo ? checkConnect(ipv6Echo, as('ipv6'), true) : Promise.resolve(untested('no local IPv6 address faces the proxy')));
+    record('domain', version === 4 ? Promise.resolve(socks4Only) : checkConnect(named, as('domain'), true));
+    record('bind', checkBind(toAddress(targets.host, 0), as('bind')));
+    record('udp', version === 4 ? Promise.resolve(untested('UDP ASSOCIATE needs SOCKS5'))
+      // The datagrams would go straight to the last hop's relay, past the hops before it.
+      : options.via ? Promise.resolve(untested('not through a chain: the datagrams would bypass the hops before the last'))
+        : checkUdp(toAddress(targets.host, targets.udpPort), as('udp')));
+    runs.push(checkClosedPort(toAddress(targets.host, targets.closedPort), as('closed-port')).then((found) => { findings.push(...found); }));
   }
   // SOCKS and HTTP on one port (socx serve, gost): the HTTP side is reported too.
   let http: HttpProxyFindings | undefined;
@@ -114,7 +125,7 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   versions.socks4a = details.socks4a.granted === true;
   if (!('reason' in commands)) findings.push(...openProxyFinding(proxy, targets.host, methods.none, details.connect.status));
   return finish({
-    proxy, reachable: true, speaksSocks: true, kind, reason: authReason, versions, methods, auth, details, findings,
+    ...hops(options), reachable: true, speaksSocks: true, kind, reason: authReason, versions, methods, auth, details, findings,
     latencyMs: socks5 ? first.latencyMs ?? null : null,
     target: details.connect.status === 'untested' || !target ? undefined : formatAddress(target.address),
     socks5Via: !('reason' in commands) && commands.version === 5,
@@ -145,8 +156,7 @@ function unofferedChoices(offers: ReadonlyArray<readonly [number, GreetingOutcom
 }
 
 /** An endpoint that speaks HTTP: a proxy (CONNECT, plain forwarding, a 407), or a web server that is not one. */
-async function probeHttp(options: ProbeOptions, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
-  const { proxy } = options;
+async function probeHttp(options: Reached, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
   progress('HTTP CONNECT and a forwarded GET, without and with the credentials');
   const found = await httpSide(options, targets);
   const none = { status: 'untested' as const, reason: 'an HTTP proxy carries CONNECT and plain HTTP requests only' };
@@ -154,7 +164,7 @@ async function probeHttp(options: ProbeOptions, targets: ProbeTargets, progress:
   const types = { status: 'untested' as const, reason: 'address types are not probed through an HTTP proxy' };
   const notProxy = { status: 'untested' as const, reason: 'not a proxy' };
   return finish({
-    proxy, reachable: true, speaksSocks: false, kind: found.isProxy ? 'http-proxy' : 'http', reason: found.reason ?? found.authReason,
+    ...hops(options), reachable: true, speaksSocks: false, kind: found.isProxy ? 'http-proxy' : 'http', reason: found.reason ?? found.authReason,
     versions: { socks4: false, socks4a: false, socks5: false }, methods: { none: false, gssapi: false, userpass: false },
     auth: found.isProxy ? found.auth : 'not-tested',
     details: { connect: found.isProxy ? found.http.details.connect : notProxy, bind: none, udp: none, socks4: notSocks, socks4a: notSocks, ipv4: types, ipv6: types, domain: types },
@@ -162,7 +172,7 @@ async function probeHttp(options: ProbeOptions, targets: ProbeTargets, progress:
   });
 }
 
-function httpSide({ proxy, timeoutMs, dial, trace }: ProbeOptions, targets: ProbeTargets): Promise<HttpProbe> {
+function httpSide({ proxy, timeoutMs, dial, trace }: Reached, targets: ProbeTargets): Promise<HttpProbe> {
   return probeHttpProxy({ proxy, timeoutMs, dial, trace }, toAddress(targets.host, targets.tcpPort));
 }
 
@@ -205,17 +215,22 @@ function commandClient(client: ClientOptions, socks5: boolean, socks4Works: bool
   return { reason: authReason ?? 'SOCKS5 authentication did not succeed' };
 }
 
-function unreachable(proxy: ProxyConfig, first: GreetingOutcome): ProbeReport {
+function unreachable(options: ProbeOptions, first: GreetingOutcome): ProbeReport {
   const no = { status: 'untested' as const, reason: first.reason ?? 'unreachable' };
   return finish({
-    proxy, reachable: false, speaksSocks: false, kind: first.kind === 'refused' ? 'refused' : 'unreachable', reason: first.reason,
+    ...hops(options), reachable: false, speaksSocks: false, kind: first.kind === 'refused' ? 'refused' : 'unreachable', reason: first.reason,
     versions: { socks4: false, socks4a: false, socks5: false }, methods: { none: false, gssapi: false, userpass: false }, auth: 'not-tested',
     details: { connect: no, bind: no, udp: no, socks4: no, socks4a: no, ipv4: no, ipv6: no, domain: no }, findings: [], latencyMs: null,
   });
 }
 
+function hops({ proxy, via }: ProbeOptions): Pick<Parts, 'proxy' | 'via'> {
+  return { proxy, via };
+}
+
 interface Parts {
   readonly proxy: ProxyConfig;
+  readonly via?: readonly ProxyConfig[] | undefined;
   readonly reachable: boolean;
   readonly speaksSocks: boolean;
   readonly kind: EndpointKind;
@@ -243,6 +258,7 @@ function finish(parts: Parts): ProbeReport {
     commands: { connect: details.connect.status, bind: details.bind.status, udp: details.udp.status },
     latencyMs: parts.latencyMs,
     proxy: describeProxy(parts.proxy),
+    ...(parts.via === undefined ? {} : { via: parts.via.map(describeProxy) }),
     speaksSocks: parts.speaksSocks,
     kind: parts.kind,
     ...(parts.reason === undefined ? {} : { reason: parts.reason }),

@@ -15,8 +15,10 @@ export interface ProbeReport {
   readonly commands: { readonly connect: CommandStatus; readonly bind: CommandStatus; readonly udp: CommandStatus };
   /** The SOCKS5 greeting round trip; null when there was none. */
   readonly latencyMs: number | null;
-  /** The proxy URL, without credentials. */
+  /** The proxy URL, without credentials: the last hop of a chain. */
   readonly proxy: string;
+  /** The hops before it, first first, without credentials: the probe reached `proxy` through them. */
+  readonly via?: readonly string[];
   readonly speaksSocks: boolean;
   readonly kind: EndpointKind;
   /** Why the endpoint is unreachable or not SOCKS; why auth failed or was not tested. */
@@ -89,7 +91,8 @@ const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 /** The table `socx probe` prints: one check a row, its result, and the detail behind it. */
 export function probeGrid(report: ProbeReport): Grid {
   const header = ['Check', 'Result', 'Detail'];
-  const rows: string[][] = [['Reachable', yesNo(report.reachable), report.reachable ? report.proxy : report.reason ?? '']];
+  const where = report.via ? `${report.proxy}, through ${report.via.join(', ')}` : report.proxy;
+  const rows: string[][] = [['Reachable', yesNo(report.reachable), report.reachable ? where : report.reason ?? '']];
   if (!report.reachable) return { header, rows, notes: [] };
   if (report.kind === 'http-proxy' && report.http) {
     rows.push(['Speaks SOCKS', 'no', 'an HTTP proxy'], ...httpRows(report, report.http));
