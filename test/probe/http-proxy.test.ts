@@ -72,6 +72,23 @@ describe('socx probe against tinyproxy', () => {
     assert.equal(json.verdict, 'HTTP proxy (no authentication); CONNECT, forwarding work');
   });
 
+  test('an http:// URL: probed as an HTTP proxy straight away, no SOCKS greeting sent', T, async () => {
+    const proxy = cleanup.add(await startTinyproxy());
+    const url = `http://${proxy.host}:${proxy.port}`;
+    const { json } = await probe([url]);
+    assertHttpProxy(json, url);
+    assertWorks(json);
+    const r = await runSocx(['probe', '-v', '--timeout', '1500', url], { env: ENV, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, describeRun(r));
+    const lines = r.stderr.toString().split('\n').filter(Boolean);
+    assert.deepEqual(lines.map((line) => line.replace(/:\d+/g, ':PORT')).sort(), [
+      'socx: [http-connect] < http 200 Connection established',
+      'socx: [http-connect] > http CONNECT 127.0.0.1:PORT',
+      'socx: [http-forward] < http 200 OK',
+      'socx: [http-forward] > http GET http://127.0.0.1:PORT/',
+    ]);
+  });
+
   describe('with BasicAuth', () => {
     let url: string;
     test('no credentials given: 407 with Basic, auth not-tested, both refused with the 407, exit 0', T, async () => {
@@ -116,20 +133,20 @@ describe('socx probe against tinyproxy', () => {
       const lines = r.stderr.toString().split('\n').filter(Boolean);
       const [host, port] = url.split(':');
       for (const expected of [
-        '[greeting-none] > socks5 greeting methods=none',
-        '[greeting-userpass] > socks5 greeting methods=userpass',
-        '[greeting-none] < silent: it accepted the connection but sent nothing within 1500 ms',
-        '[http] > http HEAD /',
-        '[http] < http 407 Proxy Authentication Required',
-        '[http-connect] < http 407 Proxy Authentication Required',
-        '[http-forward] < http 407 Proxy Authentication Required',
-        '[http-connect-login] < http 200 Connection established',
-        '[http-forward-login] < http 200 OK',
+        'socx: [greeting-none] > socks5 greeting methods=none',
+        'socx: [greeting-userpass] > socks5 greeting methods=userpass',
+        'socx: [greeting-none] < silent: it accepted the connection but sent nothing within 1500 ms',
+        'socx: [http] > http HEAD /',
+        'socx: [http] < http 407 Proxy Authentication Required',
+        'socx: [http-connect] < http 407 Proxy Authentication Required',
+        'socx: [http-forward] < http 407 Proxy Authentication Required',
+        'socx: [http-connect-login] < http 200 Connection established',
+        'socx: [http-forward-login] < http 200 OK',
       ]) assert.ok(lines.includes(expected), `missing "${expected}" in:\n${lines.join('\n')}`);
-      assert.ok(lines.some((line) => new RegExp(`^\\[http-connect-login\\] > http CONNECT ${host}:\\d+ user=alice$`).test(line)), lines.join('\n'));
-      assert.ok(lines.some((line) => /^\[http-forward\] > http GET http:\/\/127\.0\.0\.1:\d+\/$/.test(line)), lines.join('\n'));
+      assert.ok(lines.some((line) => new RegExp(`^socx: \\[http-connect-login\\] > http CONNECT ${host}:\\d+ user=alice$`).test(line)), lines.join('\n'));
+      assert.ok(lines.some((line) => /^socx: \[http-forward\] > http GET http:\/\/127\.0\.0\.1:\d+\/$/.test(line)), lines.join('\n'));
       assert.ok(!r.stderr.toString().includes('s3cret'));
-      assert.equal(lines.length, 16, lines.join('\n'));
+      assert.equal(lines.length, 18, lines.join('\n'));
       assert.ok(port);
     });
   });
