@@ -1,6 +1,5 @@
 import type { CAC } from 'cac';
-import { openSession } from '../lib/client/client.ts';
-import type { Trace } from '../lib/client/client.ts';
+import { namesNoAddress, openSession, type Trace } from '../lib/client/client.ts';
 import { parseTarget } from '../lib/client/proxy-url.ts';
 import { formatAddress, type Address } from '../lib/codec/address.ts';
 import { flagOption } from './options.ts';
@@ -28,7 +27,7 @@ interface ConnectOptions extends ProxyOptions {
 
 async function connect(options: ConnectOptions): Promise<number> {
   const session = await openSession('connect', options.target, options);
-  if (options.verbose) printStatus(`connected to ${formatAddress(options.target)} through ${describeChain(options)} (proxy's side: ${formatAddress(session.bound)})`);
+  if (options.verbose) printStatus(`connected to ${formatAddress(options.target)} through ${describeChain(options)} (proxy's side: ${namesNoAddress(session.bound) ? 'not reported' : formatAddress(session.bound)})`);
   // Bytes the target sent right behind the proxy's reply (an SSH banner, say) were read with it: they come first.
   return relayStdio(session.socket, session.head, formatAddress(options.target));
 }

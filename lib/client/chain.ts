@@ -2,12 +2,14 @@ import type { Socket } from 'node:net';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
 import { dialTcp, type Dial } from '../dial.ts';
-import { SocxError, errnoCode, socketErrorText, usageError } from '../errors.ts';
+import { SocxError, errnoCode, socketErrorText } from '../errors.ts';
 import { MessageReader } from '../message-reader.ts';
 import type { ClientOptions, ProxySession } from './client.ts';
 import { asClientError, bound } from './exchange.ts';
 import { hopDetails, hopName, hopsOf, type Hop } from './hop.ts';
+import { connectAuthority, httpConnect, HTTP_HEAD_MAX_BYTES } from './http-connect.ts';
 import type { ProxyConfig } from './proxy-url.ts';
+import { startTls } from './tls-hop.ts';
 import { resolveLocally } from './resolve.ts';
 import { socks4Request, socks5Handshake } from './socks-handshake.ts';
 
@@ -32,7 +34,9 @@ export async function runChain(proxies: readonly ProxyConfig[], command: Command
   const targets: Address[] = [];
   for (const [i, hop] of hops.entries()) {
     const next = proxies[i + 1];
-    targets.push(await resolveLocally(next ? toAddress(next.host, next.port) : target, hop.proxy, options));
+    const resolved = await resolveLocally(next ? toAddress(next.host, next.port) : target, hop.proxy, options);
+    if (hop.proxy.kind === 'http') connectAuthority(resolved);
+    targets.push(resolved);
   }
   let link: Link = { socket: await dialFirst(hops[0]!, options), head: EMPTY };
   let reached: Address = target;
@@ -68,14 +72,15 @@ async function dialFirst(hop: Hop, { timeoutMs, signal, dial = dialTcp }: Client
 
 /** One hop's handshake over `link`: on success the socket reaches `target` (or holds the BIND / UDP
  * association); on failure it is destroyed and the error names the hop. */
-async function throughHop(link: Link, hop: Hop, command: CommandName, target: Address, options: ClientOptions): Promise<{ link: Link; bound: Address }> {
-  const { socket } = link;
+async function throughHop(given: Link, hop: Hop, command: CommandName, target: Address, options: ClientOptions): Promise<{ link: Link; bound: Address }> {
   const { proxy } = hop;
-  const reader = new MessageReader(socket, { peer: hopName(hop, 'proxy'), maxBytes: 1024, initial: link.head });
+  const link = proxy.kind === 'http' && proxy.tls ? await startTls(given, hop, options) : given;
+  const { socket } = link;
+  const reader = new MessageReader(socket, { peer: hopName(hop, 'proxy'), maxBytes: proxy.kind === 'http' ? HTTP_HEAD_MAX_BYTES : 1024, initial: link.head });
   const stopWaiting = bound(reader, hop, options);
   try {
     const reached = proxy.kind === 'http'
-      ? unsupportedHttp()
+      ? await httpConnect(socket, reader, target, { ...hop, proxy })
       : proxy.version === 5
         ? await socks5Handshake(socket, reader, command, target, { ...hop, proxy })
         : await socks4Request(socket, reader, command, target, { ...hop, proxy });
@@ -87,8 +92,4 @@ async function throughHop(link: Link, hop: Hop, command: CommandName, target: Ad
   } finally {
     stopWaiting();
   }
-}
-
-function unsupportedHttp(): never {
-  throw usageError('http:// proxies are not supported yet');
 }

@@ -17,6 +17,11 @@ export function bound(reader: MessageReader, hop: Hop, { timeoutMs, signal }: { 
   };
 }
 
+/** A SOCKS5 method selection or a SOCKS4 reply, where an HTTP answer was expected. */
+function looksLikeSocks(received: Buffer): boolean {
+  return (received[0] === 0x05 && received.length <= 10) || (received[0] === 0x00 && received[1] !== undefined && received[1] >= 0x5a && received[1] <= 0x5d);
+}
+
 /** A reply's name says nothing where a user needs to hear what answered instead, or that the proxy said no
  * before it hung up; in a chain, every error names its hop. `received`: the bytes of the message that
  * failed. */
@@ -31,6 +36,9 @@ export function asClientError(error: unknown, hop: Hop, received: Buffer): unkno
     return new SocxError('protocol', `${name} does not speak ${speaks} as expected: ${error.message}`, details);
   }
   if (!(error instanceof SocxError)) return error;
+  if (proxy.kind === 'http' && looksLikeSocks(received)) {
+    return new SocxError('protocol', `${hopName(hop, `proxy ${describeProxy(proxy)}`)} answered in SOCKS, not HTTP: is it a SOCKS proxy (socks5h://)?`, details);
+  }
   const midReply = (error.code === 'proxy-closed' || error.code === 'network') && (error.phase === 'request' || error.phase === 'second-reply');
   const reply = midReply && proxy.kind === 'socks' ? shortRefusal(received, proxy.version) : undefined;
   if (reply) {

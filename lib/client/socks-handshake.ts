@@ -15,6 +15,9 @@ const commandCodes: Readonly<Record<CommandName, number>> = {
   udp: Command.UDP_ASSOCIATE,
 };
 
+/** The commands as trace lines name them (RFC 1928 §4's words). */
+const commandWords: Readonly<Record<CommandName, string>> = { connect: 'connect', bind: 'bind', udp: 'udp-associate' };
+
 /** RFC 1928 §3-§6 (with RFC 1929 when the proxy picks username/password): greeting, auth, request, reply.
  * Returns BND.ADDR/PORT. */
 export async function socks5Handshake(socket: Socket, reader: MessageReader, command: CommandName, target: Address, hop: Hop & { proxy: SocksProxy }): Promise<Address> {
@@ -25,7 +28,7 @@ export async function socks5Handshake(socket: Socket, reader: MessageReader, com
   const { method } = await reader.read(decodeMethodSelection, 'greeting');
   trace?.(`< socks5 method ${methodToken(method)}`);
   if (method === Method.NO_ACCEPTABLE) {
-    const hint = proxy.username === undefined ? ' (it may require a username and password: -U user:pass)' : '';
+    const hint = proxy.username === undefined ? ` (it may require a username and password: ${hop.count === 1 ? '-U user:pass' : 'user:pass@ in its URL'})` : '';
     throw new SocxError('no-acceptable-method', `${hopName(hop, 'proxy')} accepted none of the offered authentication methods: ${offered.map(methodName).join(', ')}${hint}`, { phase: 'greeting', ...hopDetails(hop) });
   }
   if (!offered.includes(method)) {
@@ -40,7 +43,7 @@ export async function socks5Handshake(socket: Socket, reader: MessageReader, com
       throw new SocxError('auth-failed', `${hopName(hop, 'proxy')} rejected the username/password for user "${proxy.username ?? ''}"`, { phase: 'auth', ...hopDetails(hop) });
     }
   }
-  trace?.(`> socks5 ${command} ${traceAddress(target)}`);
+  trace?.(`> socks5 ${commandWords[command]} ${traceAddress(target)}`);
   socket.write(encodeRequest({ command: commandCodes[command], address: target }));
   return checkSocks5Reply(await reader.read(decodeReply, 'request'), 'request', hop);
 }
@@ -48,7 +51,7 @@ export async function socks5Handshake(socket: Socket, reader: MessageReader, com
 /** SOCKS4/4a: one request, one 8-byte reply. */
 export async function socks4Request(socket: Socket, reader: MessageReader, command: CommandName, target: Address, hop: Hop & { proxy: SocksProxy }): Promise<Address> {
   const userId = hop.proxy.username ?? '';
-  hop.trace?.(`> socks4 ${command} ${traceAddress(target)}${userId === '' ? '' : ` user=${safeText(userId)}`}`);
+  hop.trace?.(`> socks4 ${commandWords[command]} ${traceAddress(target)}${userId === '' ? '' : ` user=${safeText(userId)}`}`);
   socket.write(encodeSocks4Request({ command: commandCodes[command], address: target, userId }));
   return checkSocks4Reply(await reader.read(decodeSocks4Reply, 'request'), 'request', hop);
 }
