@@ -5,7 +5,8 @@ import { encodeSocks4Request, decodeSocks4Reply } from '../codec/socks4.ts';
 import { decodeMethodSelection, decodeReply, decodeUserPassReply, encodeGreeting, encodeRequest, encodeUserPassRequest } from '../codec/socks5.ts';
 import { decodeHttpResponseHead, encodeHttpRequestHead, type HttpHeader, type HttpResponseHead } from '../codec/http-head.ts';
 import { basicCredentials } from '../codec/http-basic.ts';
-import { formatAddress } from '../codec/address.ts';
+import { toAddress } from '../codec/address.ts';
+import { connectAuthority } from '../client/http-connect.ts';
 
 /**
  * A SOCKS handshake as a fixed script for the connection-rate generator: each step sends bytes computed once
@@ -60,7 +61,7 @@ export function handshakeScript(proxy: ProxyConfig, target: { host: string; port
 /** HTTP CONNECT (RFC 9110 §9.3.6) as one step: the request with Basic credentials when given, and a 2xx
  * response head. The generator's "bytes before the ping" check covers a proxy that sends a body after it. */
 function httpConnectScript(proxy: { username: string | undefined; password: string | undefined }, target: { host: string; port: number }): HandshakeStep[] {
-  const authority = formatAddress(target);
+  const authority = connectAuthority(toAddress(target.host, target.port));
   const headers: HttpHeader[] = [{ name: 'Host', value: authority }];
   if (proxy.username !== undefined) headers.push({ name: 'Proxy-Authorization', value: basicCredentials(proxy.username, proxy.password ?? '') });
   return [{

@@ -3,6 +3,7 @@ import type { Trace } from '../client/hop.ts';
 import { safeText } from '../safe-text.ts';
 import { labelled } from './step-trace.ts';
 import { basicCredentials } from '../codec/http-basic.ts';
+import { connectAuthority } from '../client/http-connect.ts';
 import { formatAddress, type Address } from '../codec/address.ts';
 import { decodeHttpResponseHead, encodeHttpRequestHead, headerValues, type HttpHeader, type HttpResponseHead } from '../codec/http-head.ts';
 import { escapeText } from './bytes.ts';
@@ -114,7 +115,7 @@ function authOutcome(required: boolean, schemes: readonly string[], username: st
 }
 
 async function tryConnect(step: HttpStep, echo: Address, credentials: Credentials | undefined): Promise<Attempt> {
-  const authority = formatAddress(echo);
+  const authority = connectAuthority(echo);
   return exchange(step, { method: 'CONNECT', target: authority, host: authority }, credentials, async (wire, head, latencyMs) => {
     if (head.status < 200 || head.status > 299) return { status: 'refused', reply: statusText(head), latencyMs };
     const payload = Buffer.concat([Buffer.from('socx-probe http '), randomBytes(8)]);
@@ -148,7 +149,7 @@ async function exchange(step: HttpStep, request: Request, credentials: Credentia
     if (credentials) headers.push({ name: 'Proxy-Authorization', value: basicCredentials(credentials.username, credentials.password) });
     if (request.method !== 'CONNECT') headers.push({ name: 'Connection', value: 'close' });
     const clock = startClock();
-    step.trace?.(`> http ${request.method} ${safeText(request.target)}${credentials ? ` user=${safeText(credentials.username)}` : ''}`);
+    step.trace?.(`> http ${request.method} ${safeText(request.target)}${credentials ? ` auth=basic user=${safeText(credentials.username)}` : ''}`);
     wire.send(encodeHttpRequestHead({ method: request.method, target: request.target, headers }));
     const read = await wire.read(decodeHttpResponseHead);
     if (!read.ok) return { detail: { status: read.why === 'timeout' ? 'timeout' : 'refused', reason: `no HTTP response to ${request.method}: ${read.text}` } };

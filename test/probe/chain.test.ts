@@ -117,7 +117,7 @@ describe('socx probe -v', () => {
       /^socx: \[socks4\] < socks4 reply request granted bnd=127\.0\.0\.1:\d+$/,
       /^socx: \[domain\] > socks5 connect localhost:\d+$/,
       /^socx: \[bind\] > socks5 bind 127\.0\.0\.1:0$/,
-      /^socx: \[udp\] > socks5 udp 0\.0\.0\.0:0$/,
+      /^socx: \[udp\] > socks5 udp-associate 0\.0\.0\.0:0$/,
     ]) assert.ok(lines.some((line) => pattern.test(line)), `no line like ${pattern} in:\n${lines.join('\n')}`);
     // Every line is a trace line: no stray output.
     for (const line of lines.filter(Boolean)) assert.match(line, /^socx: \[[a-z0-9-]+\] [<>*] /);

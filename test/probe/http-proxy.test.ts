@@ -4,8 +4,7 @@
 
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTinyproxy, startSquid } from '../support/http-proxies.ts';
-import { startHttpServer } from '../support/peers.ts';
+import { startHttpServer, startSquid, startTinyproxy } from '../support/peers.ts';
 import { Cleanup, describeRun, NO_PROXY_ENV, runSocx } from '../interop/socx.ts';
 
 const T = { timeout: 60_000 };
@@ -143,7 +142,7 @@ describe('socx probe against tinyproxy', () => {
         'socx: [http-connect-login] < http 200 Connection established',
         'socx: [http-forward-login] < http 200 OK',
       ]) assert.ok(lines.includes(expected), `missing "${expected}" in:\n${lines.join('\n')}`);
-      assert.ok(lines.some((line) => new RegExp(`^socx: \\[http-connect-login\\] > http CONNECT ${host}:\\d+ user=alice$`).test(line)), lines.join('\n'));
+      assert.ok(lines.some((line) => new RegExp(`^socx: \\[http-connect-login\\] > http CONNECT ${host}:\\d+ auth=basic user=alice$`).test(line)), lines.join('\n'));
       assert.ok(lines.some((line) => /^socx: \[http-forward\] > http GET http:\/\/127\.0\.0\.1:\d+\/$/.test(line)), lines.join('\n'));
       assert.ok(!r.stderr.toString().includes('s3cret'));
       assert.equal(lines.length, 18, lines.join('\n'));
@@ -154,7 +153,7 @@ describe('socx probe against tinyproxy', () => {
 
 describe('socx probe against squid', () => {
   test('CONNECT (to any port, as configured) and forwarding work, no authentication, exit 0', T, async () => {
-    const proxy = cleanup.add(await startSquid());
+    const proxy = cleanup.add(await startSquid({ forward: true }));
     const { json } = await probe([`${proxy.host}:${proxy.port}`]);
     assertHttpProxy(json, `socks5h://${proxy.host}:${proxy.port}`);
     assertWorks(json);
