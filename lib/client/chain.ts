@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
 import { dialTcp, type Dial } from '../dial.ts';
-import { SocxError, errnoCode, socketErrorText } from '../errors.ts';
+import { SocxError, errnoCode, socketErrorText, usageError } from '../errors.ts';
 import { MessageReader } from '../message-reader.ts';
 import type { ClientOptions, ProxySession } from './client.ts';
 import { asClientError, bound } from './exchange.ts';
@@ -31,6 +31,8 @@ const EMPTY = Buffer.alloc(0);
  */
 export async function runChain(proxies: readonly ProxyConfig[], command: CommandName, target: Address, options: ClientOptions): Promise<ProxySession> {
   const hops = hopsOf(proxies, options.trace);
+  const [first] = hops;
+  if (!first) throw usageError('no proxy given');
   const targets: Address[] = [];
   for (const [i, hop] of hops.entries()) {
     const next = proxies[i + 1];
@@ -38,13 +40,13 @@ export async function runChain(proxies: readonly ProxyConfig[], command: Command
     if (hop.proxy.kind === 'http') connectAuthority(resolved);
     targets.push(resolved);
   }
-  let link: Link = { socket: await dialFirst(hops[0]!, options), head: EMPTY };
-  let reached: Address = target;
+  let link: Link = { socket: await dialFirst(first, options), head: EMPTY };
+  let bound: Address | undefined;
   for (const [i, hop] of hops.entries()) {
     const last = i === hops.length - 1;
-    ({ link, bound: reached } = await throughHop(link, hop, last ? command : 'connect', targets[i]!, options));
+    ({ link, bound } = await throughHop(link, hop, last ? command : 'connect', targets[i]!, options));
   }
-  return { socket: link.socket, head: link.head, bound: reached };
+  return { socket: link.socket, head: link.head, bound: bound! };
 }
 
 /** A `Dial` (lib/dial.ts) whose sockets reach (host, port) through `proxies`, for code that dials without

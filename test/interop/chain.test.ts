@@ -98,7 +98,9 @@ describe('socx connect through chains and HTTP proxies', () => {
   });
 
   test('https:// (TLS to the proxy) trusted through NODE_EXTRA_CA_CERTS: byte-exact; untrusted: exit 1', T, async () => {
-    await echoThrough(['-x', `https://localhost:${tls.port}`], { NODE_EXTRA_CA_CERTS: tls.certPath });
+    const trace = await echoThrough(['-v', '-x', `https://localhost:${tls.port}`], { NODE_EXTRA_CA_CERTS: tls.certPath });
+    assert.match(trace, /^socx: \* tls TLSv1\.3 with localhost, certificate verified$/m);
+    assert.match(trace, new RegExp(`^socx: > http CONNECT 127\\.0\\.0\\.1:${echo.port}$`, 'm'));
     const r = await runSocx(['connect', '-x', `https://localhost:${tls.port}`, '127.0.0.1', String(echo.port)], { env: NO_PROXY_ENV, input: Buffer.from('x') });
     assert.equal(r.code, 1, describeRun(r));
     assert.match(r.stderr, new RegExp(`^socx: TLS with proxy https://localhost:${tls.port} failed: self-signed certificate \\(a private CA: NODE_EXTRA_CA_CERTS=its-cert\\.pem\\)\\n$`));
