@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { isIPv6 } from 'node:net';
+import { listen } from './targets.ts';
 
 /** A web page of the probe's own on the local address facing the proxy: an HTTP proxy that forwards a plain
  * `GET http://…/` brings back its token, which no other page holds. */
@@ -17,14 +17,7 @@ export async function startPageTarget(host: string): Promise<PageTarget> {
     response.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(token) });
     response.end(token);
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port: 0, ipv6Only: isIPv6(host) }, () => {
-      const address = server.address();
-      if (address && typeof address === 'object') resolve(address.port);
-      else reject(new Error('the page target has no port'));
-    });
-  });
+  const port = await listen(server, host, 0);
   return {
     host, port, token,
     close: () => {

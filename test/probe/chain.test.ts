@@ -5,31 +5,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closedPort } from '../helpers/net.ts';
-import { Cleanup, describeRun, NO_PROXY_ENV, runSocx, startSocxServe, waitForOutput, type SocxServer } from '../interop/socx.ts';
+import { Cleanup, describeRun, runSocx, startSocxServe, waitForOutput, type SocxServer } from '../interop/socx.ts';
+import { PROBE_ENV as ENV, probeJson } from './run-probe.ts';
 
 const T = { timeout: 60_000 };
-const ENV = { ...NO_PROXY_ENV, NO_COLOR: '1' };
-
-interface ProbeJson {
-  reachable: boolean;
-  versions: { socks4: boolean; socks4a: boolean; socks5: boolean };
-  methods: { none: boolean; gssapi: boolean; userpass: boolean };
-  auth: string;
-  commands: { connect: string; bind: string; udp: string };
-  proxy: string;
-  via?: string[];
-  kind: string;
-  reason?: string;
-  details: Record<string, { status: string; reason?: string }>;
-  verdict: string;
-}
-
-async function probeJson(args: string[], expectedExit = 0): Promise<ProbeJson> {
-  const r = await runSocx(['probe', '--json', '--timeout', '1500', ...args], { env: ENV, timeoutMs: 30_000 });
-  assert.equal(r.code, expectedExit, describeRun(r));
-  assert.equal(r.stderr.toString(), '', describeRun(r));
-  return JSON.parse(r.stdout.toString()) as ProbeJson;
-}
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
@@ -44,7 +23,7 @@ describe('socx probe -x A -x B: B probed through A', () => {
   });
 
   test("the last hop's versions, methods and auth; CONNECT and BIND work; UDP untested (it would bypass A)", T, async () => {
-    const json = await probeJson(['-x', `socks5h://${first.authority}`, '-x', `socks5h://alice:s3cret@${last.authority}`]);
+    const { json } = await probeJson(['-x', `socks5h://${first.authority}`, '-x', `socks5h://alice:s3cret@${last.authority}`]);
     assert.equal(json.reachable, true);
     assert.equal(json.kind, 'socks');
     assert.equal(json.proxy, `socks5h://${last.authority}`);
@@ -62,20 +41,20 @@ describe('socx probe -x A -x B: B probed through A', () => {
 
   test('a last hop where nothing listens: unreachable, hop 1 named with its reply, exit 1', T, async () => {
     const port = await closedPort();
-    const json = await probeJson(['-x', first.authority, '-x', `127.0.0.1:${port}`], 1);
+    const { json } = await probeJson(['-x', first.authority, '-x', `127.0.0.1:${port}`], 1);
     assert.equal(json.reachable, false);
     assert.equal(json.reason, `127.0.0.1:${port} is not reachable through the chain: hop 1 (socks5h://${first.authority}) refused: connection refused (SOCKS5 reply 0x05)`);
   });
 
   test('a first hop where nothing listens: "cannot connect to hop 1", exit 1', T, async () => {
     const port = await closedPort();
-    const json = await probeJson(['-x', `127.0.0.1:${port}`, '-x', last.authority], 1);
+    const { json } = await probeJson(['-x', `127.0.0.1:${port}`, '-x', last.authority], 1);
     assert.equal(json.reason, `${last.authority} is not reachable through the chain: cannot connect to hop 1 (socks5h://127.0.0.1:${port}): connection refused (ECONNREFUSED)`);
   });
 
   test('three hops: the middle one is named when it cannot reach the last', T, async () => {
     const port = await closedPort();
-    const json = await probeJson(['-x', first.authority, '-x', first.authority, '-x', `127.0.0.1:${port}`], 1);
+    const { json } = await probeJson(['-x', first.authority, '-x', first.authority, '-x', `127.0.0.1:${port}`], 1);
     assert.equal(json.reason, `127.0.0.1:${port} is not reachable through the chain: hop 2 (socks5h://${first.authority}) refused: connection refused (SOCKS5 reply 0x05)`);
   });
 

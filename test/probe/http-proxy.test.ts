@@ -5,35 +5,14 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHttpServer, startSquid, startTinyproxy } from '../support/peers.ts';
-import { Cleanup, describeRun, NO_PROXY_ENV, runSocx } from '../interop/socx.ts';
+import type { ProbeReport } from '../../lib/probe/report.ts';
+import { Cleanup, describeRun, runSocx } from '../interop/socx.ts';
+import { PROBE_ENV as ENV, probeJson } from './run-probe.ts';
 
 const T = { timeout: 60_000 };
-const ENV = { ...NO_PROXY_ENV, NO_COLOR: '1' };
-
-interface Detail { status: string; reason?: string; reply?: string; latencyMs?: number; roundTripMs?: number; granted?: boolean }
-interface ProbeJson {
-  reachable: boolean;
-  versions: { socks4: boolean; socks4a: boolean; socks5: boolean };
-  methods: { none: boolean; gssapi: boolean; userpass: boolean };
-  auth: string;
-  commands: { connect: string; bind: string; udp: string };
-  latencyMs: number | null;
-  proxy: string;
-  speaksSocks: boolean;
-  kind: string;
-  reason?: string;
-  http?: { connect: string; forward: string; auth: { required: boolean; schemes: string[]; credentials: string }; server?: string; details: { connect: Detail; forward: Detail } };
-  verdict: string;
-}
-
-async function probe(args: string[], expectedExit = 0): Promise<{ json: ProbeJson; stderr: string }> {
-  const r = await runSocx(['probe', '--json', '--timeout', '1500', ...args], { env: ENV, timeoutMs: 30_000 });
-  assert.equal(r.code, expectedExit, describeRun(r));
-  return { json: JSON.parse(r.stdout.toString()) as ProbeJson, stderr: r.stderr.toString() };
-}
 
 /** The fields every HTTP proxy report shares: the contract's SOCKS fields all no, BIND and UDP untested. */
-function assertHttpProxy(json: ProbeJson, url: string): void {
+function assertHttpProxy(json: ProbeReport, url: string): void {
   assert.equal(json.reachable, true);
   assert.equal(json.speaksSocks, false);
   assert.equal(json.kind, 'http-proxy');
@@ -45,7 +24,7 @@ function assertHttpProxy(json: ProbeJson, url: string): void {
   assert.equal(typeof json.latencyMs, 'number');
 }
 
-function assertWorks(json: ProbeJson): void {
+function assertWorks(json: ProbeReport): void {
   const http = json.http!;
   assert.equal(http.connect, 'ok', JSON.stringify(http.details.connect));
   assert.equal(http.forward, 'ok', JSON.stringify(http.details.forward));
@@ -61,8 +40,7 @@ after(() => cleanup.run());
 describe('socx probe against tinyproxy', () => {
   test('no auth: CONNECT and forwarding work, no authentication, exit 0', T, async () => {
     const proxy = cleanup.add(await startTinyproxy());
-    const { json, stderr } = await probe([`${proxy.host}:${proxy.port}`]);
-    assert.equal(stderr, '');
+    const { json } = await probeJson([`${proxy.host}:${proxy.port}`]);
     assertHttpProxy(json, `socks5h://${proxy.host}:${proxy.port}`);
     assertWorks(json);
     assert.deepEqual(json.http!.auth, { required: false, schemes: [], credentials: 'not-required' });
@@ -74,7 +52,7 @@ describe('socx probe against tinyproxy', () => {
   test('an http:// URL: probed as an HTTP proxy straight away, no SOCKS greeting sent', T, async () => {
     const proxy = cleanup.add(await startTinyproxy());
     const url = `http://${proxy.host}:${proxy.port}`;
-    const { json } = await probe([url]);
+    const { json } = await probeJson([url]);
     assertHttpProxy(json, url);
     assertWorks(json);
     const r = await runSocx(['probe', '-v', '--timeout', '1500', url], { env: ENV, timeoutMs: 30_000 });
@@ -93,7 +71,7 @@ describe('socx probe against tinyproxy', () => {
     test('no credentials given: 407 with Basic, auth not-tested, both refused with the 407, exit 0', T, async () => {
       const proxy = cleanup.add(await startTinyproxy({ user: 'alice', password: 's3cret' }));
       url = `${proxy.host}:${proxy.port}`;
-      const { json } = await probe([url]);
+      const { json } = await probeJson([url]);
       assertHttpProxy(json, `socks5h://${url}`);
       assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'], credentials: 'not-tested' });
       assert.equal(json.auth, 'not-tested');
@@ -106,7 +84,7 @@ describe('socx probe against tinyproxy', () => {
     });
 
     test('the right credentials: auth ok, CONNECT and forwarding work with them', T, async () => {
-      const { json } = await probe([url, '-U', 'alice:s3cret']);
+      const { json } = await probeJson([url, '-U', 'alice:s3cret']);
       assertHttpProxy(json, `socks5h://${url}`);
       assertWorks(json);
       assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'], credentials: 'ok' });
@@ -116,7 +94,7 @@ describe('socx probe against tinyproxy', () => {
     });
 
     test('wrong credentials: auth failed (tinyproxy answers them with 401), still exit 0', T, async () => {
-      const { json } = await probe([url, '-U', 'alice:wrong']);
+      const { json } = await probeJson([url, '-U', 'alice:wrong']);
       assertHttpProxy(json, `socks5h://${url}`);
       assert.equal(json.auth, 'failed');
       assert.deepEqual(json.http!.auth, { required: true, schemes: ['Basic'], credentials: 'failed' });
@@ -154,7 +132,7 @@ describe('socx probe against tinyproxy', () => {
 describe('socx probe against squid', () => {
   test('CONNECT (to any port, as configured) and forwarding work, no authentication, exit 0', T, async () => {
     const proxy = cleanup.add(await startSquid({ forward: true }));
-    const { json } = await probe([`${proxy.host}:${proxy.port}`]);
+    const { json } = await probeJson([`${proxy.host}:${proxy.port}`]);
     assertHttpProxy(json, `socks5h://${proxy.host}:${proxy.port}`);
     assertWorks(json);
     assert.equal(json.auth, 'not-required');
@@ -165,7 +143,7 @@ describe('socx probe against squid', () => {
 describe('an HTTP server that is not a proxy', () => {
   test('kind http, not a proxy: what CONNECT and a proxy request got, exit 1', T, async () => {
     const server = cleanup.add(await startHttpServer(Buffer.from('hello')));
-    const { json } = await probe([`${server.host}:${server.port}`], 1);
+    const { json } = await probeJson([`${server.host}:${server.port}`], 1);
     assert.equal(json.kind, 'http');
     assert.equal(json.http!.forward, 'refused');
     assert.equal(json.http!.details.forward.reason, "200 OK, but not with the probe's page: it answers with pages of its own");
