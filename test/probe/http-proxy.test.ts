@@ -104,6 +104,15 @@ describe('socx probe against tinyproxy', () => {
       assert.equal(json.verdict, 'HTTP proxy (credentials rejected); CONNECT, forwarding refused');
     });
 
+    test('ALL_PROXY holding an http URL is probed; --fail-on forward exits 1 when forwarding was refused', T, async () => {
+      const r = await runSocx(['probe', '--json', '--timeout', '1500', '--fail-on', 'proxy,http,forward'], { env: { ...ENV, ALL_PROXY: `http://${url}` }, timeoutMs: 30_000 });
+      assert.equal(r.code, 1, describeRun(r));
+      assert.equal(r.stderr.toString(), 'socx: --fail-on: forward did not pass\n');
+      const json = JSON.parse(r.stdout.toString()) as ProbeReport;
+      assertHttpProxy(json, `http://${url}`);
+      assert.equal(json.http!.forward, 'refused');
+    });
+
     test('-v: one line per HTTP message, named by its step; the password never shown', T, async () => {
       const r = await runSocx(['probe', '-v', '--timeout', '1500', url, '-U', 'alice:s3cret'], { env: ENV, timeoutMs: 30_000 });
       assert.equal(r.code, 0, describeRun(r));
