@@ -45,7 +45,7 @@ export interface ConnectTarget {
 }
 
 /** For a remote target: harmless to most services, and HTTP servers (the likeliest target) answer it. */
-const REMOTE_PROBE = Buffer.from('HEAD / HTTP/1.0\r\n\r\n');
+export const REMOTE_PROBE = Buffer.from('HEAD / HTTP/1.0\r\n\r\n');
 
 /** CONNECT, then a data round trip: a success reply alone proves nothing (some proxies reply before connecting). */
 export async function checkConnect(target: ConnectTarget, client: ClientOptions, replyOnly = false): Promise<CommandCheck> {

@@ -8,7 +8,7 @@ import { formatAddress, type Address } from '../codec/address.ts';
 import { decodeHttpResponseHead, encodeHttpRequestHead, headerValues, type HttpHeader, type HttpResponseHead } from '../codec/http-head.ts';
 import { escapeText } from './bytes.ts';
 import { elapsedMs, startClock } from './clock.ts';
-import type { CommandDetail, CommandStatus } from './commands.ts';
+import { REMOTE_PROBE, type CommandDetail, type CommandStatus } from './commands.ts';
 import type { StepOptions } from './detect.ts';
 import { startPageTarget, type PageTarget } from './http-target.ts';
 import type { AuthResult } from './report.ts';
@@ -54,27 +54,31 @@ interface Attempt {
 const PROXY_AUTH_REQUIRED = 407;
 const UNAUTHORIZED = 401;
 
+/** Where CONNECT goes: the probe's echo (the bytes must come back as sent) or, with `--target`, a remote
+ * service (any byte back will do). */
+interface Tunnel { readonly address: Address; readonly echo: boolean }
+
 /**
- * An HTTP proxy's abilities, each request on its own connection and all at once: CONNECT to `echo` and a
- * plain GET of a page of ours beside it, without credentials (does it ask for them?) and, when given, with them (does it take
- * them?).
+ * An HTTP proxy's abilities, each request on its own connection and all at once: CONNECT to `echo` (or
+ * `target`) and a plain GET of a page of ours beside the echo, without credentials (does it ask for them?)
+ * and, when given, with them (does it take them?).
  */
-export async function probeHttpProxy(step: HttpStep, echo: Address): Promise<HttpProbe> {
+export async function probeHttpProxy(step: HttpStep, echo: Address, target?: Address): Promise<HttpProbe> {
   const page = await startPageTarget(echo.host);
   try {
-    return await probeWith(step, echo, page);
+    return await probeWith(step, target ? { address: target, echo: false } : { address: echo, echo: true }, page);
   } finally {
     await page.close();
   }
 }
 
-async function probeWith(step: HttpStep, echo: Address, page: PageTarget): Promise<HttpProbe> {
+async function probeWith(step: HttpStep, tunnel: Tunnel, page: PageTarget): Promise<HttpProbe> {
   const { proxy } = step;
   const credentials = proxy.username === undefined ? undefined : { username: proxy.username, password: proxy.password ?? '' };
   const [bareConnect, bareForward, loginConnect, loginForward] = await Promise.all([
-    tryConnect(labelled(step, 'http-connect'), echo, undefined),
+    tryConnect(labelled(step, 'http-connect'), tunnel, undefined),
     tryForward(labelled(step, 'http-forward'), page, undefined),
-    credentials && tryConnect(labelled(step, 'http-connect-login'), echo, credentials),
+    credentials && tryConnect(labelled(step, 'http-connect-login'), tunnel, credentials),
     credentials && tryForward(labelled(step, 'http-forward-login'), page, credentials),
   ]);
   const bare = [bareConnect, bareForward];
@@ -114,15 +118,15 @@ function authOutcome(required: boolean, schemes: readonly string[], username: st
   return { auth: 'ok' };
 }
 
-async function tryConnect(step: HttpStep, echo: Address, credentials: Credentials | undefined): Promise<Attempt> {
-  const authority = connectAuthority(echo);
+async function tryConnect(step: HttpStep, tunnel: Tunnel, credentials: Credentials | undefined): Promise<Attempt> {
+  const authority = connectAuthority(tunnel.address);
   return exchange(step, { method: 'CONNECT', target: authority, host: authority }, credentials, async (wire, head, latencyMs) => {
     if (head.status < 200 || head.status > 299) return { status: 'refused', reply: statusText(head), latencyMs };
-    const payload = Buffer.concat([Buffer.from('socx-probe http '), randomBytes(8)]);
+    const payload = tunnel.echo ? Buffer.concat([Buffer.from('socx-probe http '), randomBytes(8)]) : REMOTE_PROBE;
     const trip = startClock();
     wire.send(payload);
-    const back = await wire.readBytes(payload.length);
-    if (back.equals(payload)) return { status: 'ok', reply: statusText(head), latencyMs, roundTripMs: elapsedMs(trip), granted: true };
+    const back = await wire.readBytes(tunnel.echo ? payload.length : 1);
+    if (tunnel.echo ? back.equals(payload) : back.length > 0) return { status: 'ok', reply: statusText(head), latencyMs, roundTripMs: elapsedMs(trip), granted: true };
     const why = back.length === 0 ? (wire.ended ? 'the tunnel closed before any data came back' : `no data came back within ${step.timeoutMs} ms`) : `other bytes came back than were sent (${back.toString('hex').slice(0, 32)})`;
     return { status: 'refused', reply: statusText(head), reason: `${statusText(head)}, but ${why}`, latencyMs, granted: true };
   });

@@ -169,11 +169,12 @@ async function probeHttp(options: Reached, targets: ProbeTargets, progress: (tex
     auth: found.isProxy ? found.auth : 'not-tested',
     details: { connect: found.isProxy ? found.http.details.connect : notProxy, bind: none, udp: none, socks4: notSocks, socks4a: notSocks, ipv4: types, ipv6: types, domain: types },
     findings: [], latencyMs: found.isProxy ? found.latencyMs : null, http: found.http,
+    target: found.isProxy ? formatAddress(options.target ?? toAddress(targets.host, targets.tcpPort)) : undefined,
   });
 }
 
-function httpSide({ proxy, timeoutMs, dial, trace }: Reached, targets: ProbeTargets): Promise<HttpProbe> {
-  return probeHttpProxy({ proxy, timeoutMs, dial, trace }, toAddress(targets.host, targets.tcpPort));
+function httpSide({ proxy, timeoutMs, dial, trace, target }: Reached, targets: ProbeTargets): Promise<HttpProbe> {
+  return probeHttpProxy({ proxy, timeoutMs, dial, trace }, toAddress(targets.host, targets.tcpPort), target);
 }
 
 function notSocks(kind: GreetingOutcome['kind']): EndpointKind {

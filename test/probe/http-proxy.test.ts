@@ -55,6 +55,7 @@ describe('socx probe against tinyproxy', () => {
     const { json } = await probeJson([url]);
     assertHttpProxy(json, url);
     assertWorks(json);
+    assert.match(json.target ?? '', /^127\.0\.0\.1:\d+$/);
     const r = await runSocx(['probe', '-v', '--timeout', '1500', url], { env: ENV, timeoutMs: 30_000 });
     assert.equal(r.code, 0, describeRun(r));
     const lines = r.stderr.toString().split('\n').filter(Boolean);
@@ -64,6 +65,15 @@ describe('socx probe against tinyproxy', () => {
       'socx: [http-forward] < http 200 OK',
       'socx: [http-forward] > http GET http://127.0.0.1:PORT/',
     ]);
+  });
+
+  test('--target: CONNECT goes there and any byte back counts', T, async () => {
+    const proxy = cleanup.add(await startTinyproxy());
+    const service = cleanup.add(await startHttpServer(Buffer.from('hello')));
+    const { json } = await probeJson(['--target', `${service.host}:${service.port}`, `http://${proxy.host}:${proxy.port}`]);
+    assert.equal(json.http!.connect, 'ok', JSON.stringify(json.http!.details.connect));
+    assert.equal(json.target, `${service.host}:${service.port}`);
+    assert.equal(service.requests(), 1);
   });
 
   describe('with BasicAuth', () => {
