@@ -1,22 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import type { Trace } from '../client/hop.ts';
-import { safeText } from '../safe-text.ts';
-import { labelled } from './step-trace.ts';
-import { basicCredentials } from '../codec/http-basic.ts';
 import { connectAuthority } from '../client/http-connect.ts';
 import { formatAddress, type Address } from '../codec/address.ts';
+import { basicCredentials } from '../codec/http-basic.ts';
 import { decodeHttpResponseHead, encodeHttpRequestHead, headerValues, type HttpHeader, type HttpResponseHead } from '../codec/http-head.ts';
+import { safeText } from '../safe-text.ts';
 import { escapeText } from './bytes.ts';
 import { elapsedMs, startClock } from './clock.ts';
 import { REMOTE_PROBE, type CommandDetail, type CommandStatus } from './commands.ts';
 import type { StepOptions } from './detect.ts';
 import { startPageTarget, type PageTarget } from './http-target.ts';
 import type { AuthResult } from './report.ts';
+import { labelled } from './step-trace.ts';
 import { openWire, type Wire } from './wire.ts';
 
 /** What `socx probe` found out about an HTTP proxy: `http` in `--json`. */
 export interface HttpProxyFindings {
-  /** CONNECT to the probe's echo, with a data round trip through the tunnel. */
+  /** CONNECT to the probe's echo (or `--target`), with a data round trip through the tunnel. */
   readonly connect: CommandStatus;
   /** A plain absolute-form `GET http://…/` of the probe's own page, answered with that page. */
   readonly forward: CommandStatus;
@@ -40,10 +39,6 @@ export interface HttpProbe {
   readonly reason?: string;
 }
 
-export interface HttpStep extends StepOptions {
-  readonly trace?: Trace | undefined;
-}
-
 /** A request answered: the status line and a few headers, the time to the head, and what became of it. */
 interface Attempt {
   readonly head?: HttpResponseHead;
@@ -63,7 +58,7 @@ interface Tunnel { readonly address: Address; readonly echo: boolean }
  * `target`) and a plain GET of a page of ours beside the echo, without credentials (does it ask for them?)
  * and, when given, with them (does it take them?).
  */
-export async function probeHttpProxy(step: HttpStep, echo: Address, target?: Address): Promise<HttpProbe> {
+export async function probeHttpProxy(step: StepOptions, echo: Address, target?: Address): Promise<HttpProbe> {
   const page = await startPageTarget(echo.host);
   try {
     return await probeWith(step, target ? { address: target, echo: false } : { address: echo, echo: true }, page);
@@ -72,7 +67,7 @@ export async function probeHttpProxy(step: HttpStep, echo: Address, target?: Add
   }
 }
 
-async function probeWith(step: HttpStep, tunnel: Tunnel, page: PageTarget): Promise<HttpProbe> {
+async function probeWith(step: StepOptions, tunnel: Tunnel, page: PageTarget): Promise<HttpProbe> {
   const { proxy } = step;
   const credentials = proxy.username === undefined ? undefined : { username: proxy.username, password: proxy.password ?? '' };
   const [bareConnect, bareForward, loginConnect, loginForward] = await Promise.all([
@@ -113,12 +108,13 @@ function authOutcome(required: boolean, schemes: readonly string[], username: st
   if (username === undefined) return { auth: 'not-tested', authReason: `the proxy requires authentication${offered}: give credentials with -U user:pass or in the URL` };
   // tinyproxy answers wrong credentials with 401, not 407.
   const refused = withLogin.find((attempt) => attempt?.head?.status === PROXY_AUTH_REQUIRED || attempt?.head?.status === UNAUTHORIZED);
-  if (refused) return { auth: 'failed', authReason: `the proxy rejected the credentials for user "${escapeText(username)}" (${statusText(refused.head)})` };
-  if (!schemes.some((scheme) => scheme.toLowerCase() === 'basic')) return { auth: 'failed', authReason: `the proxy does not offer Basic authentication${offered}, the only scheme socx sends` };
-  return { auth: 'ok' };
+  if (!refused) return { auth: 'ok' };
+  const basic = schemes.some((scheme) => scheme.toLowerCase() === 'basic');
+  const why = basic || schemes.length === 0 ? '' : `: it asks for ${schemes.join(', ')}, and socx sends only Basic`;
+  return { auth: 'failed', authReason: `the proxy rejected the credentials for user "${escapeText(username)}" (${statusText(refused.head)})${why}` };
 }
 
-async function tryConnect(step: HttpStep, tunnel: Tunnel, credentials: Credentials | undefined): Promise<Attempt> {
+async function tryConnect(step: StepOptions, tunnel: Tunnel, credentials: Credentials | undefined): Promise<Attempt> {
   const authority = connectAuthority(tunnel.address);
   return exchange(step, { method: 'CONNECT', target: authority, host: authority }, credentials, async (wire, head, latencyMs) => {
     if (head.status < 200 || head.status > 299) return { status: 'refused', reply: statusText(head), latencyMs };
@@ -132,7 +128,7 @@ async function tryConnect(step: HttpStep, tunnel: Tunnel, credentials: Credentia
   });
 }
 
-async function tryForward(step: HttpStep, page: PageTarget, credentials: Credentials | undefined): Promise<Attempt> {
+async function tryForward(step: StepOptions, page: PageTarget, credentials: Credentials | undefined): Promise<Attempt> {
   const authority = formatAddress(page);
   return exchange(step, { method: 'GET', target: `http://${authority}/`, host: authority }, credentials, async (wire, head, latencyMs) => {
     if (head.status < 200 || head.status > 299) return { status: 'refused', reply: statusText(head), latencyMs };
@@ -145,7 +141,7 @@ interface Credentials { readonly username: string; readonly password: string }
 interface Request { readonly method: string; readonly target: string; readonly host: string }
 
 /** One request on a new connection; `after` decides what its response head means. */
-async function exchange(step: HttpStep, request: Request, credentials: Credentials | undefined, after: (wire: Wire, head: HttpResponseHead, latencyMs: number) => Promise<CommandDetail>): Promise<Attempt> {
+async function exchange(step: StepOptions, request: Request, credentials: Credentials | undefined, after: (wire: Wire, head: HttpResponseHead, latencyMs: number) => Promise<CommandDetail>): Promise<Attempt> {
   const wire = await openWire(step.proxy, step.timeoutMs, step.dial);
   if (!('socket' in wire)) return { detail: { status: 'refused', reason: wire.text } };
   try {

@@ -213,7 +213,7 @@ describe('probe() against an HTTP proxy that only says 407', () => {
     assert.equal(report.speaksSocks, false);
     assert.deepEqual(report.http?.auth, { required: true, schemes: ['Digest\\x85'], credentials: 'failed' });
     assert.equal(report.auth, 'failed');
-    assert.equal(report.reason, 'the proxy rejected the credentials for user "alice" (407 Go\\x9b2J away)');
+    assert.equal(report.reason, 'the proxy rejected the credentials for user "alice" (407 Go\\x9b2J away): it asks for Digest\\x85, and socx sends only Basic');
     assert.equal(report.http?.details.connect.reply, '407 Go\\x9b2J away');
     assert.equal(report.http?.server, 'fake');
     assert.equal(report.commands.connect, 'refused');
