@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import { SocxError, usageError } from '../errors.ts';
+import { safeText } from '../safe-text.ts';
 
 interface Endpoint {
   readonly host: string;
@@ -90,7 +91,7 @@ function checkSocksCredentials(proxy: SocksProxy): SocksProxy {
   if (proxy.version === 4 && proxy.username?.includes('\0')) throw usageError('a SOCKS4 user id cannot contain a NUL byte');
   // RFC 1929 §2: both fields are 1-255 bytes; a user without a password (or the reverse) cannot log in.
   if (proxy.version === 5 && (proxy.username === undefined) !== (proxy.password === undefined || proxy.password === '')) {
-    throw usageError(proxy.username === undefined ? 'proxy password given without a user name' : `empty proxy password for user "${proxy.username}": SOCKS5 username/password needs 1-255 bytes (RFC 1929)`);
+    throw usageError(proxy.username === undefined ? 'proxy password given without a user name' : `empty proxy password for user "${safeText(proxy.username)}": SOCKS5 username/password needs 1-255 bytes (RFC 1929)`);
   }
   return proxy;
 }

@@ -40,7 +40,7 @@ export async function socks5Handshake(socket: Socket, reader: MessageReader, com
     const { status } = await reader.read(decodeUserPassReply, 'auth');
     trace?.(`< socks5 auth ${status === AuthStatus.SUCCESS ? 'ok' : `failed status=${hexByte(status)}`}`);
     if (status !== AuthStatus.SUCCESS) {
-      throw new SocxError('auth-failed', `${hopName(hop, 'proxy')} rejected the username/password for user "${proxy.username ?? ''}"`, { phase: 'auth', ...hopDetails(hop) });
+      throw new SocxError('auth-failed', `${hopName(hop, 'proxy')} rejected the username/password for user "${safeText(proxy.username ?? '')}"`, { phase: 'auth', ...hopDetails(hop) });
     }
   }
   trace?.(`> socks5 ${commandWords[command]} ${traceAddress(target)}`);

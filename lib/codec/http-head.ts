@@ -84,11 +84,13 @@ function headEnd(bytes: Buffer, from: number, limit: number): { linesEnd: number
   return undefined;
 }
 
+/** A missing third part is read as empty: RFC 9112 §4 wants the space before an empty reason phrase, but
+ * proxies in the wild send `HTTP/1.1 200`; a request without a version still fails the request's check. */
 function splitStartLine(line: string): [string, string, string] {
   const first = line.indexOf(' ');
   const second = first < 0 ? -1 : line.indexOf(' ', first + 1);
-  if (first <= 0 || second < 0) throw bad(`HTTP start line is not three parts: "${line.slice(0, 64)}"`);
-  return [line.slice(0, first), line.slice(first + 1, second), line.slice(second + 1)];
+  if (first <= 0 || first === line.length - 1 || second === first + 1) throw bad(`HTTP start line is not three parts: "${line.slice(0, 64)}"`);
+  return second < 0 ? [line.slice(0, first), line.slice(first + 1), ''] : [line.slice(0, first), line.slice(first + 1, second), line.slice(second + 1)];
 }
 
 function parseField(line: string): HttpHeader {

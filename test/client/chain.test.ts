@@ -77,6 +77,18 @@ describe('a chain of three SocksServers, a different login on each hop', () => {
     assert.equal((await alice.record(alice.records.length - 1)).target, `127.0.0.1:${open.port}`);
   });
 
+  test('an IPv6 hop: hop 1 is asked for [::1]:PORT (ATYP 4), byte-exact through it', T, async () => {
+    const six = await startSocksServer({}, '::1');
+    try {
+      const session = await openSession('connect', toAddress('127.0.0.1', echo.port), chain([urls()[0]!, `socks5h://[::1]:${six.port}`]));
+      assert.equal((await roundTrip(session, Buffer.from('over six'))).toString(), 'over six');
+      assert.equal((await six.record(0)).target, `127.0.0.1:${echo.port}`);
+      for (let i = 0; (await alice.record(i)).target !== `[::1]:${six.port}`; i++);
+    } finally {
+      await six.close();
+    }
+  });
+
   test('hop 2 rejects the login: exit 3, the message names hop 2', T, async () => {
     const error = await failure(openSession('connect', toAddress('127.0.0.1', echo.port), chain([urls()[0]!, `socks5h://bob:wrong@127.0.0.1:${bob.port}`, urls()[2]!])));
     assert.equal(exitCodeFor(error), 3);
@@ -214,6 +226,25 @@ describe('chains against scripted hops', () => {
       assert.deepEqual(sent, hex('050100 05010001 7f000001 0007 050100 05010001 7f000001 0009'));
     } finally {
       session.socket.destroy();
+    }
+  });
+
+  test('a user name with a control character is escaped in the trace and the error', T, async () => {
+    const refusing = await startRogue(async (peer) => {
+      await peer.input.take(4);
+      peer.socket.write(hex('05 02'));
+      await peer.input.take(1 + 1 + 3 + 1 + 2);
+      peer.socket.write(hex('01 01'));
+    });
+    try {
+      const lines: string[] = [];
+      const error = await failure(openSession('connect', toAddress('127.0.0.1', 9), chain([`socks5://a%1Bb:pw@127.0.0.1:${refusing.port}`], { trace: (line) => lines.push(line) })));
+      assert.equal(exitCodeFor(error), 3);
+      assert.equal(describeError(error), 'proxy rejected the username/password for user "a\\x1bb"');
+      assert.ok(lines.includes('> socks5 auth user=a\\x1bb'), lines.join('\n'));
+      assert.ok(lines.includes('< socks5 auth failed status=0x01'), lines.join('\n'));
+    } finally {
+      await refusing.close();
     }
   });
 

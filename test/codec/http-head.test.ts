@@ -64,7 +64,8 @@ describe('malformed heads throw bad-syntax', () => {
     ['whitespace before the colon', 'GET / HTTP/1.1\r\nContent-Length : 5\r\n\r\n'],
     ['a field without a colon', 'GET / HTTP/1.1\r\nnonsense\r\n\r\n'],
     ['a NUL in a value', 'GET / HTTP/1.1\r\nA: x\0y\r\n\r\n'],
-    ['a start line of two parts', 'GET /\r\n\r\n'],
+    ['a start line of one part', 'GET\r\n\r\n'],
+    ['two spaces in a row', 'GET  / HTTP/1.1\r\n\r\n'],
   ];
   for (const [name, text] of cases) test(name, () => assert.throws(() => decodeHttpHead(latin1(text)), isCodecError('bad-syntax')));
   test('bare CR before the start line', () => assert.throws(() => decodeHttpHead(latin1('\rGET / HTTP/1.1\r\n\r\n')), isCodecError('bad-syntax')));
@@ -84,6 +85,13 @@ describe('requests and responses', () => {
     assert.equal(decoded.value.status, 407);
     assert.equal(decoded.value.reason, 'Proxy Authentication Required');
     assert.deepEqual(headerValues(decoded.value.headers, 'proxy-authenticate'), ['Basic realm="x"']);
+  });
+  test('a response without a reason phrase or its space (sent in the wild) has an empty reason', () => {
+    const decoded = decodeHttpResponseHead(latin1('HTTP/1.1 200\r\n\r\n'));
+    assert.deepEqual(decoded, { done: true, value: { version: { major: 1, minor: 1 }, status: 200, reason: '', headers: [] }, length: 16 });
+  });
+  test('a request without a version (HTTP/0.9) is refused', () => {
+    assert.throws(() => decodeHttpRequestHead(latin1('GET /\r\n\r\n')), isCodecError('bad-syntax'));
   });
   test('response: a status that is not three digits is refused', () => {
     assert.throws(() => decodeHttpResponseHead(latin1('HTTP/1.1 20 OK\r\n\r\n')), isCodecError('bad-syntax'));
