@@ -39,6 +39,8 @@ export class Wire {
     socket.on('end', () => end('the proxy closed the connection'));
     socket.on('close', () => end('the connection closed'));
     socket.on('error', (error) => end(`the connection failed: ${socketErrorText(errnoCode(error))}`));
+    // A socket that came through a chain is handed over paused; a 'data' listener alone would not start it.
+    socket.resume();
   }
 
   static async open(proxy: ProxyConfig, timeoutMs: number, dial: Dial = dialTcp): Promise<Wire> {

@@ -5,6 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closedPort } from '../helpers/net.ts';
+import { startTinyproxy, type Peer } from '../support/peers.ts';
 import { Cleanup, describeRun, runSocx, startSocxServe, waitForOutput, type SocxServer } from '../interop/socx.ts';
 import { PROBE_ENV as ENV, probeJson } from './run-probe.ts';
 
@@ -67,6 +68,32 @@ describe('socx probe -x A -x B: B probed through A', () => {
       assert.equal(r.code, 2, describeRun(r));
       assert.equal(r.stderr.toString(), message);
     }
+  });
+});
+
+describe('socx probe through chains with an HTTP hop (tinyproxy)', () => {
+  let socks: SocxServer;
+  let http: Peer;
+  before(async () => {
+    socks = cleanup.add(await startSocxServe());
+    http = cleanup.add(await startTinyproxy());
+  });
+
+  test('-x http://tinyproxy -x socks5h://socx: socx probed through tinyproxy', T, async () => {
+    const { json } = await probeJson(['-x', `http://${http.host}:${http.port}`, '-x', socks.authority]);
+    assert.equal(json.kind, 'socks');
+    assert.deepEqual(json.via, [`http://${http.host}:${http.port}`]);
+    assert.deepEqual(json.commands, { connect: 'ok', bind: 'ok', udp: 'untested' });
+  });
+
+  test('-x socks5h://socx -x http://tinyproxy: tinyproxy probed as an HTTP proxy through socx', T, async () => {
+    const { json } = await probeJson(['-x', socks.authority, '-x', `http://${http.host}:${http.port}`]);
+    assert.equal(json.kind, 'http-proxy');
+    assert.equal(json.proxy, `http://${http.host}:${http.port}`);
+    assert.deepEqual(json.via, [`socks5h://${socks.authority}`]);
+    assert.equal(json.http?.connect, 'ok', JSON.stringify(json.http?.details.connect));
+    assert.equal(json.http?.forward, 'ok', JSON.stringify(json.http?.details.forward));
+    await waitForOutput(socks, new RegExp(`connect 127\\.0\\.0\\.1:${http.port} ok`));
   });
 });
 
