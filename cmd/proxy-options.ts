@@ -12,7 +12,7 @@ export const DEFAULT_PROXY = 'socks5h://127.0.0.1:1080';
 export const DEFAULT_TIMEOUT_MS = 20_000;
 
 const SCHEMES = 'socks5h://, socks5://, socks4a://, socks4://, http://, https://';
-const ENVIRONMENT = '$SOCX_PROXY, $https_proxy, $HTTPS_PROXY, $all_proxy, $ALL_PROXY';
+const ENVIRONMENT = '$SOCX_PROXY, $ALL_PROXY, $all_proxy, $HTTPS_PROXY, $https_proxy';
 
 /** What a command does with its proxy: the command it sends, and whether `-x` may be repeated (a chain). */
 export interface ProxyUse {

@@ -128,18 +128,19 @@ export interface EnvironmentProxy {
   readonly url: string;
 }
 
-/** SOCX_PROXY is ours: no scheme means socks5h:// as on the command line. The others are curl's, read in
- * curl's order for a tunnel (an https:// URL to curl: its scheme's variable, lower case first, then
- * all_proxy), and a value without a scheme means http:// there, as curl reads it. */
+/** SOCX_PROXY is ours: no scheme means socks5h:// as on the command line. The others are curl's, and a value
+ * without a scheme means http:// there, as curl reads it. ALL_PROXY comes before HTTPS_PROXY (curl, for an
+ * https:// URL, reads them the other way round): socx has always read ALL_PROXY, where SOCKS users put their
+ * proxy, while HTTPS_PROXY is often set machine-wide for an HTTP proxy that package managers use. */
 const ENVIRONMENT: ReadonlyArray<{ readonly variable: string; readonly bareScheme: string }> = [
   { variable: 'SOCX_PROXY', bareScheme: 'socks5h' },
-  { variable: 'https_proxy', bareScheme: 'http' },
-  { variable: 'HTTPS_PROXY', bareScheme: 'http' },
-  { variable: 'all_proxy', bareScheme: 'http' },
   { variable: 'ALL_PROXY', bareScheme: 'http' },
+  { variable: 'all_proxy', bareScheme: 'http' },
+  { variable: 'HTTPS_PROXY', bareScheme: 'http' },
+  { variable: 'https_proxy', bareScheme: 'http' },
 ];
 
-/** The first non-empty of SOCX_PROXY, https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY. Whatever it holds is
+/** The first non-empty of SOCX_PROXY, ALL_PROXY, all_proxy, HTTPS_PROXY, https_proxy. Whatever it holds is
  * the proxy: a command that cannot use it says so, naming the variable, rather than skip it. */
 export function proxyFromEnvironment(env: NodeJS.ProcessEnv): EnvironmentProxy | undefined {
   for (const { variable } of ENVIRONMENT) {

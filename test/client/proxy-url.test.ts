@@ -112,18 +112,19 @@ describe('parseProxyUrl', () => {
 });
 
 describe('proxyFromEnvironment', () => {
-  // curl's order for a tunnel: the https variable (lower case first), then all_proxy; SOCX_PROXY before all.
+  // SOCX_PROXY, then ALL_PROXY (socx always read it), then the https variables.
   const cases: Array<[string, NodeJS.ProcessEnv, string | undefined, string | undefined]> = [
     ['nothing set', {}, undefined, undefined],
     ['SOCX_PROXY', { SOCX_PROXY: 'socks5://a:1' }, 'SOCX_PROXY', 'socks5://a:1'],
     ['SOCX_PROXY first', { SOCX_PROXY: 'socks5://a:1', https_proxy: 'http://h:1', ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'SOCX_PROXY', 'socks5://a:1'],
     ['ALL_PROXY with a socks URL', { ALL_PROXY: 'socks5h://b:2' }, 'ALL_PROXY', 'socks5h://b:2'],
     ['all_proxy with a socks URL', { all_proxy: 'socks4://c:3' }, 'all_proxy', 'socks4://c:3'],
-    ['all_proxy before ALL_PROXY, as curl', { ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'all_proxy', 'socks5://c:3'],
+    ['ALL_PROXY before all_proxy', { ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'ALL_PROXY', 'socks5://b:2'],
     ['an HTTP ALL_PROXY is taken, not skipped', { ALL_PROXY: 'http://b:8080', all_proxy: '' }, 'ALL_PROXY', 'http://b:8080'],
-    ['https_proxy before all_proxy', { all_proxy: 'socks5://c:3', https_proxy: 'http://h:3128' }, 'https_proxy', 'http://h:3128'],
-    ['https_proxy before HTTPS_PROXY', { HTTPS_PROXY: 'http://H:1', https_proxy: 'http://h:2' }, 'https_proxy', 'http://h:2'],
-    ['HTTPS_PROXY', { HTTPS_PROXY: 'http://H:1', ALL_PROXY: 'socks5://b:2' }, 'HTTPS_PROXY', 'http://H:1'],
+    ['all_proxy before https_proxy', { all_proxy: 'socks5://c:3', https_proxy: 'http://h:3128' }, 'all_proxy', 'socks5://c:3'],
+    ['HTTPS_PROXY before https_proxy', { HTTPS_PROXY: 'http://H:1', https_proxy: 'http://h:2' }, 'HTTPS_PROXY', 'http://H:1'],
+    ['ALL_PROXY before HTTPS_PROXY, as socx always read it', { HTTPS_PROXY: 'http://H:1', ALL_PROXY: 'socks5://b:2' }, 'ALL_PROXY', 'socks5://b:2'],
+    ['https_proxy alone', { https_proxy: 'http://h:2' }, 'https_proxy', 'http://h:2'],
     ['http_proxy is for plain HTTP requests, not tunnels', { http_proxy: 'http://p:1', HTTP_PROXY: 'http://p:2' }, undefined, undefined],
     ['empty SOCX_PROXY', { SOCX_PROXY: '', ALL_PROXY: 'socks5://b:2' }, 'ALL_PROXY', 'socks5://b:2'],
   ];

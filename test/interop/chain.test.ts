@@ -131,7 +131,7 @@ describe('socx connect through chains and HTTP proxies', () => {
 
   test('ALL_PROXY and HTTPS_PROXY holding an http:// URL are used by connect (no scheme there means http://)', T, async () => {
     await echoThrough([], { ALL_PROXY: `http://127.0.0.1:${tinyproxy.port}` });
-    await echoThrough([], { HTTPS_PROXY: `127.0.0.1:${squid.port}`, ALL_PROXY: `socks5h://127.0.0.1:${closedPort}` });
+    await echoThrough([], { HTTPS_PROXY: `127.0.0.1:${squid.port}`, https_proxy: `socks5h://127.0.0.1:${closedPort}` });
   });
 
   test('bind and udp-send cannot use an http:// proxy from the environment: exit 2 naming the variable', T, async () => {
@@ -215,7 +215,7 @@ describe('socx connect through chains and HTTP proxies', () => {
       const r = await runSocx([command, '--help'], { env: NO_PROXY_ENV });
       assert.match(r.stdout.toString(), /-x, --proxy <url>\s+Proxy URL: socks5h:\/\/, socks5:\/\/, socks4a:\/\/, socks4:\/\/, http:\/\/, https:\/\//);
       assert.equal(/repeat for a chain/.test(r.stdout.toString()), chain, command);
-      assert.match(r.stdout.toString(), /\$https_proxy, \$HTTPS_PROXY, \$all_proxy, \$ALL_PROXY/);
+      assert.match(r.stdout.toString(), /\$ALL_PROXY, \$all_proxy, \$HTTPS_PROXY, \$https_proxy/);
     }
   });
 });

@@ -243,8 +243,8 @@ describe('socx connect', () => {
       assert.equal(r.stderr, `socx: Cannot connect to proxy 127.0.0.1:${closedPort}: connection refused\n`);
     });
 
-    test('https_proxy comes before ALL_PROXY, as in curl', T, async () => {
-      const r = await ping({ https_proxy: `socks5h://${serve.authority}`, ALL_PROXY: closed() });
+    test('ALL_PROXY comes before https_proxy (a machine-wide HTTP proxy does not take over)', T, async () => {
+      const r = await ping({ ALL_PROXY: `socks5h://${serve.authority}`, https_proxy: closed() });
       assert.equal(r.code, 0, describeRun(r));
       assert.equal(r.stdout.toString(), 'via-env');
     });
