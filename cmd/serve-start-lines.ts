@@ -2,11 +2,22 @@ import { formatAddress } from '../lib/codec/address.ts';
 import { isLoopback } from '../lib/server/listen-address.ts';
 import type { ListenAddress } from '../lib/server/server.ts';
 import type { ServerConfig } from '../lib/server/types.ts';
+import { describeUpstream } from '../lib/server/upstreams.ts';
 import type { ServeOptions } from './serve.ts';
 
 /** The lines after the ready lines (unless -q): what is enforced, then how to use each listener. */
 export function startLines(options: ServeOptions, config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  return [...enforcedLines(options), ...limitLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+  return [...enforcedLines(options), ...limitLines(config), ...upstreamLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+}
+
+/** Where requests go on to, without the upstreams' credentials. */
+function upstreamLines(config: ServerConfig): string[] {
+  const upstreams = config.upstreams;
+  if (upstreams === undefined) return [];
+  return [
+    `upstream: ${upstreams.default ? describeUpstream(upstreams.default) : 'none (direct unless a rule says via=NAME)'}`,
+    ...[...upstreams.named.values()].map((upstream) => `upstream ${upstream.name}: ${describeUpstream(upstream)} (rules with via=${upstream.name})`),
+  ];
 }
 
 /** The caps in force (defaults from the fd limit included). */

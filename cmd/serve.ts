@@ -15,6 +15,7 @@ import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-con
 import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
 import { watchServeSignals } from './serve-signals.ts';
 import { startLines } from './serve-start-lines.ts';
+import { parseUpstreams } from './serve-upstreams.ts';
 import { hideAuthFromPs, loadUsers } from './serve-users.ts';
 
 export interface ServeOptions {
@@ -56,6 +57,7 @@ export function registerServe(cli: CAC): void {
     .option('--keepalive <duration, bare = s>', 'TCP keepalive on both legs of a relay: idle time before the first probe; 0 off', { default: '60s' })
     .option('--allow <rule>', 'Allow what the rule matches (repeatable; with --deny, first match wins), e.g. "to=10.0.0.0/8 port=22"')
     .option('--deny <rule>', 'Refuse what the rule matches with reply 0x02 (repeatable), e.g. "private", "to=*.internal", "from=192.0.2.0/24 cmd=bind"')
+    .option('--upstream <url>', 'Send requests on through this proxy (socks5h://, socks5://, socks4a://, socks4://, http://, https://, with user:pass@); repeatable: a chain, first hop first. NAME=URL makes a named upstream that rules pick with via=NAME (default: none, direct)')
     .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
     .option('-q, --quiet', 'Print only the ready line, warnings and errors')
@@ -95,6 +97,7 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
     throw usageError(`refusing to run an open proxy on ${exposed.map(formatAddress).join(', ')}: ${fix} --allow-open-proxy if anyone who can reach it may use it`);
   }
   const egress = parseEgress(listOption(raw.egress, 'egress'));
+  const policy = parsePolicy(argvRules, listOption(raw.rules, 'rules'));
   return {
     listen,
     users,
@@ -116,7 +119,8 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
       udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
       maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
       ...connectionLimits(raw),
-      policy: parsePolicy(argvRules, listOption(raw.rules, 'rules')),
+      policy,
+      upstreams: parseUpstreams(listOption(raw.upstream, 'upstream'), policy),
       lookupTimeoutMs: durationOption(raw.lookupTimeout, 'lookup-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 5000,
       maxBindsPerIp: integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp,
       keepAliveMs: durationOption(raw.keepalive, 'keepalive', 's', { min: 0, max: 2 * HOUR }) ?? defaultServerConfig.keepAliveMs,

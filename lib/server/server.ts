@@ -52,6 +52,7 @@ export const defaultServerConfig: ServerConfig = {
   policy: Policy.parse([]),
   commands: { bind: bindCommand, udp: udpCommand },
   dial: dialUpstream,
+  upstreams: undefined,
   egress: undefined,
   sharedReads: true,
   onConnection: () => {},

@@ -5,6 +5,7 @@ import type { Egress, UpstreamDial } from '../dial.ts';
 import type { Policy, Verdict } from '../policy/policy.ts';
 import type { Resolver } from '../resolver/types.ts';
 import type { Authenticate } from './auth.ts';
+import type { Upstreams } from './upstreams.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
 export interface SessionRequest {
@@ -54,7 +55,8 @@ export interface ConnectionRecord {
   reply: number | undefined;
   /** The policy rule that decided, when one did. */
   rule: string | undefined;
-  /** The IP and port actually dialed. */
+  /** The IP and port actually dialed; through an upstream (extra.via), what the upstream was asked to reach,
+   * which may be a name. */
   dialed: string | undefined;
   result: string;
   bytesUp: number;
@@ -83,8 +85,12 @@ export interface CommandContext {
   refuse(code: number, why: string): void;
   /** The policy's verdict on this client reaching `destIp` (the record keeps the rule). */
   checkPolicy(destIp: string, destName: string | undefined, port: number): Verdict;
-  /** Relays the client with `peer` (BIND's second leg) and resolves when both have closed. */
-  relay(peer: Socket, head: Buffer): Promise<void>;
+  /** The verdict on a name an upstream will resolve, when the rules decide on the name alone
+   * (Policy.checkName); undefined when they need the address. */
+  checkName(destName: string, port: number): Verdict | undefined;
+  /** Relays the client with `peer` (BIND's second leg) and resolves when both have closed; `head` goes to
+   * the peer first, `fromPeer` to the client. */
+  relay(peer: Socket, head: Buffer, fromPeer?: Buffer): Promise<void>;
   debug(message: string): void;
 }
 
@@ -129,7 +135,10 @@ export interface ServerConfig {
   readonly policy: Policy;
   /** BIND and UDP ASSOCIATE handlers, when enabled; CONNECT is the session's own, always on. */
   readonly commands: Readonly<Partial<Record<Exclude<CommandName, 'connect'>, CommandHandler>>>;
+  /** Opens every outgoing TCP connection: to a target, or to the first hop of an upstream. */
   readonly dial: UpstreamDial;
+  /** serve --upstream: the proxies requests go through (rules pick one with `via=`); undefined: all direct. */
+  readonly upstreams: Upstreams | undefined;
   /** serve --egress: the local address of upstream connections, UDP relay sockets towards targets and BIND
    * listeners. */
   readonly egress: Egress | undefined;
