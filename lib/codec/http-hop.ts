@@ -34,18 +34,3 @@ export function forwardHeaders(headers: readonly HttpHeader[], received: HttpVer
   kept.push({ name: 'Via', value: `${received.major}.${received.minor} ${PRODUCT}` });
   return kept;
 }
-
-export interface BasicCredentials { readonly username: string; readonly password: string }
-
-/** `Proxy-Authorization: Basic base64(user:password)` (RFC 7617); undefined when absent, of another scheme,
- * or not decodable — all answered alike, with a 407. The password is everything after the first colon. */
-export function basicCredentials(headers: readonly HttpHeader[]): BasicCredentials | undefined {
-  const [value, ...more] = headerValues(headers, 'proxy-authorization');
-  if (value === undefined || more.length > 0) return undefined;
-  const match = /^basic[ \t]+([A-Za-z0-9+/]+={0,2})$/i.exec(value);
-  if (!match?.[1]) return undefined;
-  const text = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = text.indexOf(':');
-  if (colon <= 0) return undefined;
-  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
-}

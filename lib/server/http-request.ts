@@ -1,8 +1,9 @@
 import type { Address } from '../codec/address.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { requestFraming, type Framing } from '../codec/http-framing.ts';
-import { decodeHttpRequestHead, encodeHttpRequestHead, MAX_HTTP_HEAD, type HttpRequestHead, type HttpVersion } from '../codec/http-head.ts';
-import { basicCredentials, forwardHeaders, persists, type BasicCredentials } from '../codec/http-hop.ts';
+import { decodeHttpRequestHead, encodeHttpRequestHead, headerValues, MAX_HTTP_HEAD, type HttpHeader, type HttpRequestHead, type HttpVersion } from '../codec/http-head.ts';
+import { decodeBasicCredentials, type BasicCredentials } from '../codec/http-basic.ts';
+import { forwardHeaders, persists } from '../codec/http-hop.ts';
 import { parseProxyTarget } from '../codec/http-target.ts';
 import type { Outcome } from './types.ts';
 
@@ -66,7 +67,7 @@ function classify(head: HttpRequestHead): HttpRequest {
     if (!(error instanceof CodecError)) throw error;
     return refuse(error.code === 'bad-version' ? 501 : 400, `bad HTTP request: ${error.message}`);
   }
-  const credentials = basicCredentials(head.headers);
+  const credentials = proxyCredentials(head.headers);
   if (target.form === 'authority') return { kind: 'connect', address: target.address, credentials, forward: undefined };
   // RFC 9112 §3.2.2: with an absolute-form target the Host field is replaced by the URI's authority.
   const headers = forwardHeaders(head.headers.filter(({ name }) => name.toLowerCase() !== 'host'), head.version, framing.kind === 'chunked');
@@ -74,4 +75,11 @@ function classify(head: HttpRequestHead): HttpRequest {
   const origin = encodeHttpRequestHead({ method: head.method, target: target.path, headers: [{ name: 'Host', value: target.host }, ...headers, { name: 'Connection', value: 'close' }] });
   const forward: ForwardPlan = { method: head.method, head: origin, framing, clientVersion: head.version, clientPersists: persists(head.version, head.headers) };
   return { kind: 'forward', address: target.address, credentials, forward };
+}
+
+/** `Proxy-Authorization: Basic …` (RFC 9110 §11.7.2); absent, repeated, of another scheme or not decodable
+ * are all answered alike, with a 407. */
+function proxyCredentials(headers: readonly HttpHeader[]): BasicCredentials | undefined {
+  const [value, ...more] = headerValues(headers, 'proxy-authorization');
+  return value === undefined || more.length > 0 ? undefined : decodeBasicCredentials(value);
 }

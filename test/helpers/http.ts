@@ -20,10 +20,6 @@ export async function readResponse(c: Collector): Promise<string> {
   return (await c.read(httpResponse)).value.text;
 }
 
-export function basic(user: string, password: string): string {
-  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-}
-
 /** What our own error responses look like, byte for byte. */
 export function errorResponse(status: string, text: string, extra = ''): string {
   const body = `socx: ${text}\n`;

@@ -15,7 +15,8 @@ import { formatJsonRecord } from '../../lib/observe/json-log.ts';
 import { usersAuthenticator } from '../../lib/server/auth.ts';
 import { formatConnectionRecord } from '../../lib/server/log-line.ts';
 import type { ServerConfig } from '../../lib/server/types.ts';
-import { answerWith, basic, errorResponse, readResponse } from '../helpers/http.ts';
+import { basicCredentials as basic } from '../../lib/codec/http-basic.ts';
+import { answerWith, errorResponse, readResponse } from '../helpers/http.ts';
 import { closedPort, startEcho, withRogue, type EchoServer } from '../helpers/net.ts';
 import { startSocksServer, type TestServer } from '../helpers/socks.ts';
 import { socksUrl, startChained } from '../upstream/helpers.ts';
@@ -102,13 +103,15 @@ describe('HTTP CONNECT', () => {
   test('Proxy-Authorization: none → 407 at once; wrong → 407 after the failed-login delay; right → 200', T, async () => {
     await withServer({ authenticate: usersAuthenticator(new Map([['alice', 's3cret']])) }, async (server) => {
       assert.equal(await exchange(server, `CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n\r\n`), AUTH_REQUIRED('proxy authentication required'));
+      const twice = `Proxy-Authorization: ${basic('alice', 's3cret')}\r\n`.repeat(2);
+      assert.equal(await exchange(server, `CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\n${twice}\r\n`), AUTH_REQUIRED('proxy authentication required'), 'two Proxy-Authorization fields are none');
       const started = performance.now();
       assert.equal(await exchange(server, `CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nProxy-Authorization: ${basic('alice', 'wrong')}\r\n\r\n`), AUTH_REQUIRED('authentication failed'));
       assert.ok(performance.now() - started >= 90, 'the refusal waited for the failed-login delay');
       const c = await server.client();
       c.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nProxy-Authorization: ${basic('alice', 's3cret')}\r\n\r\nhi`);
       assert.equal((await c.take(CONNECTED.length + 2)).toString(), `${CONNECTED}hi`);
-      const [none, wrong] = [await server.record(0), await server.record(1)];
+      const [none, wrong] = [await server.record(0), await server.record(2)];
       assert.equal(none.outcome, 'refused-auth');
       assert.equal(none.user, undefined);
       assert.equal(wrong.outcome, 'refused-auth');
