@@ -11,7 +11,11 @@ export type CodecErrorCode =
   | 'bad-address-type'
   | 'bad-length'
   | 'bad-reserved'
-  | 'too-long';
+  | 'too-long'
+  // PROXY protocol headers
+  | 'bad-signature'
+  | 'bad-syntax'
+  | 'bad-command';
 
 export class CodecError extends Error {
   override readonly name = 'CodecError';
