@@ -1,5 +1,5 @@
 import { formatAddress } from '../lib/codec/address.ts';
-import { isLoopback } from '../lib/server/listen-address.ts';
+import { isExposed } from '../lib/server/listen-address.ts';
 import type { ListenAddress } from '../lib/server/server.ts';
 import type { ServerConfig } from '../lib/server/types.ts';
 import type { ServeOptions } from './serve.ts';
@@ -17,11 +17,11 @@ function limitLines(config: ServerConfig): string[] {
 
 /** The policy as it applies to these listeners: loopback-only ones and the others have different defaults. */
 function policyLines(config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  const kinds = new Set(bound.map((address) => !isLoopback(address.host)));
+  const kinds = new Set(bound.map(isExposed));
   const lines: string[] = [];
   for (const exposed of [false, true]) {
     if (!kinds.has(exposed)) continue;
-    const where = kinds.size > 1 ? (exposed ? ' (non-loopback listeners)' : ' (loopback listeners)') : '';
+    const where = kinds.size > 1 ? (exposed ? ' (non-loopback and PROXY protocol listeners)' : ' (loopback listeners)') : '';
     for (const line of config.policy.summary(exposed)) lines.push(`policy${where}: ${line}`);
   }
   return lines;
@@ -35,10 +35,12 @@ export function enforcedLines(options: ServeOptions): string[] {
   const auth = users > 0
     ? `auth: username/password, ${users} user(s); SOCKS4 is refused${open.length > 0 ? `; no login on ${open.join(', ')} (auth: false)` : ''}`
     : `auth: none${options.openProxy ? ' (open proxy)' : ''}; SOCKS4${config.socks4 === false ? ' disabled' : ' allowed'}`;
+  const proxied = options.listen.filter((address) => address.proxyProtocol).map(formatAddress);
   const commands = ['connect', ...(['bind', 'udp'] as const).filter((name) => config.commands?.[name] !== undefined)];
   const ms = (value: number | undefined): string => (value === undefined ? '?' : value === 0 ? 'off' : value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`);
   return [
     auth,
+    ...(proxied.length > 0 ? [`PROXY protocol (v1/v2) required on ${proxied.join(', ')}, only from --proxy-protocol-from; the client address is the header's`] : []),
     `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP`,
   ];
 }

@@ -11,7 +11,8 @@ function formatDuration(ms: number): string {
   return ms < 1000 ? `${ms.toFixed(1)}ms` : `${(ms / 1000).toFixed(2)}s`;
 }
 
-/** One line per connection: client, protocol and command, target, result, bytes each way, duration. The
+/** One line per connection: client (behind a load balancer, the one its PROXY header names; via= the
+ * balancer), protocol and command, target, result, bytes each way, duration. The
  * user name is shown, the password never reaches this record. What the client sent (target name, user) is
  * escaped: a newline cannot forge a line, an escape sequence cannot reach the operator's terminal. */
 export function formatConnectionRecord(record: ConnectionRecord): string {
@@ -25,6 +26,7 @@ export function formatConnectionRecord(record: ConnectionRecord): string {
   if (record.user !== undefined) parts.push(`user="${safeText(record.user).replaceAll('"', '\\x22')}"`);
   parts.push(safeText(record.result || (record.ok ? 'ok' : 'failed')));
   parts.push(`up=${formatBytes(record.bytesUp)}`, `down=${formatBytes(record.bytesDown)}`, formatDuration(record.durationMs));
+  if (record.via !== undefined) parts.push(`via=${record.via}`);
   for (const [key, value] of Object.entries(record.extra)) parts.push(`${key}=${typeof value === 'string' ? safeText(value) : value}`);
   return parts.join(' ');
 }

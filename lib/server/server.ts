@@ -2,12 +2,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { canonicalIp } from '../codec/ip.ts';
 import { dialUpstream } from '../dial.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
+import { IpKey } from '../policy/ip-key.ts';
 import { Policy } from '../policy/policy.ts';
 import { createResolver } from '../resolver/resolver.ts';
 import type { ClosableResolver } from '../resolver/types.ts';
 import { bindCommand } from './bind-command.ts';
 import { defaultLimits, openFileCount, openFileLimit } from './limits.ts';
-import { isLoopback } from './listen-address.ts';
+import { isExposed } from './listen-address.ts';
 import { onSharedRead, reset } from './pair-relay.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
 import { Session, type SessionHost } from './session.ts';
@@ -21,6 +22,8 @@ export interface ListenAddress {
   readonly port: number;
   /** Clients of this listener need no login even when users are configured (the config's `auth: false`). */
   readonly noAuth?: boolean;
+  /** Connections begin with a PROXY protocol header (--proxy-protocol), and only from proxyProtocolFrom. */
+  readonly proxyProtocol?: boolean;
 }
 
 const limits = defaultLimits();
@@ -39,6 +42,7 @@ export const defaultServerConfig: ServerConfig = {
   maxHandshakeBytes: 2048,
   maxConnections: limits.maxConnections,
   maxConnectionsPerIp: 0,
+  proxyProtocolFrom: undefined,
   maxPendingHandshakes: limits.maxPendingHandshakes,
   maxBindsPerIp: 16,
   keepAliveMs: 60_000,
@@ -96,6 +100,7 @@ export class SocksServer implements SessionHost {
   /** Sessions still in their handshake, oldest first. */
   readonly #pending = new Set<Session>();
   readonly #perIp = new Map<string, number>();
+  readonly #ipKey = new IpKey();
   readonly #bindsPerIp = new Map<string, number>();
   readonly #failedLogins = new Map<string, { failures: number; last: number }>();
   readonly sweeper = new Sweeper();
@@ -150,8 +155,8 @@ export class SocksServer implements SessionHost {
   /** Resolves with the real address of each listener (port 0 becomes the port chosen). */
   async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
-    for (const { host, port, noAuth } of addresses) {
-      const listener: ListenerInfo = { exposed: !isLoopback(host), noAuth: noAuth === true };
+    for (const { host, port, noAuth, proxyProtocol } of addresses) {
+      const listener: ListenerInfo = { exposed: isExposed({ host, port, proxyProtocol }), noAuth: noAuth === true, proxyProtocol: proxyProtocol === true };
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.#accept(socket, listener));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -165,7 +170,7 @@ export class SocksServer implements SessionHost {
       server.on('error', (error) => this.#acceptFailed(error));
       this.#servers.push(server);
       const address = server.address();
-      if (address && typeof address === 'object') bound.push({ host: address.address, port: address.port, noAuth: listener.noAuth });
+      if (address && typeof address === 'object') bound.push({ host: address.address, port: address.port, noAuth: listener.noAuth, proxyProtocol: listener.proxyProtocol });
     }
     return bound;
   }
@@ -195,13 +200,15 @@ export class SocksServer implements SessionHost {
     const config = this.#config;
     const ip = canonicalIp(socket.remoteAddress ?? '?');
     if (this.#closing) return reset(socket);
+    if (listener.proxyProtocol && !this.#fromBalancer(ip)) return this.#refuseUntrusted(socket, ip);
     if (config.maxConnections > 0 && this.#sessions.size >= config.maxConnections) {
       const oldest = this.#pending.values().next().value;
       if (!oldest) return this.#refuseAtLimit(socket, `the server has ${config.maxConnections} connections open (--max-connections)`);
       oldest.evict();
     }
     const fromIp = this.#perIp.get(ip) ?? 0;
-    if (config.maxConnectionsPerIp > 0 && fromIp >= config.maxConnectionsPerIp) {
+    // Through a balancer the per-IP count is the client's, once its PROXY header names it (proxied()).
+    if (config.maxConnectionsPerIp > 0 && fromIp >= config.maxConnectionsPerIp && !listener.proxyProtocol) {
       return this.#refuseAtLimit(socket, `${ip} has ${config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
     }
     if (this.#pending.size >= config.maxPendingHandshakes) {
@@ -241,6 +248,19 @@ export class SocksServer implements SessionHost {
     this.#warnings.log('emfile', `cannot accept connections: too many open files (EMFILE, ${detail}); new connections are closed until descriptors free up (raise ulimit -n, or lower --max-connections)`, this.#config.onWarning);
   }
 
+  #fromBalancer(ip: string): boolean {
+    const from = this.#config.proxyProtocolFrom;
+    if (!from) return false;
+    this.#ipKey.read(ip);
+    return from.has(this.#ipKey);
+  }
+
+  /** A peer that may not send a PROXY header could claim any address with one: it is not heard at all. */
+  #refuseUntrusted(socket: Socket, ip: string): void {
+    this.#warnings.log('proxy-from', `refused a connection from ${ip}: a PROXY protocol listener takes connections only from --proxy-protocol-from`, this.#config.onWarning);
+    reset(socket);
+  }
+
   /** Over a connection limit: closed at once (a SOCKS reply needs the version, which is not read yet). */
   #refuseAtLimit(socket: Socket, why: string): void {
     this.#warnings.log('limit', `refused a connection: ${why}`, this.#config.onWarning);
@@ -253,6 +273,25 @@ export class SocksServer implements SessionHost {
     this.#warnings.log(`accept-${code ?? 'error'}`, `cannot accept a connection: ${socketErrorText(code)}${code ? ` (${code})` : ''}`, this.#config.onWarning);
   }
 
+  proxied(session: Session, balancerIp: string): boolean {
+    this.#uncount(balancerIp);
+    const ip = session.info.host;
+    const open = this.#perIp.get(ip) ?? 0;
+    this.#perIp.set(ip, open + 1);
+    const max = this.#config.maxConnectionsPerIp;
+    if (max > 0 && open >= max) {
+      this.#warnings.log('limit', `refused a connection: ${ip} has ${max} connections open (--max-connections-per-ip)`, this.#config.onWarning);
+      return false;
+    }
+    return true;
+  }
+
+  #uncount(ip: string): void {
+    const left = (this.#perIp.get(ip) ?? 1) - 1;
+    if (left > 0) this.#perIp.set(ip, left);
+    else this.#perIp.delete(ip);
+  }
+
   handshakeDone(session: Session): void {
     this.#pending.delete(session);
   }
@@ -262,10 +301,7 @@ export class SocksServer implements SessionHost {
     this.#pending.delete(session);
     this.#bytesUp += session.bytesUp;
     this.#bytesDown += session.bytesDown;
-    const ip = session.info.host;
-    const left = (this.#perIp.get(ip) ?? 1) - 1;
-    if (left > 0) this.#perIp.set(ip, left);
-    else this.#perIp.delete(ip);
+    this.#uncount(session.info.host);
     if (this.#sessions.size === 0) this.#allDone?.();
   }
 

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import { AuthStatus, commandName, Method, Reply, replyName, Version } from '../codec/constants.ts';
 import { CodecError } from '../codec/decoded.ts';
+import { decodeProxyHeader } from '../codec/proxy-protocol.ts';
 import { decodeSocks4Request } from '../codec/socks4.ts';
 import { decodeGreeting, decodeRequest, encodeMethodSelection, encodeUserPassReply } from '../codec/socks5.ts';
 import { dialErrorText, dialUpstream, egressFor, type Dialed } from '../dial.ts';
@@ -32,9 +33,14 @@ export interface SessionHost {
   /** Takes one of `ip`'s BIND slots; false when it has none left. */
   acquireBind(ip: string): boolean;
   releaseBind(ip: string): void;
+  /** The session's PROXY header named its client: the per-IP count moves there from the balancer's IP;
+   * false when that client is over its limit. */
+  proxied(session: Session, balancerIp: string): boolean;
 }
 
 // The session's states, as numbers (Node's type stripping has no enums).
+/** Before the greeting, so that inHandshake's `<=` covers it. */
+const PROXY_HEADER = -1;
 const GREETING = 0;
 const AUTH = 1;
 const AUTHENTICATING = 2;
@@ -44,14 +50,14 @@ const CONNECTING = 5;
 const RELAY = 6;
 const COMMAND = 7;
 const DONE = 8;
-type State = typeof GREETING | typeof AUTH | typeof AUTHENTICATING | typeof REQUEST | typeof SOCKS4_REQUEST
+type State = typeof PROXY_HEADER | typeof GREETING | typeof AUTH | typeof AUTHENTICATING | typeof REQUEST | typeof SOCKS4_REQUEST
   | typeof CONNECTING | typeof RELAY | typeof COMMAND | typeof DONE;
 
 const NEED_MORE = -1;
 /** Bytes a client may send behind its request before the upstream is connected. */
 const EARLY_DATA_LIMIT = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
-const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST ? 'request' : 'greeting');
+const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST ? 'request' : state === PROXY_HEADER ? 'PROXY header' : 'greeting');
 
 /** RFC 1928 §3: with authentication required only username/password will do; without, only "no
  * authentication". Never a method the client did not offer. */
@@ -85,11 +91,12 @@ function onUpstreamConnect(this: Socket): void {
 export class Session extends PairRelay implements Sweepable {
   readonly #host: SessionHost;
   readonly config: ServerConfig;
-  readonly info: ClientInfo;
+  /** The TCP peer, or the client its PROXY header names. */
+  info: ClientInfo;
   readonly #listener: ListenerInfo;
   readonly record: ConnectionRecord;
   readonly #started: number;
-  #state: State = GREETING;
+  #state: State;
   #deadline: number;
   #version: 4 | 5 = 5;
   #partial: Buffer | undefined;
@@ -108,10 +115,11 @@ export class Session extends PairRelay implements Sweepable {
     this.config = config;
     this.info = info;
     this.#listener = listener;
+    this.#state = listener.proxyProtocol ? PROXY_HEADER : GREETING;
     this.#started = performance.now();
     this.#deadline = refreshClock() + config.handshakeTimeoutMs;
     this.record = {
-      client: formatAddress(info), version: undefined, command: undefined, target: undefined, user: undefined,
+      client: formatAddress(info), via: undefined, version: undefined, command: undefined, target: undefined, user: undefined,
       ok: false, outcome: 'aborted', reply: undefined, rule: undefined, dialed: undefined, result: '',
       bytesUp: 0, bytesDown: 0, handshakeMs: 0, durationMs: 0, extra: {},
     };
@@ -244,12 +252,38 @@ export class Session extends PairRelay implements Sweepable {
 
   #step(data: Buffer, offset: number): number {
     switch (this.#state) {
+      case PROXY_HEADER: return this.#proxyHeader(data, offset);
       case GREETING: return this.#greeting(data, offset);
       case AUTH: return this.#auth(data, offset);
       case REQUEST: return this.#request(data, offset);
       case SOCKS4_REQUEST: return this.#socks4Request(data, offset);
       default: return NEED_MORE;
     }
+  }
+
+  /** The header is required (HAProxy's accept-proxy): the peer was let in as a balancer, so anything else is
+   * refused. v2 headers are capped at the handshake's byte limit. */
+  #proxyHeader(data: Buffer, offset: number): number {
+    let decoded;
+    try {
+      decoded = decodeProxyHeader(data, offset, { maxLength: this.config.maxHandshakeBytes });
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      this.#end('bad-request', `no valid PROXY protocol header: ${error.message}`);
+      return data.length - offset;
+    }
+    if (!decoded.done) return NEED_MORE;
+    this.#state = GREETING;
+    // LOCAL (a health check) and UNKNOWN leave the connection's own address.
+    const source = decoded.value.addresses?.source;
+    if (!source) return decoded.length;
+    const balancer = this.info.host;
+    this.record.via = this.record.client;
+    this.info = source;
+    this.record.client = formatAddress(source);
+    if (this.config.onDebug) this.#debug(`via ${this.record.via} (PROXY v${decoded.value.version})`);
+    if (!this.#host.proxied(this, balancer)) this.#end('limit', `${source.host} has ${this.config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
+    return decoded.length;
   }
 
   #greeting(data: Buffer, offset: number): number {

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
 import type { Egress, UpstreamDial } from '../dial.ts';
+import type { AddressSet } from '../policy/address-set.ts';
 import type { Policy, Verdict } from '../policy/policy.ts';
 import type { Resolver } from '../resolver/types.ts';
 import type { Authenticate } from './auth.ts';
@@ -21,6 +22,8 @@ export interface ListenerInfo {
   readonly exposed: boolean;
   /** No login on this listener, whatever `authenticate` says. */
   readonly noAuth: boolean;
+  /** Connections start with a PROXY protocol header (from a load balancer) naming the real client. */
+  readonly proxyProtocol: boolean;
 }
 
 /** How a connection ended, from a closed set (the log's and the metrics' vocabulary). */
@@ -43,7 +46,10 @@ export type Outcome =
 /** What one connection did: the per-connection log line is a view of it. Fields a client controls (target,
  * user) are kept as sent; every view escapes them. */
 export interface ConnectionRecord {
+  /** The client, as its PROXY protocol header names it on a --proxy-protocol listener. */
   client: string;
+  /** The load balancer the connection came through (the TCP peer), when a PROXY header named the client. */
+  via: string | undefined;
   version: 4 | 5 | undefined;
   command: CommandName | undefined;
   target: string | undefined;
@@ -105,6 +111,8 @@ export interface ServerConfig {
   readonly maxConnections: number;
   /** Connections open at once from one client IP; 0 no limit. */
   readonly maxConnectionsPerIp: number;
+  /** The only peers --proxy-protocol listeners take connections from (the load balancers); none when undefined. */
+  readonly proxyProtocolFrom: AddressSet | undefined;
   /** Connections still in their handshake; when full, the oldest is dropped for the newcomer. */
   readonly maxPendingHandshakes: number;
   /** BIND requests waiting or relaying per client IP; 0 no limit. */

@@ -238,6 +238,7 @@ describe('SocksServer CONNECT details', () => {
       assert.equal(server.records.length, 1);
       assert.deepEqual({ ...record, durationMs: 0, handshakeMs: 0 }, {
         client: `127.0.0.1:${clientPort}`,
+        via: undefined,
         version: 5,
         command: 'connect',
         target: `127.0.0.1:${echo.port}`,
