@@ -1,16 +1,20 @@
+import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
 import { SocxError, usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
-import { isExposed, listenErrorText, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
-import { formatConnectionRecord } from '../lib/server/log-line.ts';
+import { isExposed, isLoopback, listenErrorText, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
+import { createRegistry } from '../lib/observe/registry.ts';
+import { ServerMetrics } from '../lib/observe/metrics.ts';
+import { serveMetrics } from '../lib/observe/metrics-server.ts';
 import { defaultServerConfig, SocksServer, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
 import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
-import { printStatus, printWarning } from './output.ts';
+import { printError, printStatus, printWarning } from './output.ts';
+import { ConnectionLog } from './serve-log.ts';
 import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
 import { watchServeSignals } from './serve-signals.ts';
@@ -26,6 +30,9 @@ export interface ServeOptions {
   readonly graceMs: number;
   readonly quiet: boolean;
   readonly verbose: boolean;
+  readonly logFormat: 'text' | 'json';
+  readonly logFile: string | undefined;
+  readonly metrics: ListenAddress | undefined;
 }
 
 export function registerServe(cli: CAC): void {
@@ -61,7 +68,10 @@ export function registerServe(cli: CAC): void {
     .option('--deny <rule>', 'Refuse what the rule matches with reply 0x02 (repeatable), e.g. "private", "to=*.internal", "from=192.0.2.0/24 cmd=bind"')
     .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
-    .option('-q, --quiet', 'Print only the ready line, warnings and errors')
+    .option('--log-format <text|json>', 'The connection log: one line of text, or one JSON object, per connection (README: "Monitoring")', { default: 'text' })
+    .option('--log-file <path>', 'Append the connection log to this file instead of stderr (status lines stay on stderr); reopened on SIGHUP, for logrotate')
+    .option('--metrics <host:port>', 'Serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz and /readyz (503 while draining); a bare port is on 127.0.0.1; default off')
+    .option('-q, --quiet', 'Print only the ready line, warnings and errors (a --log-file still gets every connection)')
     .option('-v, --verbose', 'Also print handshake details')
     .example('socx serve -l 0.0.0.0:1080 --users ./users.txt')
     .action((cliRaw: Record<string, unknown>) => runServe(command, cliRaw, rulesFromArgv(cli.rawArgs)));
@@ -87,7 +97,7 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
 export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {
   const listenTexts = listOption(raw.listen, 'listen');
   const noAuth = new Set(listOption(raw.noAuthListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
-  const listen = markProxyProtocol((listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map(parseListenAddress)
+  const listen = markProxyProtocol((listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map((text) => parseListenAddress(text))
     .map((address) => (noAuth.has(formatAddress(address)) ? { ...address, noAuth: true } : address)), raw);
   const proxyProtocolFrom = parseProxyProtocolFrom(raw, listen);
   const users = loadUsers(raw, process.env);
@@ -106,6 +116,9 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
     graceMs: durationOption(raw.grace, 'grace', 'ms', { min: 0, max: HOUR }) ?? 5000,
     quiet: flagOption(raw.quiet),
     verbose: flagOption(raw.verbose),
+    logFormat: parseLogFormat(stringOption(raw.logFormat, 'log-format')),
+    logFile: nonEmpty(stringOption(raw.logFile, 'log-file'), 'log-file'),
+    metrics: raw.metrics === undefined ? undefined : parseListenAddress(nonEmpty(stringOption(raw.metrics, 'metrics'), 'metrics') ?? '', 'metrics', null),
     config: {
       authenticate: users.size > 0 ? usersAuthenticator(users) : undefined,
       egress,
@@ -146,6 +159,16 @@ function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands']
   return commands;
 }
 
+function parseLogFormat(text: string | undefined): ServeOptions['logFormat'] {
+  if (text === undefined || text === 'text' || text === 'json') return text ?? 'text';
+  throw usageError(`--log-format must be text or json, not "${text}"`);
+}
+
+function nonEmpty(text: string | undefined, name: string): string | undefined {
+  if (text?.trim() === '') throw usageError(`--${name} needs a value`);
+  return text;
+}
+
 function parseAdvertise(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
@@ -167,19 +190,25 @@ function parsePortRange(text: string | undefined): ServerConfig['udpPortRange'] 
 async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<number> {
   let options = first;
   const log = (line: string): void => { process.stderr.write(`${line}\n`); };
+  const logs = new ConnectionLog(first.logFile, (line) => printError(line));
+  const metrics = first.metrics ? new ServerMetrics(createRegistry()) : undefined;
   const serverConfig = (current: ServeOptions): Partial<ServerConfig> => ({
     ...current.config,
-    onConnection: current.quiet ? () => {} : (record) => log(formatConnectionRecord(record)),
+    ...metricsHooks(metrics),
+    onConnection: logs.writer(current, metrics),
     onDebug: current.verbose ? log : undefined,
     onWarning: (line) => printStatus(line),
   });
   const server = new SocksServer(serverConfig(options));
+  metrics?.watch(server);
   // Handlers go in before the ready line: a supervisor may signal as soon as it sees it (and SIGHUP's default
   // is to exit, SIGUSR1's to open the inspector).
   const signals = watchServeSignals(server, {
     reload: () => {
       const next = reload();
-      const restart = formatAddresses(next.listen) !== formatAddresses(options.listen);
+      const restart = formatAddresses(next.listen) !== formatAddresses(options.listen) || formatAddresses(next.metrics ? [next.metrics] : []) !== formatAddresses(options.metrics ? [options.metrics] : []);
+      // The log file first: a path that cannot be opened fails the reload, and the old settings stay.
+      logs.reopen(next.logFile);
       options = next;
       server.reconfigure(serverConfig(next));
       return { users: next.users.size, restart };
@@ -188,18 +217,44 @@ async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<n
     quiet: () => options.quiet,
   });
   let bound: ListenAddress[];
+  let metricsPort: number | undefined;
   try {
     bound = await server.listen(options.listen);
   } catch (error) {
-    await server.close(0);
+    await Promise.all([server.close(0), logs.close()]);
     signals.dispose();
     throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${listenErrorText(error, options.listen)}`);
   }
+  const metricsAt = options.metrics;
+  let metricsServer: Server | undefined;
+  if (metrics && metricsAt) {
+    try {
+      ({ server: metricsServer, port: metricsPort } = await serveMetrics(metrics.registry, { ready: () => !server.closing }, metricsAt.host, metricsAt.port));
+    } catch (error) {
+      await Promise.all([server.close(0), logs.close()]);
+      signals.dispose();
+      throw new SocxError('network', `cannot listen on ${formatAddress(metricsAt)} for --metrics: ${listenErrorText(error, [metricsAt])}`);
+    }
+  }
   for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
+  if (metricsAt && metricsPort !== undefined) {
+    const at = formatAddress({ host: metricsAt.host, port: metricsPort });
+    printStatus(`metrics on http://${at}/metrics (and /healthz, /readyz)`);
+    if (!isLoopback(metricsAt.host)) printWarning(`metrics on ${at} are reachable from other hosts, without a login: they show traffic volumes and rule names (firewall the port, or use a loopback address)`);
+  }
   if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => isExposed(a) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
   if (!options.quiet) for (const line of startLines(options, server.config, bound)) printStatus(line);
   await signals.stopped;
+  metricsServer?.close();
+  metricsServer?.closeAllConnections();
+  await logs.close();
   return 0;
+}
+
+/** The metrics' record and resolver hooks; none at all without --metrics. */
+function metricsHooks(metrics: ServerMetrics | undefined): Pick<ServerConfig, 'onConnectionStart' | 'onLookup'> {
+  if (!metrics) return { onConnectionStart: undefined, onLookup: undefined };
+  return { onConnectionStart: () => metrics.connectionStarted(), onLookup: (source, error, ms) => metrics.lookup(source, error, ms) };
 }
 
 const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map((address) => `${formatAddress(address)}${address.noAuth ? ' (no login)' : ''}${address.proxyProtocol ? ' (PROXY protocol)' : ''}`).join(' ');

@@ -2,7 +2,7 @@ import { AnswerCache } from './answer-cache.ts';
 import { dnsBackend, systemBackend, systemLookupSlots, type Backend, type BackendAnswer, type LookupFunction } from './backends.ts';
 import { HOSTS_FILE, HostsFile, hostKey } from './hosts-file.ts';
 import { numericAddress } from './numeric-host.ts';
-import { lookupError, type ClosableResolver, type FamilyOrder, type LookupCallback, type LookupError, type ResolvedAddress } from './types.ts';
+import { lookupError, type ClosableResolver, type FamilyOrder, type LookupCallback, type LookupError, type LookupErrorCode, type ResolvedAddress } from './types.ts';
 
 export interface ResolverOptions {
   /** Each lookup's own deadline: its callers get ETIMEOUT then, whatever the name servers do. */
@@ -29,7 +29,16 @@ export interface ResolverOptions {
   readonly maxTtlMs?: number;
   /** 'system' only: a stand-in for dns.lookup (tests). */
   readonly lookup?: LookupFunction;
+  /** Told of each lookup of a name (for metrics). */
+  readonly onLookup?: LookupObserver | undefined;
 }
+
+/** Where a lookup's answer came from: the hosts file, the cache, a query to the backend (one per name, however
+ * many wait for it), or nowhere because a cap refused it. */
+export type LookupSource = 'hosts' | 'cache' | 'query' | 'refused';
+/** A query is reported once the backend answers, with its error (undefined: addresses) and how long it took;
+ * the others at once, with 0. */
+export type LookupObserver = (source: LookupSource, error: LookupErrorCode | undefined, durationMs: number) => void;
 
 export const RESOLVER_DEFAULTS = {
   timeoutMs: 5_000,
@@ -52,6 +61,7 @@ interface Pending {
   readonly key: string;
   waiters: Waiter[];
   timer: NodeJS.Timeout | undefined;
+  readonly started: number;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -73,6 +83,7 @@ export class BoundedResolver implements ClosableResolver {
   readonly #backend: Backend;
   readonly #pending = new Map<string, Pending>();
   readonly #perClient = new Map<string, number>();
+  readonly #onLookup: LookupObserver | undefined;
 
   constructor(options: ResolverOptions) {
     const mechanism = options.mechanism ?? 'dns';
@@ -85,6 +96,7 @@ export class BoundedResolver implements ClosableResolver {
     this.#maxPerClient = options.maxInFlightPerClient ?? RESOLVER_DEFAULTS.maxInFlightPerClient;
     this.#maxInFlight = options.maxInFlight ?? (mechanism === 'system' ? systemLookupSlots() : RESOLVER_DEFAULTS.maxInFlight);
     this.#family = family;
+    this.#onLookup = options.onLookup;
     const hostsFile = options.hostsFile === undefined ? HOSTS_FILE : options.hostsFile;
     this.#hosts = hostsFile === null ? undefined : new HostsFile(hostsFile, order, hostsCheckIntervalMs);
     this.#cache = new AnswerCache(options.cacheSize ?? RESOLVER_DEFAULTS.cacheSize, options.maxTtlMs ?? RESOLVER_DEFAULTS.maxTtlMs);
@@ -102,15 +114,21 @@ export class BoundedResolver implements ClosableResolver {
     // getaddrinfo refuses them too (some servers never answer such a query).
     if (!isDnsName(key)) return process.nextTick(callback, lookupError('ENOTFOUND', host, `${host.length > 64 ? `${host.slice(0, 61)}...` : host}: not a valid DNS name`), NO_ADDRESSES);
     const local = this.#hosts?.get(key);
-    if (local !== undefined && this.#wanted(local).length > 0) return this.#answerSoon(host, local, callback);
+    if (local !== undefined && this.#wanted(local).length > 0) {
+      this.#onLookup?.('hosts', undefined, 0);
+      return this.#answerSoon(host, local, callback);
+    }
     const cached = this.#cache.get(key, performance.now());
-    if (cached !== undefined) return process.nextTick(callback, null, cached);
+    if (cached !== undefined) {
+      this.#onLookup?.('cache', undefined, 0);
+      return process.nextTick(callback, null, cached);
+    }
 
     const waiting = this.#perClient.get(client) ?? 0;
     if (waiting >= this.#maxPerClient) return this.#refuse(host, `${waiting} lookups of this client in flight`, callback);
     const pending = this.#pending.get(key);
     if (pending === undefined && this.#pending.size >= this.#maxInFlight) return this.#refuse(host, `${this.#pending.size} lookups in flight`, callback);
-    const entry = pending ?? { key, waiters: [], timer: undefined };
+    const entry = pending ?? { key, waiters: [], timer: undefined, started: performance.now() };
     this.#perClient.set(client, waiting + 1);
     entry.waiters.push({ client, callback });
     if (entry.timer === undefined) entry.timer = setTimeout(() => this.#expire(entry), this.#timeoutMs);
@@ -148,6 +166,7 @@ export class BoundedResolver implements ClosableResolver {
   }
 
   #refuse(host: string, why: string, callback: LookupCallback): void {
+    this.#onLookup?.('refused', 'ELOOKUPLIMIT', 0);
     process.nextTick(callback, lookupError('ELOOKUPLIMIT', host, `lookup of ${host} refused: ${why}`), NO_ADDRESSES);
   }
 
@@ -160,7 +179,9 @@ export class BoundedResolver implements ClosableResolver {
     if (this.#pending.get(pending.key) !== pending) return; // closed meanwhile
     this.#pending.delete(pending.key);
     clearTimeout(pending.timer);
-    if (answer !== undefined) this.#cache.set(pending.key, answer.addresses, answer.ttlMs, performance.now());
+    const now = performance.now();
+    if (answer !== undefined) this.#cache.set(pending.key, answer.addresses, answer.ttlMs, now);
+    this.#onLookup?.('query', error?.code, now - pending.started);
     this.#answer(pending, error, answer?.addresses ?? NO_ADDRESSES);
   }
 

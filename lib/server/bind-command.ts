@@ -43,14 +43,13 @@ export const bindCommand: CommandHandler = async (context) => {
   const { head } = context;
   const bound = toAddress(announcedHost, listeningPort(listener));
   context.reply(Reply.SUCCEEDED, bound);
-  record.extra.bound = formatAddress(bound);
   context.debug(`BIND listening on ${formatAddress({ host: localHost, port: bound.port })}, waiting ${config.bindTimeoutMs} ms for a peer`);
 
   const outcome = await waitForPeer(listener, socket, { timeoutMs: config.bindTimeoutMs, signal: context.signal });
   if (outcome.kind !== 'peer') return endWithout(context, outcome);
   const { peer } = outcome;
   const from = toAddress(canonicalIp(peer.remoteAddress ?? '0.0.0.0'), peer.remotePort ?? 0);
-  record.extra.peer = formatAddress(from);
+  record.peer = formatAddress(from);
   if (expected !== undefined && !expected.has(from.host)) {
     peer.destroy();
     return context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)} is not the expected ${request.address.host}`);

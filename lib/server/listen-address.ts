@@ -8,11 +8,12 @@ export const DEFAULT_PORT = 1080;
 
 const FORMS = 'expected [host:]port with an IP address or localhost, e.g. 1080, 127.0.0.1:1080, 0.0.0.0:1080 or [::1]:0';
 
-/** `[host:]port`: "1080", "0.0.0.0:1080", "[::1]:1080", "::1", "localhost:0"; a bare host means port 1080.
- * The host is an IP address or "localhost": a listener on a name would depend on what it resolves to. */
-export function parseListenAddress(text: string): ListenAddress {
-  if (text.trim() === '') throw usageError(`--listen needs an address: ${FORMS}`);
-  const bad = (why: string): Error => usageError(`bad --listen "${text}": ${why}`);
+/** `[host:]port`: "1080", "0.0.0.0:1080", "[::1]:1080", "::1", "localhost:0"; a bare host means port 1080
+ * (`defaultPort`; null: a port is required). The host is an IP address or "localhost": a listener on a
+ * name would depend on what it resolves to. */
+export function parseListenAddress(text: string, option = 'listen', defaultPort: number | null = DEFAULT_PORT): ListenAddress {
+  if (text.trim() === '') throw usageError(`--${option} needs an address: ${FORMS}`);
+  const bad = (why: string): Error => usageError(`bad --${option} "${text}": ${why}`);
   let host: string;
   let portText: string | undefined;
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
@@ -33,7 +34,8 @@ export function parseListenAddress(text: string): ListenAddress {
     if (host.includes(':')) throw bad('an IPv6 address with a port goes in brackets, as [::1]:1080');
     if (isIP(host) !== 4 && host !== 'localhost') throw bad(`"${host}" is not an IP address (${FORMS})`);
   }
-  const port = portText === undefined ? DEFAULT_PORT : /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (portText === undefined && defaultPort === null) throw bad('give a port too, as 127.0.0.1:9464');
+  const port = portText === undefined ? defaultPort ?? DEFAULT_PORT : /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 0 && port <= 65535)) throw bad(`port must be 0-65535 (0 picks a free one), not "${portText ?? ''}"`);
   return { host, port };
 }

@@ -1,5 +1,6 @@
 import { safeText } from '../safe-text.ts';
 import type { ConnectionRecord } from './types.ts';
+import type { UdpCounters } from './udp-association.ts';
 
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes}B`;
@@ -11,12 +12,21 @@ function formatDuration(ms: number): string {
   return ms < 1000 ? `${ms.toFixed(1)}ms` : `${(ms / 1000).toFixed(2)}s`;
 }
 
-/** One line per connection: client (behind a load balancer, the one its PROXY header names; via= the
- * balancer), protocol and command, target, result, bytes each way, duration. The
+/** The datagram counters, and only the drop reasons that happened. */
+function udpFields(udp: UdpCounters): string[] {
+  const fields = [`udp_up=${udp.datagramsUp}`, `udp_down=${udp.datagramsDown}`, `dropped=${udp.dropped}`];
+  if (udp.dropped > 0) fields.push(`dropped_bytes=${udp.droppedBytes}`);
+  for (const [reason, count] of Object.entries(udp.drops)) if (count > 0) fields.push(`drop_${reason.replace('-', '_')}=${count}`);
+  return fields;
+}
+
+/** One line per connection: when it was accepted (ISO 8601, UTC), client (behind a load balancer, the one
+ * its PROXY header names; via= the balancer), protocol and command, target, result, bytes each way, duration. The
  * user name is shown, the password never reaches this record. What the client sent (target name, user) is
  * escaped: a newline cannot forge a line, an escape sequence cannot reach the operator's terminal. */
 export function formatConnectionRecord(record: ConnectionRecord): string {
   const parts = [
+    new Date(record.time).toISOString(),
     record.client,
     record.version ? `socks${record.version}` : '-',
     record.command ?? '-',
@@ -26,7 +36,9 @@ export function formatConnectionRecord(record: ConnectionRecord): string {
   if (record.user !== undefined) parts.push(`user="${safeText(record.user).replaceAll('"', '\\x22')}"`);
   parts.push(safeText(record.result || (record.ok ? 'ok' : 'failed')));
   parts.push(`up=${formatBytes(record.bytesUp)}`, `down=${formatBytes(record.bytesDown)}`, formatDuration(record.durationMs));
+  if (record.command === 'bind' && record.bound !== undefined) parts.push(`bound=${record.bound}`);
+  if (record.peer !== undefined) parts.push(`peer=${record.peer}`);
+  if (record.udp) parts.push(...udpFields(record.udp));
   if (record.via !== undefined) parts.push(`via=${record.via}`);
-  for (const [key, value] of Object.entries(record.extra)) parts.push(`${key}=${typeof value === 'string' ? safeText(value) : value}`);
   return parts.join(' ');
 }

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { formatAddress } from '../codec/address.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { dialUpstream } from '../dial.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
@@ -15,7 +16,8 @@ import { Session, type SessionHost } from './session.ts';
 import { readIntoShared, sharedReadSupported, startReads } from './shared-read.ts';
 import { Sweeper } from './sweep.ts';
 import { udpCommand } from './udp-command.ts';
-import type { ListenerInfo, ServerConfig } from './types.ts';
+import type { LimitName, ListenerInfo, ServerConfig } from './types.ts';
+import type { UdpCounters, UdpDropReason } from './udp-association.ts';
 
 export interface ListenAddress {
   readonly host: string;
@@ -58,7 +60,9 @@ export const defaultServerConfig: ServerConfig = {
   dial: dialUpstream,
   egress: undefined,
   sharedReads: true,
+  onConnectionStart: undefined,
   onConnection: () => {},
+  onLookup: undefined,
   onDebug: undefined,
   onWarning: undefined,
 };
@@ -82,6 +86,34 @@ function completeConfig(config: Partial<ServerConfig>, resolver: () => ClosableR
 const LOGIN_MEMORY_MS = 10 * 60_000;
 const MAX_LOGIN_ENTRIES = 10_000;
 const loginDelayMs = (failures: number): number => Math.min(100 * 2 ** Math.min(failures - 1, 10), 5000);
+
+/** What the server has carried so far, finished connections and open ones together: pulled (on a scrape, a
+ * status) rather than pushed per read, so that a relay pays nothing for it. */
+export interface ServerTraffic {
+  /** TCP payload: relays (CONNECT, BIND), counted while they run. */
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  /** UDP ASSOCIATE, payload bytes and datagrams, drops by reason. */
+  readonly udp: UdpCounters;
+  readonly open: { readonly connections: number; readonly handshakes: number; readonly binds: number; readonly udpAssociations: number };
+  /** Connections refused or dropped by a limit, by which. */
+  readonly limitHits: Readonly<Record<LimitName, number>>;
+}
+
+const newUdpCounters = (): UdpCounters => ({
+  datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropped: 0, droppedBytes: 0,
+  drops: { source: 0, frag: 0, malformed: 0, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0 },
+});
+
+function addUdp(into: UdpCounters, from: UdpCounters): void {
+  into.datagramsUp += from.datagramsUp;
+  into.bytesUp += from.bytesUp;
+  into.datagramsDown += from.datagramsDown;
+  into.bytesDown += from.bytesDown;
+  into.dropped += from.dropped;
+  into.droppedBytes += from.droppedBytes;
+  for (const reason of Object.keys(from.drops) as UdpDropReason[]) into.drops[reason] += from.drops[reason];
+}
 
 export interface ServerStatus {
   readonly startedAt: number;
@@ -108,6 +140,9 @@ export class SocksServer implements SessionHost {
   readonly #startedAt = Date.now();
   #bytesUp = 0;
   #bytesDown = 0;
+  /** Finished UDP associations' counters. */
+  readonly #udp = newUdpCounters();
+  readonly #limitHits: Record<LimitName, number> = { 'max-connections': 0, 'max-connections-per-ip': 0, 'max-handshakes': 0, 'max-binds-per-ip': 0, 'max-udp-associations': 0, lookups: 0 };
   #closing = false;
   #fdTimer: NodeJS.Timeout | undefined;
   #allDone: (() => void) | undefined;
@@ -119,7 +154,8 @@ export class SocksServer implements SessionHost {
   }
 
   #resolver(timeoutMs: number): ClosableResolver {
-    this.#ownResolver = createResolver({ timeoutMs });
+    // Through this.#config, so that a reconfigure() reaches the resolver's observer too.
+    this.#ownResolver = createResolver({ timeoutMs, onLookup: (source, error, ms) => this.#config.onLookup?.(source, error, ms) });
     return this.#ownResolver;
   }
 
@@ -129,6 +165,11 @@ export class SocksServer implements SessionHost {
 
   get config(): ServerConfig {
     return this.#config;
+  }
+
+  /** close() was called: no longer accepting (a readiness probe says not ready). */
+  get closing(): boolean {
+    return this.#closing;
   }
 
   /** New settings for connections accepted from now on; open ones keep the settings they started with. */
@@ -152,11 +193,34 @@ export class SocksServer implements SessionHost {
     return { startedAt: this.#startedAt, connections: { handshake, relaying, total: this.#sessions.size }, topClients, bytesUp, bytesDown };
   }
 
+  traffic(): ServerTraffic {
+    let bytesUp = this.#bytesUp;
+    let bytesDown = this.#bytesDown;
+    let handshakes = 0;
+    let binds = 0;
+    let udpAssociations = 0;
+    const udp = newUdpCounters();
+    addUdp(udp, this.#udp);
+    for (const session of this.#sessions) {
+      bytesUp += session.bytesUp;
+      bytesDown += session.bytesDown;
+      if (session.inHandshake) handshakes++;
+      const { record } = session;
+      if (record.command === 'bind' && record.bound !== undefined) binds++;
+      if (record.udp) {
+        udpAssociations++;
+        addUdp(udp, record.udp);
+      }
+    }
+    return { bytesUp, bytesDown, udp, open: { connections: this.#sessions.size, handshakes, binds, udpAssociations }, limitHits: { ...this.#limitHits } };
+  }
+
   /** Resolves with the real address of each listener (port 0 becomes the port chosen). */
   async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
     for (const { host, port, noAuth, proxyProtocol } of addresses) {
-      const listener: ListenerInfo = { exposed: isExposed({ host, port, proxyProtocol }), noAuth: noAuth === true, proxyProtocol: proxyProtocol === true };
+      // The address is known once listening (port 0 becomes a port); no connection arrives before that.
+      const listener: { -readonly [K in keyof ListenerInfo]: ListenerInfo[K] } = { address: '', exposed: isExposed({ host, port, proxyProtocol }), noAuth: noAuth === true, proxyProtocol: proxyProtocol === true };
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.#accept(socket, listener));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -170,7 +234,10 @@ export class SocksServer implements SessionHost {
       server.on('error', (error) => this.#acceptFailed(error));
       this.#servers.push(server);
       const address = server.address();
-      if (address && typeof address === 'object') bound.push({ host: address.address, port: address.port, noAuth: listener.noAuth, proxyProtocol: listener.proxyProtocol });
+      if (address && typeof address === 'object') {
+        bound.push({ host: address.address, port: address.port, noAuth: listener.noAuth, proxyProtocol: listener.proxyProtocol });
+        listener.address = formatAddress({ host: address.address, port: address.port });
+      }
     }
     return bound;
   }
@@ -203,17 +270,17 @@ export class SocksServer implements SessionHost {
     if (listener.proxyProtocol && !this.#fromBalancer(ip)) return this.#refuseUntrusted(socket, ip);
     if (config.maxConnections > 0 && this.#sessions.size >= config.maxConnections) {
       const oldest = this.#pending.values().next().value;
-      if (!oldest) return this.#refuseAtLimit(socket, `the server has ${config.maxConnections} connections open (--max-connections)`);
-      oldest.evict();
+      if (!oldest) return this.#refuseAtLimit(socket, 'max-connections', `the server has ${config.maxConnections} connections open (--max-connections)`);
+      oldest.evict('max-connections');
     }
     const fromIp = this.#perIp.get(ip) ?? 0;
     // Through a balancer the per-IP count is the client's, once its PROXY header names it (proxied()).
     if (config.maxConnectionsPerIp > 0 && fromIp >= config.maxConnectionsPerIp && !listener.proxyProtocol) {
-      return this.#refuseAtLimit(socket, `${ip} has ${config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
+      return this.#refuseAtLimit(socket, 'max-connections-per-ip', `${ip} has ${config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
     }
     if (this.#pending.size >= config.maxPendingHandshakes) {
       const oldest = this.#pending.values().next().value;
-      oldest?.evict();
+      oldest?.evict('max-handshakes');
       this.#warnings.log('pending', `${config.maxPendingHandshakes} handshakes pending: dropping the oldest for each newcomer`, config.onWarning);
     }
     this.#perIp.set(ip, fromIp + 1);
@@ -262,7 +329,8 @@ export class SocksServer implements SessionHost {
   }
 
   /** Over a connection limit: closed at once (a SOCKS reply needs the version, which is not read yet). */
-  #refuseAtLimit(socket: Socket, why: string): void {
+  #refuseAtLimit(socket: Socket, limit: LimitName, why: string): void {
+    this.#limitHits[limit]++;
     this.#warnings.log('limit', `refused a connection: ${why}`, this.#config.onWarning);
     reset(socket);
   }
@@ -301,6 +369,9 @@ export class SocksServer implements SessionHost {
     this.#pending.delete(session);
     this.#bytesUp += session.bytesUp;
     this.#bytesDown += session.bytesDown;
+    const { record } = session;
+    if (record.udp) addUdp(this.#udp, record.udp);
+    if (record.limit) this.#limitHits[record.limit]++;
     this.#uncount(session.info.host);
     if (this.#sessions.size === 0) this.#allDone?.();
   }

@@ -17,7 +17,7 @@ import { refreshClock, type Sweepable, type Sweeper } from './sweep.ts';
 import { normaliseNumericHost } from '../policy/host-name.ts';
 import type { Verdict } from '../policy/policy.ts';
 import type { ResolvedAddress } from '../resolver/types.ts';
-import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, ListenerInfo, Outcome, ServerConfig, SessionRequest } from './types.ts';
+import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, LimitName, ListenerInfo, Outcome, ServerConfig, SessionRequest } from './types.ts';
 
 /** What a session needs from the server that accepted it. */
 export interface SessionHost {
@@ -108,6 +108,7 @@ export class Session extends PairRelay implements Sweepable {
   /** The upstream socket while it connects (the default dial), and what it sent before the relay began. */
   #dialing: Socket | undefined;
   #upstreamEarly: Buffer | undefined;
+  #dialStarted = 0;
 
   constructor(host: SessionHost, config: ServerConfig, socket: Socket, info: ClientInfo, listener: ListenerInfo, shared: boolean) {
     super(socket, shared);
@@ -119,12 +120,14 @@ export class Session extends PairRelay implements Sweepable {
     this.#started = performance.now();
     this.#deadline = refreshClock() + config.handshakeTimeoutMs;
     this.record = {
-      client: formatAddress(info), via: undefined, version: undefined, command: undefined, target: undefined, user: undefined,
-      ok: false, outcome: 'aborted', reply: undefined, rule: undefined, dialed: undefined, result: '',
-      bytesUp: 0, bytesDown: 0, handshakeMs: 0, durationMs: 0, extra: {},
+      time: Date.now(), client: formatAddress(info), via: undefined, listener: listener.address, version: undefined, method: undefined,
+      command: undefined, target: undefined, user: undefined, ok: false, outcome: 'aborted', reply: undefined,
+      rule: undefined, limit: undefined, dialed: undefined, bound: undefined, peer: undefined, result: '',
+      bytesUp: 0, bytesDown: 0, handshakeMs: 0, connectMs: undefined, durationMs: 0, udp: undefined,
     };
     adopt(socket, this, shared);
     host.sweeper.add(this);
+    config.onConnectionStart?.(this.record);
   }
 
   /** The login this listener asks for: the server's, unless the listener has none. */
@@ -210,8 +213,9 @@ export class Session extends PairRelay implements Sweepable {
   }
 
   /** Dropped to make room for a newer connection (too many handshakes pending). */
-  evict(): void {
-    this.#end('limit', 'dropped: too many pending handshakes');
+  evict(limit: 'max-connections' | 'max-handshakes'): void {
+    this.record.limit = limit;
+    this.#end('limit', `dropped for a newer connection: too many pending handshakes (--${limit})`);
   }
 
   // ---- handshake ---------------------------------------------------------------------------------------
@@ -282,7 +286,10 @@ export class Session extends PairRelay implements Sweepable {
     this.info = source;
     this.record.client = formatAddress(source);
     if (this.config.onDebug) this.#debug(`via ${this.record.via} (PROXY v${decoded.value.version})`);
-    if (!this.#host.proxied(this, balancer)) this.#end('limit', `${source.host} has ${this.config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
+    if (!this.#host.proxied(this, balancer)) {
+      this.record.limit = 'max-connections-per-ip';
+      this.#end('limit', `${source.host} has ${this.config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
+    }
     return decoded.length;
   }
 
@@ -308,6 +315,7 @@ export class Session extends PairRelay implements Sweepable {
     }
     if (!greeting.done) return NEED_MORE;
     const method = chooseMethod(greeting.value.methods, this.#authenticate !== undefined);
+    this.record.method = method === Method.USERPASS ? 'userpass' : method === Method.NONE ? 'none' : 'no-acceptable';
     if (method === Method.NO_ACCEPTABLE) {
       this.#finish(encodeMethodSelection({ method }), 'no-method', `no acceptable method (offered ${greeting.value.methods.join(',')})`);
     } else {
@@ -475,6 +483,7 @@ export class Session extends PairRelay implements Sweepable {
     const { host, port } = request.address;
     if (error) {
       const outcome: Outcome = error.code === 'ETIMEOUT' ? 'timeout' : error.code === 'ELOOKUPLIMIT' ? 'limit' : 'upstream-unreachable';
+      if (outcome === 'limit') this.record.limit = 'lookups';
       return this.#refuse(replyFor(error), outcome, error.message);
     }
     let refused: Verdict | undefined;
@@ -493,6 +502,7 @@ export class Session extends PairRelay implements Sweepable {
     const localAddress = egressFor(config.egress, ip);
     this.record.dialed = formatAddress({ host: ip, port });
     this.#deadline = refreshClock() + config.connectTimeoutMs;
+    this.#dialStarted = performance.now();
     if (config.dial !== dialUpstream) {
       // An injected dial (tests, and upstream proxies later) keeps its promise.
       config.dial(ip, port, { timeoutMs: config.connectTimeoutMs, onread, localAddress })
@@ -522,8 +532,11 @@ export class Session extends PairRelay implements Sweepable {
     this.#upstreamEarly = undefined;
     const fromUpstream = head && early ? Buffer.concat([head, early]) : head ?? early;
     const { record, config } = this;
-    this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, localAddressOf(socket)));
+    record.connectMs = performance.now() - this.#dialStarted;
+    const bound = localAddressOf(socket);
+    this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, bound));
     record.reply = Reply.SUCCEEDED;
+    record.bound = formatAddress(bound);
     // The client's leg has keepalive from the listener (server.ts); the upstream's is set here.
     if (config.keepAliveMs > 0) socket.setKeepAlive(true, config.keepAliveMs);
     this.#state = RELAY;
@@ -567,6 +580,7 @@ export class Session extends PairRelay implements Sweepable {
     const ip = this.info.host;
     if (command === 'bind' && !this.#host.acquireBind(ip)) {
       this.#state = REQUEST;
+      this.record.limit = 'max-binds-per-ip';
       return this.#refuse(Reply.NOT_ALLOWED, 'limit', `${ip} has ${this.config.maxBindsPerIp} BINDs open already`);
     }
     const abort = new AbortController();
@@ -583,12 +597,15 @@ export class Session extends PairRelay implements Sweepable {
       debug: (message) => this.#debug(message),
       checkPolicy: (destIp, destName, port) => this.#check(request, command, destIp, destName, port),
       reply: (code: number, bound: Address) => {
+        // The first success reply's address is BND; BIND's second names the peer (the record's `peer`).
+        if (this.record.reply === undefined) this.record.bound = formatAddress(bound);
         this.record.reply = code;
         this.client.write(encodeServerReply(request.version, code, bound));
       },
-      refuse: (code: number, why: string) => {
+      refuse: (code: number, why: string, limit?: LimitName) => {
         this.record.reply = code;
-        this.record.outcome = code === Reply.NOT_ALLOWED ? 'refused-rule' : code === Reply.TTL_EXPIRED ? 'timeout' : 'error';
+        this.record.limit = limit;
+        this.record.outcome = limit ? 'limit' : code === Reply.NOT_ALLOWED ? 'refused-rule' : code === Reply.TTL_EXPIRED ? 'timeout' : code === Reply.COMMAND_NOT_SUPPORTED ? 'refused-command' : 'error';
         this.record.result = refusalText(code, why);
         closeAfterReply(this.client, encodeFailure(request.version, code));
       },

@@ -4,8 +4,10 @@ import type { CommandName } from '../codec/constants.ts';
 import type { Egress, UpstreamDial } from '../dial.ts';
 import type { AddressSet } from '../policy/address-set.ts';
 import type { Policy, Verdict } from '../policy/policy.ts';
+import type { LookupObserver } from '../resolver/resolver.ts';
 import type { Resolver } from '../resolver/types.ts';
 import type { Authenticate } from './auth.ts';
+import type { UdpCounters } from './udp-association.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
 export interface SessionRequest {
@@ -19,6 +21,8 @@ export interface ClientInfo { readonly host: string; readonly port: number }
 
 /** Where a connection arrived: the defaults of the policy differ for a listener others can reach. */
 export interface ListenerInfo {
+  /** Its address as the record shows it. */
+  readonly address: string;
   readonly exposed: boolean;
   /** No login on this listener, whatever `authenticate` says. */
   readonly noAuth: boolean;
@@ -43,14 +47,25 @@ export type Outcome =
   | 'aborted'
   | 'error';
 
-/** What one connection did: the per-connection log line is a view of it. Fields a client controls (target,
- * user) are kept as sent; every view escapes them. */
+/** The limit that ended a connection (or refused it before it became one): the name of its option. */
+export type LimitName = 'max-connections' | 'max-connections-per-ip' | 'max-handshakes' | 'max-binds-per-ip' | 'max-udp-associations' | 'lookups';
+
+/** The SOCKS5 method the server chose ('no-acceptable': none of the client's); SOCKS4 has none. */
+export type MethodName = 'none' | 'userpass' | 'no-acceptable';
+
+/** What one connection did: the text log, the JSON log and the metrics are views of it. Fields a client
+ * controls (target, user) are kept as sent; every view escapes them. */
 export interface ConnectionRecord {
+  /** When it was accepted, ms since the epoch (the views print ISO 8601). */
+  readonly time: number;
   /** The client, as its PROXY protocol header names it on a --proxy-protocol listener. */
   client: string;
   /** The load balancer the connection came through (the TCP peer), when a PROXY header named the client. */
   via: string | undefined;
+  /** The listen address it arrived on. */
+  readonly listener: string;
   version: 4 | 5 | undefined;
+  method: MethodName | undefined;
   command: CommandName | undefined;
   target: string | undefined;
   user: string | undefined;
@@ -60,15 +75,24 @@ export interface ConnectionRecord {
   reply: number | undefined;
   /** The policy rule that decided, when one did. */
   rule: string | undefined;
+  /** Set with outcome 'limit': which one. */
+  limit: LimitName | undefined;
   /** The IP and port actually dialed. */
   dialed: string | undefined;
+  /** BND.ADDR:PORT of the (first) success reply. */
+  bound: string | undefined;
+  /** BIND: the peer that connected. */
+  peer: string | undefined;
   result: string;
+  /** Final at the end; while a TCP relay runs the live counts are the session's (SocksServer.traffic()). */
   bytesUp: number;
   bytesDown: number;
   handshakeMs: number;
+  /** From the dial to the upstream's connect, when one was made. */
+  connectMs: number | undefined;
   durationMs: number;
-  /** Command-specific counters (e.g. UDP datagrams), printed as key=value. */
-  extra: Record<string, string | number>;
+  /** UDP ASSOCIATE: the association's counters, live while it runs. */
+  udp: UdpCounters | undefined;
 }
 
 /** What BIND and UDP ASSOCIATE get from the session once the request is read. */
@@ -85,8 +109,9 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   /** Sends a reply in SOCKS5 terms (REP code); SOCKS4 sessions translate it to 0x5A/0x5B. */
   reply(code: number, bound: Address): void;
-  /** Sends a failure reply, records why, and closes the connection once the reply is delivered. */
-  refuse(code: number, why: string): void;
+  /** Sends a failure reply, records why, and closes the connection once the reply is delivered; `limit` when a
+   * limit refused it. */
+  refuse(code: number, why: string, limit?: LimitName): void;
   /** The policy's verdict on this client reaching `destIp` (the record keeps the rule). */
   checkPolicy(destIp: string, destName: string | undefined, port: number): Verdict;
   /** Relays the client with `peer` (BIND's second leg) and resolves when both have closed. */
@@ -143,7 +168,12 @@ export interface ServerConfig {
   readonly egress: Egress | undefined;
   /** Read relayed sockets into one shared buffer (false: 'data' events, a fresh Buffer per read). */
   readonly sharedReads: boolean;
+  /** A connection was accepted: its record holds the time, client and listener so far. */
+  readonly onConnectionStart: ((record: ConnectionRecord) => void) | undefined;
+  /** A connection is over: its record is final. */
   readonly onConnection: (record: ConnectionRecord) => void;
+  /** Each name lookup of the server's own resolver (not of one injected as `resolver`). */
+  readonly onLookup: LookupObserver | undefined;
   readonly onDebug: ((message: string) => void) | undefined;
   /** Operational events (limits hit, accept errors), already rate-limited. */
   readonly onWarning: ((message: string) => void) | undefined;

@@ -4,7 +4,7 @@ import { Reply } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
 import { closeAfterReply } from './close-after-reply.ts';
-import { openUdpAssociation, type UdpAssociation, type UdpCounters, type UdpEndReason } from './udp-association.ts';
+import { openUdpAssociation, type UdpAssociation, type UdpEndReason } from './udp-association.ts';
 import type { Resolve } from './udp-names.ts';
 import type { CommandContext, CommandHandler, ServerConfig } from './types.ts';
 
@@ -51,20 +51,6 @@ function expectedClientPort(requested: Address, clientHost: string, context: Com
   return requested.port;
 }
 
-/** The counters for the connection's log line; only the drop reasons that happened. */
-export function udpRecordExtra(counters: UdpCounters): Record<string, number> {
-  const extra: Record<string, number> = {
-    udp_up: counters.datagramsUp,
-    udp_down: counters.datagramsDown,
-    dropped: counters.dropped,
-  };
-  if (counters.dropped > 0) extra.dropped_bytes = counters.droppedBytes;
-  for (const [reason, count] of Object.entries(counters.drops)) {
-    if (count > 0) extra[`drop_${reason.replace('-', '_')}`] = count;
-  }
-  return extra;
-}
-
 const endText: Readonly<Record<UdpEndReason, string>> = {
   'control-closed': 'ok',
   'idle-timeout': 'ok, ended: idle-timeout',
@@ -104,13 +90,13 @@ export const udpCommand: CommandHandler = async (context) => {
     const bound = toAddress(config.advertise ?? localHost, association.port);
     context.debug(`UDP relay on ${localHost} port ${association.port}${config.advertise ? `, announced as ${config.advertise}` : ''}`);
     context.reply(Reply.SUCCEEDED, bound);
+    context.record.udp = association.counters;
     const reason = await untilControlEnds(context, socket, association);
     const { record } = context;
     record.ok = true;
     record.bytesUp = association.counters.bytesUp;
     record.bytesDown = association.counters.bytesDown;
     record.result = endText[reason];
-    Object.assign(record.extra, udpRecordExtra(association.counters));
   } finally {
     release();
   }

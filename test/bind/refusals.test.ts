@@ -166,7 +166,7 @@ describe('BIND refusals', () => {
       await greet(c);
       c.socket.write(bindRequest5({ type: 'domain', host: 'no-such-host.invalid', port: 0 }));
       assert.deepEqual((await readReply(c, 5, 10_000)).bytes, SOCKS5_FAILURE('04'));
-      assert.equal((await server.record(0)).extra.bound, undefined);
+      assert.equal((await server.record(0)).bound, undefined);
     } finally {
       await server.close();
     }

@@ -82,8 +82,8 @@ for (const host of ['127.0.0.1', '::1']) {
           assert.equal(record.result, 'ok');
           assert.equal(record.user, credentials?.[0]);
           assert.deepEqual([record.bytesUp, record.bytesDown], [100_000, 70_000]);
-          assert.equal(record.extra.bound, family === 'IPv6' ? `[::1]:${first.address.port}` : `127.0.0.1:${first.address.port}`);
-          assert.equal(record.extra.peer, family === 'IPv6' ? `[::1]:${peerPort}` : `127.0.0.1:${peerPort}`);
+          assert.equal(record.bound, family === 'IPv6' ? `[::1]:${first.address.port}` : `127.0.0.1:${first.address.port}`);
+          assert.equal(record.peer, family === 'IPv6' ? `[::1]:${peerPort}` : `127.0.0.1:${peerPort}`);
           await assertNotListening(host, first.address.port);
         });
       }
@@ -129,7 +129,7 @@ for (const host of ['127.0.0.1', '::1']) {
         assert.equal((await c.end()).length, 0);
         const record = await server.record(records);
         assert.match(record.result, /^address type not supported \(SOCKS4 BIND cannot announce the IPv6 address ::1\)/);
-        assert.equal(record.extra.bound, undefined);
+        assert.equal(record.bound, undefined);
       });
     }
   });
@@ -212,7 +212,7 @@ describe('BIND details', () => {
       c.socket.write(bindRequest5(ANY4));
       assert.deepEqual((await readReply(c, 5)).bytes, hex('05 02 00 01 00000000 0000'));
       const record = await server.record(0);
-      assert.equal(record.extra.bound, undefined);
+      assert.equal(record.bound, undefined);
       assert.equal(record.rule, 'deny cmd=bind');
     } finally {
       await server.close();

@@ -19,7 +19,8 @@ export interface ServeProcess extends Started {
 }
 
 export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  const proc = await startProcess(socxBinary(), ['serve', '--grace', '200ms', ...args], { readyPattern: READY, readyStream: 'stderr', timeoutMs: 15_000, env });
+  const grace = args.includes('--grace') ? [] : ['--grace', '200ms'];
+  const proc = await startProcess(socxBinary(), ['serve', ...grace, ...args], { readyPattern: READY, readyStream: 'stderr', timeoutMs: 15_000, env });
   const port = Number(READY.exec(proc.output())?.[2]);
   const signal = async (name: NodeJS.Signals, pattern: RegExp, count = 1): Promise<void> => {
     process.kill(proc.pid, name);

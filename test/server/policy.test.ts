@@ -177,7 +177,7 @@ describe('rules as the server applies them (loopback listener)', () => {
       assert.ok(replies[0]?.subarray(10).equals(Buffer.from('127.0.0.1')));
       c.socket.end();
       const record = await server.record(0);
-      assert.equal(record.extra.drop_rule, 1);
+      assert.equal(record.udp?.drops.rule, 1);
     } finally {
       client.close();
       await server.close();
@@ -194,7 +194,7 @@ describe('rules as the server applies them (loopback listener)', () => {
       assert.deepEqual(await c.end(), REFUSED5);
       const record = await server.record(0);
       assert.match(record.result, /rule: deny cmd=bind to=127\.0\.0\.3/);
-      assert.equal(record.extra.bound, undefined);
+      assert.equal(record.bound, undefined);
     } finally {
       await server.close();
     }

@@ -103,8 +103,8 @@ for (const listenHost of ['127.0.0.1', '::1']) {
         control.socket.destroy();
       }
       const record = await recordOf(server, from);
-      assert.equal(record.extra.drop_source, 1);
-      assert.equal(record.extra.udp_up, 2);
+      assert.equal(record.udp?.drops.source, 1);
+      assert.equal(record.udp.datagramsUp, 2);
     });
 
     test('takes datagrams only from DST.PORT when the request names it', T, async () => {
@@ -124,7 +124,7 @@ for (const listenHost of ['127.0.0.1', '::1']) {
         other.close();
         control.socket.destroy();
       }
-      assert.equal((await recordOf(server, from)).extra.drop_source, 1);
+      assert.equal((await recordOf(server, from)).udp?.drops.source, 1);
     });
   });
 }
@@ -149,7 +149,10 @@ describe('UDP ASSOCIATE options and limits', () => {
       assert.equal(record.result, 'ok');
       assert.equal(record.bytesUp, 300);
       assert.equal(record.bytesDown, 300);
-      assert.deepEqual(record.extra, { udp_up: 3, udp_down: 3, dropped: 2, dropped_bytes: 6 + 18, drop_frag: 1, drop_malformed: 1 });
+      assert.deepEqual(record.udp, {
+        datagramsUp: 3, bytesUp: 300, datagramsDown: 3, bytesDown: 300, dropped: 2, droppedBytes: 6 + 18,
+        drops: { source: 0, frag: 1, malformed: 1, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0 },
+      });
       const line = formatConnectionRecord(record);
       assert.match(line, /socks5 udp 0\.0\.0\.0:0 ok up=300B down=300B .* udp_up=3 udp_down=3 dropped=2 dropped_bytes=24 drop_frag=1 drop_malformed=1$/);
     } finally {
@@ -329,8 +332,8 @@ describe('UDP ASSOCIATE options and limits', () => {
       assert.equal(unwrap((await client.nth(0)).msg).payload.toString(), 'found');
       control.socket.destroy();
       const record = await server.record(0);
-      assert.equal(record.extra.drop_resolve, 1);
-      assert.equal(record.extra.udp_up, 1);
+      assert.equal(record.udp?.drops.resolve, 1);
+      assert.equal(record.udp.datagramsUp, 1);
     } finally {
       client.close();
       echo.close();

@@ -1,0 +1,37 @@
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface Probes {
+  /** false while draining (SIGTERM/SIGINT's grace period): /readyz answers 503 so that load balancers stop
+   * sending new clients. */
+  ready(): boolean;
+}
+
+/** GET /metrics (the Prometheus text format), /healthz (200 while the process runs) and /readyz. */
+export async function serveMetrics(registry: Registry, probes: Probes, host: string, port: number): Promise<{ server: Server; port: number }> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    const answer = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(request.method === 'HEAD' ? undefined : body);
+    };
+    if (request.method !== 'GET' && request.method !== 'HEAD') return answer(405, 'GET only\n');
+    if (path === '/healthz') return answer(200, 'ok\n');
+    if (path === '/readyz') return probes.ready() ? answer(200, 'ready\n') : answer(503, 'draining\n');
+    if (path !== '/metrics') return answer(404, 'not found: try /metrics, /healthz or /readyz\n');
+    registry.metrics().then((text) => answer(200, text, registry.contentType), (error: unknown) => answer(500, `cannot collect metrics: ${String(error)}\n`));
+  });
+  // Scrapes are short; idle keep-alive sockets beyond a few seconds are of no use.
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.unref();
+  const address = server.address();
+  return { server, port: typeof address === 'object' && address ? address.port : port };
+}
