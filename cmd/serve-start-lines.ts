@@ -6,7 +6,12 @@ import type { ServeOptions } from './serve.ts';
 
 /** The lines after the ready lines (unless -q): what is enforced, then how to use each listener. */
 export function startLines(options: ServeOptions, config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  return [...enforcedLines(options), ...limitLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+  return [...enforcedLines(options), ...proxyProtocolLines(bound), ...limitLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+}
+
+function proxyProtocolLines(bound: readonly ListenAddress[]): string[] {
+  const proxied = bound.filter((address) => address.proxyProtocol).map(formatAddress);
+  return proxied.length > 0 ? [`PROXY protocol (v1/v2) required on ${proxied.join(', ')}, only from --proxy-protocol-from; the client address is the header's`] : [];
 }
 
 /** The caps in force (defaults from the fd limit included). */
@@ -35,12 +40,10 @@ export function enforcedLines(options: ServeOptions): string[] {
   const auth = users > 0
     ? `auth: username/password, ${users} user(s); SOCKS4 is refused${open.length > 0 ? `; no login on ${open.join(', ')} (auth: false)` : ''}`
     : `auth: none${options.openProxy ? ' (open proxy)' : ''}; SOCKS4${config.socks4 === false ? ' disabled' : ' allowed'}`;
-  const proxied = options.listen.filter((address) => address.proxyProtocol).map(formatAddress);
   const commands = ['connect', ...(['bind', 'udp'] as const).filter((name) => config.commands?.[name] !== undefined)];
   const ms = (value: number | undefined): string => (value === undefined ? '?' : value === 0 ? 'off' : value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`);
   return [
     auth,
-    ...(proxied.length > 0 ? [`PROXY protocol (v1/v2) required on ${proxied.join(', ')}, only from --proxy-protocol-from; the client address is the header's`] : []),
     `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP`,
   ];
 }
