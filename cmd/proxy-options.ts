@@ -1,29 +1,83 @@
 import type { Command } from 'cac';
-import { parseProxyUrl, proxyFromEnvironment, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
-import { durationOption, HOUR, stringOption } from './options.ts';
+import { chainOptions, unsupportedCommand, type Trace } from '../lib/client/client.ts';
+import { describeProxy, parseEnvironmentProxy, parseProxyUrl, proxyFromEnvironment, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
+import type { CommandName } from '../lib/codec/constants.ts';
+import { usageError } from '../lib/errors.ts';
+import { durationOption, HOUR, listOption, stringOption } from './options.ts';
+import { printStatus } from './output.ts';
 
 export const DEFAULT_PROXY = 'socks5h://127.0.0.1:1080';
 /** Above the 10 s a proxy commonly gives a target to accept (socx serve's --connect-timeout, Dante's is
  * longer still): the proxy's reply 0x06 says more than our own timeout would. */
 export const DEFAULT_TIMEOUT_MS = 20_000;
 
+const SCHEMES = 'socks5h://, socks5://, socks4a://, socks4://, http://, https://';
+const ENVIRONMENT = '$SOCX_PROXY, $ALL_PROXY, $all_proxy, $HTTPS_PROXY, $https_proxy';
+
+/** What a command does with its proxy: the command it sends, and whether `-x` may be repeated (a chain). */
+export interface ProxyUse {
+  readonly command: CommandName;
+  readonly chain: boolean;
+}
+
 /** The options every client command shares: which proxy, whose credentials, how long to wait. */
-export function withProxyOptions(command: Command): Command {
+export function withProxyOptions(command: Command, { chain }: Pick<ProxyUse, 'chain'> = { chain: false }): Command {
+  const proxy = chain
+    ? `Proxy URL: ${SCHEMES} [user:pass@]host[:port]; repeat for a chain, first hop first; else the first of ${ENVIRONMENT}, then ${DEFAULT_PROXY}`
+    : `Proxy URL: ${SCHEMES} [user:pass@]host[:port]; else the first of ${ENVIRONMENT}, then ${DEFAULT_PROXY}`;
   return command
-    .option('-x, --proxy <url>', `Proxy URL: socks5h://, socks5://, socks4a://, socks4://, [user:pass@]host[:port]; else $SOCX_PROXY, $ALL_PROXY, then ${DEFAULT_PROXY}`)
-    .option('-U, --proxy-user <user:pass>', 'Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID)')
+    .option('-x, --proxy <url>', proxy)
+    .option('-U, --proxy-user <user:pass>', `Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID, HTTP Basic)${chain ? '; with a chain, give each hop its own in its URL' : ''}`)
     .option('--timeout <duration, bare = ms>', `Limit on a local DNS lookup, on reaching the proxy, and on its handshake (above socx serve's 10 s --connect-timeout, so the proxy's own timeout reply reaches you)`, { default: '20s' });
 }
 
 export interface ProxyOptions {
+  /** The proxy that carries out the command (the last hop of a chain). */
   readonly proxy: ProxyConfig;
+  /** The hops before it, first first; undefined with one proxy. */
+  readonly via?: readonly ProxyConfig[] | undefined;
   readonly timeoutMs: number;
 }
 
-export function parseProxyOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ProxyOptions {
-  const url = stringOption(raw.proxy, 'proxy') ?? proxyFromEnvironment(env) ?? DEFAULT_PROXY;
+export function parseProxyOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, use: ProxyUse = { command: 'connect', chain: false }): ProxyOptions {
+  const proxies = proxiesFrom(raw, env, use);
   return {
-    proxy: withCredentials(parseProxyUrl(url), stringOption(raw.proxyUser, 'proxy-user')),
+    ...chainOptions(proxies),
     timeoutMs: durationOption(raw.timeout, 'timeout', 'ms', { min: 1, max: HOUR }) ?? DEFAULT_TIMEOUT_MS,
   };
+}
+
+/** `-x` (repeated: a chain, where the command allows one), else the environment, else the default. */
+function proxiesFrom(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, use: ProxyUse): ProxyConfig[] {
+  const userPass = stringOption(raw.proxyUser, 'proxy-user');
+  const urls = listOption(raw.proxy, 'proxy');
+  if (urls.length > 1) {
+    if (!use.chain) throw usageError(use.command === 'udp' ? "a chain of proxies (-x repeated) cannot carry UDP: the datagrams would go straight to the last proxy's relay, past the other hops; give one -x" : '--proxy may be given only once');
+    if (userPass !== undefined) throw usageError('with a chain (-x repeated), -U would not say which hop it is for: put each hop\'s credentials in its URL');
+    const proxies = urls.map((url) => parseProxyUrl(url));
+    requireCommand(use.command, proxies.at(-1)!, undefined);
+    return proxies;
+  }
+  const fromEnvironment = urls.length === 0 ? proxyFromEnvironment(env) : undefined;
+  const proxy = withCredentials(fromEnvironment ? parseEnvironmentProxy(fromEnvironment) : parseProxyUrl(urls[0] ?? DEFAULT_PROXY), userPass);
+  requireCommand(use.command, proxy, fromEnvironment?.variable);
+  return [proxy];
+}
+
+/** `-v`: each handshake line on stderr, as connect-proxy's -d. */
+export function traceOption(verbose: boolean): { trace?: Trace } {
+  return verbose ? { trace: printStatus } : {};
+}
+
+/** "socks5h://a:1080", or a chain: "http://a:3128 -> socks5h://b:1080". */
+export function describeChain({ proxy, via = [] }: ProxyOptions): string {
+  return [...via, proxy].map(describeProxy).join(' -> ');
+}
+
+/** Refuses a proxy that cannot do the command before anything is sent; one taken from the environment is
+ * named, since the user may not know it is set. */
+function requireCommand(command: CommandName, proxy: ProxyConfig, variable: string | undefined): void {
+  const reason = unsupportedCommand(command, proxy);
+  if (reason === undefined) return;
+  throw usageError(variable === undefined ? reason : `the proxy in $${variable}: ${reason}; give a SOCKS proxy with -x or $SOCX_PROXY`);
 }

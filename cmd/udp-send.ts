@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { buffer } from 'node:stream/consumers';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { CAC } from 'cac';
+import type { Trace } from '../lib/client/client.ts';
 import { describeProxy, parseTarget } from '../lib/client/proxy-url.ts';
 import { maxUdpPayload, openUdpSession, resolveUdpTarget, type UdpSession } from '../lib/client/udp.ts';
 import { formatAddress, isUnspecified, type Address } from '../lib/codec/address.ts';
@@ -9,7 +10,7 @@ import { usageError } from '../lib/errors.ts';
 import { parseListenAddress } from '../lib/server/listen-address.ts';
 import { durationOption, flagOption, HOUR, integerOption, stringOption } from './options.ts';
 import { printError, printStatus } from './output.ts';
-import { parseProxyOptions, withProxyOptions, type ProxyOptions } from './proxy-options.ts';
+import { parseProxyOptions, traceOption, withProxyOptions, type ProxyOptions } from './proxy-options.ts';
 
 interface UdpSendOptions extends ProxyOptions {
   readonly target: Address;
@@ -20,6 +21,7 @@ interface UdpSendOptions extends ProxyOptions {
   readonly hex: boolean;
   readonly local: { host: string; port: number } | undefined;
   readonly verbose: boolean;
+  readonly trace?: Trace | undefined;
 }
 
 /** Sends go out in bursts of this many, with a turn of the event loop between, so replies are read while a
@@ -36,7 +38,7 @@ export function registerUdpSend(cli: CAC): void {
     .option('--wait <duration, bare = ms>', 'How long to wait for replies after the last send; 0 sends and exits', { default: '2s' })
     .option('--hex', 'Print each reply as one line of hex instead of its raw bytes')
     .option('--local <[ip:]port>', 'Send from this local UDP address and announce it in the request (default: a free port, announced as 0.0.0.0:0)')
-    .option('-v, --verbose', "Print the association and each reply's source on stderr")
+    .option('-v, --verbose', "Print each handshake message sent and received, the association and each reply's source on stderr")
     .example("printf 'hello' | socx udp-send -x socks5h://127.0.0.1:1080 127.0.0.1 7")
     .action((host: string, port: string, data: unknown, raw: Record<string, unknown>) => udpSend(parseUdpSendOptions(host, port, data, raw)));
 }
@@ -44,7 +46,8 @@ export function registerUdpSend(cli: CAC): void {
 function parseUdpSendOptions(host: string, port: unknown, data: unknown, raw: Record<string, unknown>): UdpSendOptions {
   const localText = stringOption(raw.local, 'local');
   return {
-    ...parseProxyOptions(raw),
+    ...parseProxyOptions(raw, process.env, { command: 'udp', chain: false }),
+    ...traceOption(flagOption(raw.verbose)),
     target: parseTarget(String(host), String(port)),
     data: dataArgument(data, raw['--']),
     count: integerOption(raw.count, 'count', 1, MAX_COUNT) ?? 1,

@@ -18,17 +18,28 @@ export type ErrorCode =
 
 export type Phase = 'setup' | 'connect' | 'greeting' | 'auth' | 'request' | 'second-reply' | 'relay' | 'udp';
 
-export interface ProxyReply {
+export type ProxyReply = SocksReply | HttpReply;
+
+export interface SocksReply {
   readonly version: 4 | 5;
   readonly code: number;
   /** The proxy closed the connection partway through the reply, after its code (`05 05`, `05 07 00 01`). */
   readonly short?: boolean;
 }
 
+/** An HTTP proxy's answer to CONNECT: the status code and its reason phrase, already escaped for printing. */
+export interface HttpReply {
+  readonly version: 'http';
+  readonly code: number;
+  readonly reason: string;
+}
+
 export interface SocxErrorDetails {
   readonly phase?: Phase;
   readonly reply?: ProxyReply;
   readonly proxy?: string;
+  /** Which hop of a chain (1 = the first) failed; absent with a single proxy. */
+  readonly hop?: number;
   readonly target?: string;
   readonly cause?: unknown;
 }
@@ -39,6 +50,7 @@ export class SocxError extends Error {
   readonly phase: Phase;
   readonly reply: ProxyReply | undefined;
   readonly proxy: string | undefined;
+  readonly hop: number | undefined;
   readonly target: string | undefined;
 
   constructor(code: ErrorCode, message: string, details: SocxErrorDetails = {}) {
@@ -47,6 +59,7 @@ export class SocxError extends Error {
     this.phase = details.phase ?? 'setup';
     this.reply = details.reply;
     this.proxy = details.proxy;
+    this.hop = details.hop;
     this.target = details.target;
   }
 }
@@ -70,6 +83,7 @@ export function exitCodeFor(error: unknown): number {
 }
 
 export function describeReply(reply: ProxyReply): string {
+  if (reply.version === 'http') return `${reply.code}${reply.reason === '' ? '' : ` ${reply.reason}`} (HTTP)`;
   const name = reply.version === 5 ? replyName(reply.code) : socks4ReplyName(reply.code);
   return `${name} (SOCKS${reply.version} reply ${hexByte(reply.code)}${reply.short ? ', short reply' : ''})`;
 }
@@ -77,13 +91,18 @@ export function describeReply(reply: ProxyReply): string {
 /** One line for a person: what failed and, where we can tell, how to fix it. */
 export function describeError(error: unknown): string {
   if (error instanceof SocxError) {
-    if ((error.code === 'request-rejected' || error.code === 'proxy-closed') && error.reply) return `proxy refused: ${describeReply(error.reply)}`;
+    if ((error.code === 'request-rejected' || error.code === 'proxy-closed') && error.reply) return `${refuser(error)} refused: ${describeReply(error.reply)}`;
     return error.message;
   }
   if (error instanceof CodecError) return `malformed SOCKS message: ${error.message}`;
   const code = errnoCode(error);
   if (code) return `${socketErrorText(code)} (${code})`;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** "proxy", or in a chain the hop that said no: "hop 2 (socks5h://b:1080)". */
+function refuser(error: SocxError): string {
+  return error.hop === undefined ? 'proxy' : `hop ${error.hop} (${error.proxy ?? 'proxy'})`;
 }
 
 /** The errno-style code of a system error (ECONNREFUSED, EAI_AGAIN, …); undefined for anything else, such as

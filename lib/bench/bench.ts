@@ -95,7 +95,7 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
 }
 
 function ownServe({ host, port }: { host: string; port: number }): ProxyConfig {
-  return { version: 5, remoteDns: true, host, port, username: undefined, password: undefined };
+  return { kind: 'socks', version: 5, remoteDns: true, host, port, username: undefined, password: undefined };
 }
 
 /** A proxy on this machine: its process, found by its listening port, so that its CPU use can be told. */

@@ -18,7 +18,7 @@ export interface HandshakeStep {
 
 export function handshakeScript(proxy: ProxyConfig, target: { host: string; port: number }): HandshakeStep[] {
   const address = { type: 'ipv4', host: target.host, port: target.port } as const;
-  if (proxy.version === 4) {
+  if (proxy.kind === 'socks' && proxy.version === 4) {
     return [{
       send: encodeSocks4Request({ command: Command.CONNECT, address, userId: proxy.username ?? '' }),
       decode: decodeSocks4Reply,

@@ -37,8 +37,10 @@ export function lookupWithin(host: string, family: 0 | 4, { timeoutMs, signal, r
   });
 }
 
-/** socks5:// and socks4:// mean the client resolves names; SOCKS4 carries IPv4 only. */
+/** socks5:// and socks4:// mean the client resolves names; SOCKS4 carries IPv4 only. An HTTP proxy always
+ * gets the name. */
 export async function resolveLocally(target: Address, proxy: ProxyConfig, limits: LookupLimits): Promise<Address> {
+  if (proxy.kind === 'http') return target;
   if (proxy.version === 4 && target.type === 'ipv6') throw usageError('SOCKS4 cannot carry an IPv6 target: use a socks5 proxy URL');
   if (target.type !== 'domain' || proxy.remoteDns) return target;
   try {

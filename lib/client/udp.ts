@@ -170,7 +170,9 @@ async function relayAddress(control: ProxySession, options: ClientOptions): Prom
   if (bound.port === 0) {
     throw new SocxError('protocol', `${describeProxy(options.proxy)} announced a UDP relay on port 0`, { phase: 'request' });
   }
-  if (namesNoAddress(bound)) return { host: canonicalIp(control.socket.remoteAddress ?? options.proxy.host), port: bound.port };
+  // Through a chain the control connection's peer is the first hop, not the one that owns the relay.
+  const reached = options.via?.length ? undefined : control.socket.remoteAddress;
+  if (namesNoAddress(bound)) return { host: canonicalIp(reached ?? options.proxy.host), port: bound.port };
   if (bound.type !== 'domain') return { host: canonicalIp(bound.host), port: bound.port };
   try {
     return { host: (await lookupWithin(bound.host, 0, options)).address, port: bound.port };

@@ -11,10 +11,10 @@ export type CodecErrorCode =
   | 'bad-address-type'
   | 'bad-length'
   | 'bad-reserved'
+  | 'bad-syntax'
   | 'too-long'
   // PROXY protocol headers
   | 'bad-signature'
-  | 'bad-syntax'
   | 'bad-command';
 
 export class CodecError extends Error {

@@ -182,17 +182,18 @@ function refusal(command: string, error: unknown, received: Buffer, client: Clie
     return { detail: { status: 'refused', reason: name, reply: describeReply(error.reply) }, findings: [] };
   }
   const findings: string[] = [];
+  const version = client.proxy.kind === 'socks' ? client.proxy.version : undefined;
   if (error instanceof SocxError && error.code === 'proxy-closed' && error.phase === 'request') {
-    const partial = client.proxy.version === 5 ? received.subarray(received[1] === Method.USERPASS ? 4 : 2) : received;
-    const full = client.proxy.version === 5 ? 10 : 8;
-    if (partial.length > 0 && client.proxy.version === 4 && partial[0] === 0x05) {
+    const partial = version === 5 ? received.subarray(received[1] === Method.USERPASS ? 4 : 2) : received;
+    const full = version === 5 ? 10 : 8;
+    if (partial.length > 0 && version === 4 && partial[0] === 0x05) {
       return { detail: { status: 'refused', reason: `it answered the SOCKS4 request in SOCKS5 (${hexBytes(partial)}): no SOCKS4` }, findings };
     }
     if (partial.length > 0) {
       const bytes = hexBytes(partial);
       findings.push(`short error reply to ${command}: ${partial.length} bytes (${bytes}) and then closed, where a complete reply has ${full}`);
       const code = partial[1];
-      const reason = code === undefined ? `the proxy sent ${partial.length} byte(s) of a reply and closed` : `${client.proxy.version === 5 ? replyName(code) : socks4ReplyName(code)} (short reply)`;
+      const reason = code === undefined ? `the proxy sent ${partial.length} byte(s) of a reply and closed` : `${version === 5 ? replyName(code) : socks4ReplyName(code)} (short reply)`;
       return { detail: { status: 'refused', reason }, findings };
     }
     return { detail: { status: 'refused', reason: 'the proxy closed the connection without replying' }, findings };

@@ -162,9 +162,9 @@ type CommandClient = { readonly options: ClientOptions; readonly version: 4 | 5 
 function commandClient(proxy: ProxyConfig, timeoutMs: number, socks5: boolean, socks4Works: boolean, methods: ProbeReport['methods'], auth: AuthResult, authReason: string | undefined): CommandClient {
   if (socks5 && (auth === 'ok' || methods.none)) {
     const credentials = auth === 'ok' ? {} : { username: undefined, password: undefined };
-    return { version: 5, options: { proxy: { ...proxy, ...credentials, version: 5, remoteDns: true }, timeoutMs } };
+    return { version: 5, options: { proxy: { ...proxy, ...credentials, kind: 'socks', version: 5, remoteDns: true }, timeoutMs } };
   }
-  if (socks4Works) return { version: 4, options: { proxy: { ...proxy, version: 4, remoteDns: true }, timeoutMs } };
+  if (socks4Works) return { version: 4, options: { proxy: { ...proxy, kind: 'socks', version: 4, remoteDns: true }, timeoutMs } };
   return { reason: authReason ?? 'SOCKS5 authentication did not succeed' };
 }
 

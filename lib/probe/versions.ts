@@ -16,5 +16,5 @@ export function checkSocks4a(target: ConnectTarget & { readonly address: Address
 }
 
 function socks4Client(proxy: ProxyConfig, remoteDns: boolean, timeoutMs: number): ClientOptions {
-  return { proxy: { ...proxy, version: 4, remoteDns }, timeoutMs };
+  return { proxy: { ...proxy, kind: 'socks', version: 4, remoteDns }, timeoutMs };
 }

@@ -217,7 +217,7 @@ describe('socx bind usage', () => {
     [['127.0.0.1'], /missing required args/i],
     [['127.0.0.1', '70000'], /bad port "70000"/],
     [['127.0.0.1', '0', '--wait', '0'], /--wait must be from 1ms to 1h/],
-    [['127.0.0.1', '0', '-x', 'http://127.0.0.1:1'], /unsupported proxy scheme/],
+    [['127.0.0.1', '0', '-x', 'http://127.0.0.1:1'], /^socx: BIND needs a SOCKS proxy: an HTTP proxy \(http:\/\/127\.0\.0\.1:1\) only tunnels TCP connections \(CONNECT\)$/],
   ] as const) {
     test(`socx bind ${args.join(' ')} → exit 2, one line`, T, async () => {
       const r = await runSocx(['bind', ...args]);

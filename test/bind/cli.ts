@@ -4,13 +4,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { run, startProcess, type RunResult } from '../support/process.ts';
-import { socxBinary } from '../interop/socx.ts';
+import { NO_PROXY_ENV, socxBinary } from '../interop/socx.ts';
 
 export { socxBinary };
 import { deferred, withTimeout } from '../helpers/net.ts';
 
 /** No proxy from the caller's shell may leak into a test. */
-const ENV: NodeJS.ProcessEnv = { SOCX_PROXY: '', ALL_PROXY: '', all_proxy: '', NO_COLOR: '1' };
+const ENV: NodeJS.ProcessEnv = { ...NO_PROXY_ENV, NO_COLOR: '1' };
 
 export interface Served {
   readonly host: string;

@@ -3,7 +3,7 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseProxyUrl, proxyFromEnvironment, withCredentials, parseTarget, redact, type ProxyConfig } from '../../lib/client/proxy-url.ts';
+import { describeProxy, parseEnvironmentProxy, parseProxyUrl, proxyFromEnvironment, withCredentials, parseTarget, redact, type ProxyConfig } from '../../lib/client/proxy-url.ts';
 import { SocxError, exitCodeFor } from '../../lib/errors.ts';
 import { isLoopback, parseListenAddress } from '../../lib/server/listen-address.ts';
 
@@ -21,11 +21,14 @@ function assertUsage(fn: () => unknown, what: string): SocxError {
   return caught;
 }
 
+const http = (tls: boolean, host: string, port: number, username?: string, password?: string): ProxyConfig =>
+  ({ kind: 'http', tls, host, port, username, password });
+
 const proxy = (version: 4 | 5, remoteDns: boolean, host: string, port: number, username?: string, password?: string): ProxyConfig =>
-  ({ version, remoteDns, host, port, username, password });
+  ({ kind: 'socks', version, remoteDns, host, port, username, password });
 
 describe('parseProxyUrl', () => {
-  const valid: Array<[string, ProxyConfig]> = [
+  const valid: Array<[string, ProxyConfig | undefined]> = [
     ['socks5://127.0.0.1:1080', proxy(5, false, '127.0.0.1', 1080)],
     ['socks5h://proxy.example:9050', proxy(5, true, 'proxy.example', 9050)],
     ['socks4://10.0.0.1:1081', proxy(4, false, '10.0.0.1', 1081)],
@@ -44,14 +47,36 @@ describe('parseProxyUrl', () => {
     ['socks5://%C3%A9t%C3%A9:%2F%25@host:1', proxy(5, false, 'host', 1, 'été', '/%')],
     ['socks4://ident@host:1', proxy(4, false, 'host', 1, 'ident', undefined)],
     ['alice:secret@host:2', proxy(5, true, 'host', 2, 'alice', 'secret')],
+    ['http://proxy.example:3128', http(false, 'proxy.example', 3128)],
+    ['HTTP://Proxy.Example', http(false, 'Proxy.Example', 1080)],
+    ['http://proxy:80', http(false, 'proxy', 80)],
+    ['https://proxy', http(true, 'proxy', 443)],
+    ['https://proxy:443', http(true, 'proxy', 443)],
+    ['https://[::1]:8443', http(true, '::1', 8443)],
+    ['http://alice@proxy:1', http(false, 'proxy', 1, 'alice')],
+    ['http://alice:@proxy:1', http(false, 'proxy', 1, 'alice')],
+    ['http://al%3Aice:pw@proxy:1', undefined],
+    ['http://alice:p%40ss%3Aw@proxy:1', http(false, 'proxy', 1, 'alice', 'p@ss:w')],
   ];
   for (const [text, expected] of valid) {
-    test(`${text}`, () => assert.deepEqual({ ...parseProxyUrl(text) }, expected));
+    if (expected === undefined) test(`rejects ${text}`, () => { assertUsage(() => parseProxyUrl(text), text); });
+    else test(`${text}`, () => assert.deepEqual({ ...parseProxyUrl(text) }, expected));
   }
 
+  test('a bare host:port means socks5h:// on the command line, http:// where curl reads it', () => {
+    assert.deepEqual({ ...parseProxyUrl('gw:3128', 'http') }, http(false, 'gw', 3128));
+    assert.deepEqual({ ...parseProxyUrl('gw:3128') }, proxy(5, true, 'gw', 3128));
+  });
+
+  test('describeProxy names the scheme and address, never the credentials', () => {
+    for (const [text, shown] of [['http://u:secret@p:1', 'http://p:1'], ['https://p', 'https://p:443'], ['socks4a://id@[::1]:2', 'socks4a://[::1]:2']] as const) {
+      assert.equal(describeProxy(parseProxyUrl(text)), shown);
+    }
+  });
+
   const invalid: Array<[string, string]> = [
-    ['http://host:8080', 'an HTTP proxy'],
-    ['https://host', 'https'],
+    ['ftp://host:21', 'a scheme that is no proxy'],
+    ['http://:pw@host:1', 'an HTTP password without a user'],
     ['socks6://host', 'an unknown scheme'],
     ['socks5://', 'no host'],
     ['socks5://:1080', 'an empty host with a port'],
@@ -73,7 +98,7 @@ describe('parseProxyUrl', () => {
   });
 
   test('error messages never show the password, with or without a scheme', () => {
-    for (const text of ['http://alice:s3cr3t@host:1', 'socks5://alice:s3cr3t@host:0', 'socks5://alice:s3cr3t@host:1/path', 'alice:s3cr3t@host:0', 'alice:s3cr3t@host:1/path']) {
+    for (const text of ['ftp://alice:s3cr3t@host:1', 'http://alice:s3cr3t@host:0', 'socks5://alice:s3cr3t@host:0', 'socks5://alice:s3cr3t@host:1/path', 'alice:s3cr3t@host:0', 'alice:s3cr3t@host:1/path']) {
       const error = assertUsage(() => parseProxyUrl(text), text);
       assert.ok(!error.message.includes('s3cr3t'), `${text}: message shows the password: ${error.message}`);
     }
@@ -87,21 +112,37 @@ describe('parseProxyUrl', () => {
 });
 
 describe('proxyFromEnvironment', () => {
-  const cases: Array<[string, NodeJS.ProcessEnv, string | undefined]> = [
-    ['nothing set', {}, undefined],
-    ['SOCX_PROXY', { SOCX_PROXY: 'socks5://a:1' }, 'socks5://a:1'],
-    ['SOCX_PROXY first', { SOCX_PROXY: 'socks5://a:1', ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'socks5://a:1'],
-    ['SOCX_PROXY may omit the scheme', { SOCX_PROXY: 'a:1', ALL_PROXY: 'socks5://b:2' }, 'a:1'],
-    ['ALL_PROXY with a socks URL', { ALL_PROXY: 'socks5h://b:2' }, 'socks5h://b:2'],
-    ['all_proxy with a socks URL', { all_proxy: 'socks4://c:3' }, 'socks4://c:3'],
-    ['ALL_PROXY before all_proxy', { ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'socks5://b:2'],
-    ['ALL_PROXY with an HTTP URL is not ours', { ALL_PROXY: 'http://b:8080' }, undefined],
-    ['an HTTP ALL_PROXY falls through to a socks all_proxy', { ALL_PROXY: 'http://b:8080', all_proxy: 'socks5://c:3' }, 'socks5://c:3'],
-    ['upper-case scheme', { ALL_PROXY: 'SOCKS5://b:2' }, 'SOCKS5://b:2'],
-    ['empty SOCX_PROXY', { SOCX_PROXY: '', ALL_PROXY: 'socks5://b:2' }, 'socks5://b:2'],
-    ['ALL_PROXY without a scheme is not taken', { ALL_PROXY: 'b:2' }, undefined],
+  // SOCX_PROXY, then ALL_PROXY (socx always read it), then the https variables.
+  const cases: Array<[string, NodeJS.ProcessEnv, string | undefined, string | undefined]> = [
+    ['nothing set', {}, undefined, undefined],
+    ['SOCX_PROXY', { SOCX_PROXY: 'socks5://a:1' }, 'SOCX_PROXY', 'socks5://a:1'],
+    ['SOCX_PROXY first', { SOCX_PROXY: 'socks5://a:1', https_proxy: 'http://h:1', ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'SOCX_PROXY', 'socks5://a:1'],
+    ['ALL_PROXY with a socks URL', { ALL_PROXY: 'socks5h://b:2' }, 'ALL_PROXY', 'socks5h://b:2'],
+    ['all_proxy with a socks URL', { all_proxy: 'socks4://c:3' }, 'all_proxy', 'socks4://c:3'],
+    ['ALL_PROXY before all_proxy', { ALL_PROXY: 'socks5://b:2', all_proxy: 'socks5://c:3' }, 'ALL_PROXY', 'socks5://b:2'],
+    ['an HTTP ALL_PROXY is taken, not skipped', { ALL_PROXY: 'http://b:8080', all_proxy: '' }, 'ALL_PROXY', 'http://b:8080'],
+    ['all_proxy before https_proxy', { all_proxy: 'socks5://c:3', https_proxy: 'http://h:3128' }, 'all_proxy', 'socks5://c:3'],
+    ['HTTPS_PROXY before https_proxy', { HTTPS_PROXY: 'http://H:1', https_proxy: 'http://h:2' }, 'HTTPS_PROXY', 'http://H:1'],
+    ['ALL_PROXY before HTTPS_PROXY, as socx always read it', { HTTPS_PROXY: 'http://H:1', ALL_PROXY: 'socks5://b:2' }, 'ALL_PROXY', 'socks5://b:2'],
+    ['https_proxy alone', { https_proxy: 'http://h:2' }, 'https_proxy', 'http://h:2'],
+    ['http_proxy is for plain HTTP requests, not tunnels', { http_proxy: 'http://p:1', HTTP_PROXY: 'http://p:2' }, undefined, undefined],
+    ['empty SOCX_PROXY', { SOCX_PROXY: '', ALL_PROXY: 'socks5://b:2' }, 'ALL_PROXY', 'socks5://b:2'],
   ];
-  for (const [what, env, expected] of cases) test(what, () => assert.equal(proxyFromEnvironment(env), expected));
+  for (const [what, env, variable, url] of cases) {
+    test(what, () => assert.deepEqual(proxyFromEnvironment(env), variable === undefined ? undefined : { variable, url }));
+  }
+
+  test("no scheme: socks5h:// in SOCX_PROXY, http:// in curl's variables", () => {
+    assert.deepEqual({ ...parseEnvironmentProxy({ variable: 'SOCX_PROXY', url: 'a:1' }) }, proxy(5, true, 'a', 1));
+    assert.deepEqual({ ...parseEnvironmentProxy({ variable: 'ALL_PROXY', url: 'b:2' }) }, http(false, 'b', 2));
+    assert.deepEqual({ ...parseEnvironmentProxy({ variable: 'https_proxy', url: 'c' }) }, http(false, 'c', 1080));
+  });
+
+  test('a bad URL in a variable names the variable, never the password', () => {
+    const error = assertUsage(() => parseEnvironmentProxy({ variable: 'ALL_PROXY', url: 'gopher://u:s3cr3t@b:2' }), 'gopher');
+    assert.match(error.message, /^\$ALL_PROXY: unsupported proxy scheme "gopher:"/);
+    assert.ok(!error.message.includes('s3cr3t'), error.message);
+  });
 });
 
 describe('withCredentials', () => {

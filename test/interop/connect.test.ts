@@ -237,12 +237,16 @@ describe('socx connect', () => {
       assert.match(r.stderr, new RegExp(`:${closedPort}`));
     });
 
-    test('ALL_PROXY holding a non-SOCKS URL is ignored (falls back to the default 127.0.0.1:1080)', T, async () => {
-      // Only what is observable without depending on port 1080: the http:// proxy itself is never used,
-      // so there is no usage error about its scheme.
-      const r = await ping({ ALL_PROXY: 'http://127.0.0.1:3128' });
-      assert.notEqual(r.code, 2, describeRun(r));
-      assert.doesNotMatch(r.stderr, /http:|3128/);
+    test('ALL_PROXY holding an http:// URL is not skipped: it is the one dialled (a closed port there -> exit 1)', T, async () => {
+      const r = await ping({ ALL_PROXY: `http://127.0.0.1:${closedPort}` });
+      assert.equal(r.code, 1, describeRun(r));
+      assert.equal(r.stderr, `socx: Cannot connect to proxy 127.0.0.1:${closedPort}: connection refused\n`);
+    });
+
+    test('ALL_PROXY comes before https_proxy (a machine-wide HTTP proxy does not take over)', T, async () => {
+      const r = await ping({ ALL_PROXY: `socks5h://${serve.authority}`, https_proxy: closed() });
+      assert.equal(r.code, 0, describeRun(r));
+      assert.equal(r.stdout.toString(), 'via-env');
     });
   });
 });

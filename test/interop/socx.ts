@@ -115,7 +115,7 @@ export class Cleanup {
 }
 
 /** Environment entries that would otherwise pick a proxy for `socx connect` from the caller's shell. */
-export const NO_PROXY_ENV: NodeJS.ProcessEnv = { SOCX_PROXY: '', ALL_PROXY: '', all_proxy: '' };
+export const NO_PROXY_ENV: NodeJS.ProcessEnv = { SOCX_PROXY: '', https_proxy: '', HTTPS_PROXY: '', ALL_PROXY: '', all_proxy: '' };
 
 /** The contract's shape for every error: exactly one line on stderr, `socx: ...`, no stack trace. */
 export function assertOneErrorLine(stderr: string, context = ''): void {

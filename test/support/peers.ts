@@ -2,7 +2,7 @@
 // External peers come from apt (see .ci/run); a missing binary is an error,
 // never a skip, so CI cannot go green without actually testing interop.
 import { mkdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
@@ -108,6 +108,72 @@ export async function startDante(opts: { bind?: boolean; udp?: boolean } = {}): 
       });
     });
     return { host: HOST, port, stop: stopper(proc, dir), output: proc.output };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** tinyproxy (HTTP CONNECT) in the foreground: CONNECT allowed only to `connectPort` (others get "403 Access
+ * violation") when given, and Basic authentication (407 without it) when a user is given. */
+export async function startTinyproxy(opts: { connectPort?: number; user?: string; password?: string } = {}): Promise<Peer & { output(): string }> {
+  const bin = requireBinary('tinyproxy');
+  const dir = await tempDir('tinyproxy');
+  const config = (port: number) =>
+    [
+      `Port ${port}`,
+      `Listen ${HOST}`,
+      'Timeout 30',
+      'MaxClients 64',
+      'LogLevel Info',
+      `Allow ${HOST}`,
+      ...(opts.connectPort === undefined ? [] : [`ConnectPort ${opts.connectPort}`]),
+      ...(opts.user === undefined ? [] : [`BasicAuth ${opts.user} ${opts.password ?? ''}`]),
+      '',
+    ].join('\n');
+  try {
+    const { port, proc } = await onFreePort(async (port) => {
+      const cfg = path.join(dir, 'tinyproxy.conf');
+      await writeFile(cfg, config(port));
+      return startProcess(bin, ['-d', '-c', cfg], { readyPort: port, timeoutMs: START_TIMEOUT_MS });
+    });
+    return { host: HOST, port, stop: stopper(proc, dir), output: proc.output };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** squid in the foreground (-N) as an HTTP CONNECT proxy for loopback clients, to any port, no cache. Its
+ * cache log goes to a file in its temp dir: run as root, squid writes as the user "proxy". */
+export async function startSquid(): Promise<Peer & { output(): Promise<string> }> {
+  const bin = requireBinary('/usr/sbin/squid', 'squid');
+  const dir = await tempDir('squid');
+  await chmod(dir, 0o777);
+  const config = (port: number) =>
+    [
+      `http_port ${HOST}:${port}`,
+      `pid_filename ${path.join(dir, 'squid.pid')}`,
+      `cache_log ${path.join(dir, 'cache.log')}`,
+      'access_log none',
+      'cache deny all',
+      'cache_mem 8 MB',
+      'pinger_enable off',
+      `coredump_dir ${dir}`,
+      'shutdown_lifetime 0 seconds',
+      'acl loopback src 127.0.0.0/8',
+      'http_access allow loopback CONNECT',
+      'http_access deny all',
+      '',
+    ].join('\n');
+  try {
+    const { port, proc } = await onFreePort(async (port) => {
+      const cfg = path.join(dir, 'squid.conf');
+      await writeFile(cfg, config(port));
+      return startProcess(bin, ['-N', '-f', cfg], { readyPort: port, timeoutMs: START_TIMEOUT_MS });
+    });
+    const output = async () => `${proc.output()}${await readFile(path.join(dir, 'cache.log'), 'utf8').catch(() => '')}`;
+    return { host: HOST, port, stop: stopper(proc, dir), output };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
