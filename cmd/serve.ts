@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
@@ -7,7 +6,7 @@ import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
 import { isExposed, isLoopback, listenErrorText, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
 import { createRegistry } from '../lib/observe/registry.ts';
 import { ServerMetrics } from '../lib/observe/metrics.ts';
-import { serveMetrics } from '../lib/observe/metrics-server.ts';
+import { serveMetrics, type MetricsServer } from '../lib/observe/metrics-server.ts';
 import { defaultServerConfig, SocksServer, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
@@ -205,7 +204,14 @@ async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<n
   // is to exit, SIGUSR1's to open the inspector).
   const signals = watchServeSignals(server, {
     reload: () => {
-      const next = reload();
+      let next: ServeOptions;
+      try {
+        next = reload();
+      } catch (error) {
+        // logrotate's SIGHUP must still move the log to the new file when the config does not load.
+        logs.reopen(options.logFile);
+        throw error;
+      }
       const restart = formatAddresses(next.listen) !== formatAddresses(options.listen) || formatAddresses(next.metrics ? [next.metrics] : []) !== formatAddresses(options.metrics ? [options.metrics] : []);
       // The log file first: a path that cannot be opened fails the reload, and the old settings stay.
       logs.reopen(next.logFile);
@@ -217,38 +223,38 @@ async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<n
     quiet: () => options.quiet,
   });
   let bound: ListenAddress[];
-  let metricsPort: number | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
-    bound = await server.listen(options.listen);
+    bound = await server.listen(options.listen).catch((error: unknown) => {
+      throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${listenErrorText(error, options.listen)}`);
+    });
+    if (metrics && options.metrics) metricsServer = await startMetrics(metrics, server, options.metrics);
   } catch (error) {
     await Promise.all([server.close(0), logs.close()]);
     signals.dispose();
-    throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${listenErrorText(error, options.listen)}`);
-  }
-  const metricsAt = options.metrics;
-  let metricsServer: Server | undefined;
-  if (metrics && metricsAt) {
-    try {
-      ({ server: metricsServer, port: metricsPort } = await serveMetrics(metrics.registry, { ready: () => !server.closing }, metricsAt.host, metricsAt.port));
-    } catch (error) {
-      await Promise.all([server.close(0), logs.close()]);
-      signals.dispose();
-      throw new SocxError('network', `cannot listen on ${formatAddress(metricsAt)} for --metrics: ${listenErrorText(error, [metricsAt])}`);
-    }
+    throw error;
   }
   for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
-  if (metricsAt && metricsPort !== undefined) {
-    const at = formatAddress({ host: metricsAt.host, port: metricsPort });
+  if (metricsServer) {
+    const at = formatAddress(metricsServer.address);
     printStatus(`metrics on http://${at}/metrics (and /healthz, /readyz)`);
-    if (!isLoopback(metricsAt.host)) printWarning(`metrics on ${at} are reachable from other hosts, without a login: they show traffic volumes and rule names (firewall the port, or use a loopback address)`);
+    if (!isLoopback(metricsServer.address.host)) printWarning(`metrics on ${at} are reachable from other hosts, without a login: they show traffic volumes and rule names (firewall the port, or use a loopback address)`);
   }
   if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => isExposed(a) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
   if (!options.quiet) for (const line of startLines(options, server.config, bound)) printStatus(line);
   await signals.stopped;
   metricsServer?.close();
-  metricsServer?.closeAllConnections();
   await logs.close();
   return 0;
+}
+
+/** /metrics, /healthz and /readyz (not ready once the server is closing, SIGTERM's drain). */
+async function startMetrics(metrics: ServerMetrics, server: SocksServer, at: ListenAddress): Promise<MetricsServer> {
+  try {
+    return await serveMetrics(metrics.registry, { ready: () => !server.closing }, at.host, at.port);
+  } catch (error) {
+    throw new SocxError('network', `cannot listen on ${formatAddress(at)} for --metrics: ${listenErrorText(error, [at])}`);
+  }
 }
 
 /** The metrics' record and resolver hooks; none at all without --metrics. */

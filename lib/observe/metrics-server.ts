@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface Probes {
@@ -7,8 +7,14 @@ export interface Probes {
   ready(): boolean;
 }
 
+export interface MetricsServer {
+  /** The port chosen when 0 was asked for. */
+  readonly address: { readonly host: string; readonly port: number };
+  close(): void;
+}
+
 /** GET /metrics (the Prometheus text format), /healthz (200 while the process runs) and /readyz. */
-export async function serveMetrics(registry: Registry, probes: Probes, host: string, port: number): Promise<{ server: Server; port: number }> {
+export async function serveMetrics(registry: Registry, probes: Probes, host: string, port: number): Promise<MetricsServer> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
@@ -33,5 +39,11 @@ export async function serveMetrics(registry: Registry, probes: Probes, host: str
   });
   server.unref();
   const address = server.address();
-  return { server, port: typeof address === 'object' && address ? address.port : port };
+  return {
+    address: { host, port: typeof address === 'object' && address ? address.port : port },
+    close: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
 }

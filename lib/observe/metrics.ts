@@ -1,13 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { LookupSource } from '../resolver/resolver.ts';
+import { LOOKUP_SOURCES, type LookupSource } from '../resolver/resolver.ts';
 import type { LookupErrorCode } from '../resolver/types.ts';
 import type { ServerTraffic } from '../server/server.ts';
-import type { ConnectionRecord, Outcome } from '../server/types.ts';
+import { LIMIT_NAMES, OUTCOMES, type ConnectionRecord } from '../server/types.ts';
+import { UDP_DROP_REASONS } from '../server/udp-association.ts';
 import { VERSION } from '../version.ts';
 import { METRIC_PREFIX } from './registry.ts';
 
-/** Every Outcome, so that each is exported from the start (a rate over a series that appears late is wrong). */
-const OUTCOMES: readonly Outcome[] = ['ok', 'not-socks', 'bad-request', 'no-method', 'refused-auth', 'refused-rule', 'refused-command', 'upstream-refused', 'upstream-unreachable', 'timeout', 'limit', 'reset', 'aborted', 'error'];
 
 /** Rules are the operator's, few; still, a label per distinct text is capped, the rest counted as "other". */
 export const MAX_RULE_LABELS = 64;
@@ -19,9 +18,14 @@ export interface TrafficSource {
   traffic(): ServerTraffic;
 }
 
-/** A tally by label value, copied into a counter on each scrape. */
+/** A tally by label value, copied into a counter on each scrape; `known` values are there from the start, at 0
+ * (a rate over a series that appears late misses its first increase). */
 class Tally {
-  readonly counts = new Map<string, number>();
+  readonly counts: Map<string, number>;
+  constructor(known: readonly string[] = []) {
+    this.counts = new Map(known.map((key) => [key, 0]));
+  }
+
   add(key: string): void {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
   }
@@ -46,12 +50,12 @@ export class ServerMetrics {
   #source: TrafficSource | undefined;
   #snapshot: ServerTraffic | undefined;
   #accepted = 0;
-  readonly #outcomes = new Map<Outcome, number>(OUTCOMES.map((outcome) => [outcome, 0]));
+  readonly #outcomes = new Tally(OUTCOMES);
   readonly #handshakes = new Tally();
   #authFailures = 0;
   readonly #rules = new Tally();
-  readonly #lookups = new Tally();
-  readonly #queries = new Tally();
+  readonly #lookups = new Tally(LOOKUP_SOURCES);
+  readonly #queries = new Tally(['ok']);
   readonly #handshakeSeconds: Histogram<string>;
   readonly #connectSeconds: Histogram<string>;
   readonly #querySeconds: Histogram<string>;
@@ -85,7 +89,7 @@ export class ServerMetrics {
     gauge('handshakes_active', 'Client connections still in their handshake', (t) => t.open.handshakes);
     gauge('binds_active', 'BIND requests listening for or relaying a peer', (t) => t.open.binds);
     gauge('udp_associations_active', 'UDP associations open', (t) => t.open.udpAssociations);
-    tallied('connections_total', 'Client connections ended, by outcome', ['outcome'], () => this.#outcomes, (outcome) => ({ outcome }));
+    tallied('connections_total', 'Client connections ended, by outcome', ['outcome'], () => this.#outcomes.counts, (outcome) => ({ outcome }));
     tallied('handshakes_total', 'Handshakes by SOCKS version and the method chosen (SOCKS4 has none)', ['version', 'method'], () => this.#handshakes.counts, (key) => {
       const [version = '', method = ''] = key.split('/');
       return { version, method };
@@ -96,10 +100,8 @@ export class ServerMetrics {
     pulled('relayed_bytes_total', 'TCP payload bytes relayed (CONNECT and BIND), up: client to target; counted while relays run', 'direction', { up: (t) => t.bytesUp, down: (t) => t.bytesDown });
     pulled('udp_datagrams_total', 'UDP datagrams relayed, up: client to target', 'direction', { up: (t) => t.udp.datagramsUp, down: (t) => t.udp.datagramsDown });
     pulled('udp_relayed_bytes_total', 'UDP payload bytes relayed, up: client to target', 'direction', { up: (t) => t.udp.bytesUp, down: (t) => t.udp.bytesDown });
-    const dropReasons = ['source', 'frag', 'malformed', 'bad-target', 'resolve', 'rule', 'send', 'too-big'] as const;
-    pulled('udp_dropped_datagrams_total', 'UDP datagrams not relayed, by reason', 'reason', Object.fromEntries(dropReasons.map((reason) => [reason, (t: ServerTraffic) => t.udp.drops[reason]])));
-    const limits = ['max-connections', 'max-connections-per-ip', 'max-handshakes', 'max-binds-per-ip', 'max-udp-associations', 'lookups'] as const;
-    pulled('limit_hits_total', 'Connections refused or dropped by a limit, by its option', 'limit', Object.fromEntries(limits.map((limit) => [limit, (t: ServerTraffic) => t.limitHits[limit]])));
+    pulled('udp_dropped_datagrams_total', 'UDP datagrams not relayed, by reason', 'reason', Object.fromEntries(UDP_DROP_REASONS.map((reason) => [reason, (t: ServerTraffic) => t.udp.drops[reason]])));
+    pulled('limit_hits_total', 'Connections refused or dropped by a limit, by its option', 'limit', Object.fromEntries(LIMIT_NAMES.map((limit) => [limit, (t: ServerTraffic) => t.limitHits[limit]])));
     tallied('dns_lookups_total', 'Name lookups by where the answer came from (hosts file, cache, a query) or refused by a cap', ['source'], () => this.#lookups.counts, (source) => ({ source }));
     tallied('dns_queries_total', 'Name queries by result (ok or the error code)', ['result'], () => this.#queries.counts, (result) => ({ result }));
     this.#querySeconds = new Histogram({ name: name('dns_query_duration_seconds'), help: 'How long name queries took to answer', buckets: LATENCY_BUCKETS, registers });
@@ -128,7 +130,7 @@ export class ServerMetrics {
 
   connectionEnded(record: ConnectionRecord): void {
     const { outcome } = record;
-    this.#outcomes.set(outcome, (this.#outcomes.get(outcome) ?? 0) + 1);
+    this.#outcomes.add(outcome);
     if (record.version !== undefined) this.#handshakes.add(`${record.version}/${record.method ?? 'none'}`);
     if (outcome === 'refused-auth' && record.method === 'userpass') this.#authFailures++;
     if (outcome === 'refused-rule' && record.rule !== undefined) this.#rules.add(this.#rules.counts.has(record.rule) || this.#rules.counts.size < MAX_RULE_LABELS ? record.rule : 'other');

@@ -35,7 +35,8 @@ export interface ResolverOptions {
 
 /** Where a lookup's answer came from: the hosts file, the cache, a query to the backend (one per name, however
  * many wait for it), or nowhere because a cap refused it. */
-export type LookupSource = 'hosts' | 'cache' | 'query' | 'refused';
+export const LOOKUP_SOURCES = ['hosts', 'cache', 'query', 'refused'] as const;
+export type LookupSource = typeof LOOKUP_SOURCES[number];
 /** A query is reported once the backend answers, with its error (undefined: addresses) and how long it took;
  * the others at once, with 0. */
 export type LookupObserver = (source: LookupSource, error: LookupErrorCode | undefined, durationMs: number) => void;

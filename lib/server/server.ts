@@ -16,8 +16,8 @@ import { Session, type SessionHost } from './session.ts';
 import { readIntoShared, sharedReadSupported, startReads } from './shared-read.ts';
 import { Sweeper } from './sweep.ts';
 import { udpCommand } from './udp-command.ts';
-import type { LimitName, ListenerInfo, ServerConfig } from './types.ts';
-import type { UdpCounters, UdpDropReason } from './udp-association.ts';
+import { LIMIT_NAMES, type LimitName, type ListenerInfo, type ServerConfig } from './types.ts';
+import { addUdpCounters, newUdpCounters, type UdpCounters } from './udp-association.ts';
 
 export interface ListenAddress {
   readonly host: string;
@@ -100,21 +100,6 @@ export interface ServerTraffic {
   readonly limitHits: Readonly<Record<LimitName, number>>;
 }
 
-const newUdpCounters = (): UdpCounters => ({
-  datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropped: 0, droppedBytes: 0,
-  drops: { source: 0, frag: 0, malformed: 0, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0 },
-});
-
-function addUdp(into: UdpCounters, from: UdpCounters): void {
-  into.datagramsUp += from.datagramsUp;
-  into.bytesUp += from.bytesUp;
-  into.datagramsDown += from.datagramsDown;
-  into.bytesDown += from.bytesDown;
-  into.dropped += from.dropped;
-  into.droppedBytes += from.droppedBytes;
-  for (const reason of Object.keys(from.drops) as UdpDropReason[]) into.drops[reason] += from.drops[reason];
-}
-
 export interface ServerStatus {
   readonly startedAt: number;
   readonly connections: { readonly handshake: number; readonly relaying: number; readonly total: number };
@@ -142,7 +127,7 @@ export class SocksServer implements SessionHost {
   #bytesDown = 0;
   /** Finished UDP associations' counters. */
   readonly #udp = newUdpCounters();
-  readonly #limitHits: Record<LimitName, number> = { 'max-connections': 0, 'max-connections-per-ip': 0, 'max-handshakes': 0, 'max-binds-per-ip': 0, 'max-udp-associations': 0, lookups: 0 };
+  readonly #limitHits = Object.fromEntries(LIMIT_NAMES.map((name) => [name, 0])) as Record<LimitName, number>;
   #closing = false;
   #fdTimer: NodeJS.Timeout | undefined;
   #allDone: (() => void) | undefined;
@@ -200,7 +185,7 @@ export class SocksServer implements SessionHost {
     let binds = 0;
     let udpAssociations = 0;
     const udp = newUdpCounters();
-    addUdp(udp, this.#udp);
+    addUdpCounters(udp, this.#udp);
     for (const session of this.#sessions) {
       bytesUp += session.bytesUp;
       bytesDown += session.bytesDown;
@@ -209,7 +194,7 @@ export class SocksServer implements SessionHost {
       if (record.command === 'bind' && record.bound !== undefined) binds++;
       if (record.udp) {
         udpAssociations++;
-        addUdp(udp, record.udp);
+        addUdpCounters(udp, record.udp);
       }
     }
     return { bytesUp, bytesDown, udp, open: { connections: this.#sessions.size, handshakes, binds, udpAssociations }, limitHits: { ...this.#limitHits } };
@@ -370,7 +355,7 @@ export class SocksServer implements SessionHost {
     this.#bytesUp += session.bytesUp;
     this.#bytesDown += session.bytesDown;
     const { record } = session;
-    if (record.udp) addUdp(this.#udp, record.udp);
+    if (record.udp) addUdpCounters(this.#udp, record.udp);
     if (record.limit) this.#limitHits[record.limit]++;
     this.#uncount(session.info.host);
     if (this.#sessions.size === 0) this.#allDone?.();

@@ -31,24 +31,12 @@ export interface ListenerInfo {
 }
 
 /** How a connection ended, from a closed set (the log's and the metrics' vocabulary). */
-export type Outcome =
-  | 'ok'
-  | 'not-socks'
-  | 'bad-request'
-  | 'no-method'
-  | 'refused-auth'
-  | 'refused-rule'
-  | 'refused-command'
-  | 'upstream-refused'
-  | 'upstream-unreachable'
-  | 'timeout'
-  | 'limit'
-  | 'reset'
-  | 'aborted'
-  | 'error';
+export const OUTCOMES = ['ok', 'not-socks', 'bad-request', 'no-method', 'refused-auth', 'refused-rule', 'refused-command', 'upstream-refused', 'upstream-unreachable', 'timeout', 'limit', 'reset', 'aborted', 'error'] as const;
+export type Outcome = typeof OUTCOMES[number];
 
 /** The limit that ended a connection (or refused it before it became one): the name of its option. */
-export type LimitName = 'max-connections' | 'max-connections-per-ip' | 'max-handshakes' | 'max-binds-per-ip' | 'max-udp-associations' | 'lookups';
+export const LIMIT_NAMES = ['max-connections', 'max-connections-per-ip', 'max-handshakes', 'max-binds-per-ip', 'max-udp-associations', 'lookups'] as const;
+export type LimitName = typeof LIMIT_NAMES[number];
 
 /** The SOCKS5 method the server chose ('no-acceptable': none of the client's); SOCKS4 has none. */
 export type MethodName = 'none' | 'userpass' | 'no-acceptable';

@@ -12,7 +12,8 @@ import { NameRouter } from './udp-names.ts';
  * 1928 §7 reassembly is optional and we do not do it), a header we cannot read (`malformed`), port 0
  * (`bad-target`), a name that did not resolve (`resolve`), a destination the policy refuses (`rule`), a send the kernel refused (`send`), or a reply too
  * big to carry with its header back to the client (`too-big`). */
-export type UdpDropReason = 'source' | 'frag' | 'malformed' | 'bad-target' | 'resolve' | 'rule' | 'send' | 'too-big';
+export const UDP_DROP_REASONS = ['source', 'frag', 'malformed', 'bad-target', 'resolve', 'rule', 'send', 'too-big'] as const;
+export type UdpDropReason = typeof UDP_DROP_REASONS[number];
 export type UdpEndReason = 'control-closed' | 'idle-timeout' | 'socket-error' | 'shutdown';
 
 export interface UdpCounters {
@@ -25,6 +26,24 @@ export interface UdpCounters {
   dropped: number;
   droppedBytes: number;
   readonly drops: Record<UdpDropReason, number>;
+}
+
+export function newUdpCounters(): UdpCounters {
+  return {
+    datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropped: 0, droppedBytes: 0,
+    drops: { source: 0, frag: 0, malformed: 0, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0 },
+  };
+}
+
+/** Adds `from`'s counts to `into`'s. */
+export function addUdpCounters(into: UdpCounters, from: UdpCounters): void {
+  into.datagramsUp += from.datagramsUp;
+  into.bytesUp += from.bytesUp;
+  into.datagramsDown += from.datagramsDown;
+  into.bytesDown += from.bytesDown;
+  into.dropped += from.dropped;
+  into.droppedBytes += from.droppedBytes;
+  for (const reason of UDP_DROP_REASONS) into.drops[reason] += from.drops[reason];
 }
 
 export interface UdpAssociationOptions {
@@ -108,10 +127,7 @@ export async function openUdpAssociation(options: UdpAssociationOptions): Promis
  * the source changes, then sent with the payload as a two-buffer send (no copy), with one shared callback.
  */
 export class UdpAssociation {
-  readonly counters: UdpCounters = {
-    datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropped: 0, droppedBytes: 0,
-    drops: { source: 0, frag: 0, malformed: 0, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0 },
-  };
+  readonly counters: UdpCounters = newUdpCounters();
   readonly ended: Promise<UdpEndReason>;
   readonly #relay: UdpSocket;
   readonly #options: UdpAssociationOptions;

@@ -81,14 +81,14 @@ describe('socx connect', () => {
     });
     test('through socx serve, socks5h:// to a name (ATYP 03, resolved by serve)', T, async () => {
       await echo8MiB(`socks5h://${serve.authority}`, 'localhost', serve.output());
-      await waitForOutput(serve, new RegExp(`\\n\\S+ socks5 connect localhost:${echo.port} ok up=8\\.0MiB down=8\\.0MiB `));
+      await waitForOutput(serve, new RegExp(`\\n\\d{4}-\\S+Z \\S+ socks5 connect localhost:${echo.port} ok up=8\\.0MiB down=8\\.0MiB `));
     });
     test('through socx serve, socks4://', T, async () => {
       await echo8MiB(`socks4://${serve.authority}`, '127.0.0.1', serve.output());
     });
     test('through socx serve, socks4a:// to a name', T, async () => {
       await echo8MiB(`socks4a://${serve.authority}`, 'localhost', serve.output());
-      await waitForOutput(serve, new RegExp(`\\n\\S+ socks4 connect localhost:${echo.port} ok up=8\\.0MiB down=8\\.0MiB `));
+      await waitForOutput(serve, new RegExp(`\\n\\d{4}-\\S+Z \\S+ socks4 connect localhost:${echo.port} ok up=8\\.0MiB down=8\\.0MiB `));
     });
     test('through socx serve --auth, credentials in the URL (percent-decoded) and with -U', T, async () => {
       await echo8MiB(`socks5h://u%40x:p%3Ass@${authed.authority}`, '127.0.0.1', authed.output());

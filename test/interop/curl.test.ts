@@ -55,7 +55,7 @@ describe('curl through socx serve', () => {
     test(`curl ${flag} fetches 4 MiB byte-exact`, T, async () => {
       assertBody(await fetch(flag, open, host), flag, open);
       // The connection record names the protocol, the target as sent, and the bytes relayed.
-      await waitForOutput(open, new RegExp(`\\n\\S+ ${logged} connect ${host}:${web.port} ok up=\\S+ down=4\\.0MiB `));
+      await waitForOutput(open, new RegExp(`\\n\\d{4}-\\S+Z \\S+ ${logged} connect ${host}:${web.port} ok up=\\S+ down=4\\.0MiB `));
     });
   }
 

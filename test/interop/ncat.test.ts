@@ -47,7 +47,7 @@ describe('ncat through socx serve', () => {
   for (const c of cases) {
     test(`ncat --proxy-type ${c.name}: 2 MiB echoed byte-exact`, T, async () => {
       assertEchoed(await ncatThrough(open, c.type, c.host, [...c.extra]), open);
-      await waitForOutput(open, new RegExp(`\\n\\S+ ${c.logged} connect ${c.host}:${echo.port} ok up=2\\.0MiB down=2\\.0MiB `));
+      await waitForOutput(open, new RegExp(`\\n\\d{4}-\\S+Z \\S+ ${c.logged} connect ${c.host}:${echo.port} ok up=2\\.0MiB down=2\\.0MiB `));
     });
   }
 

@@ -41,7 +41,7 @@ describe('ssh with ProxyCommand socx connect through socx serve', () => {
     assert.equal(r.code, 0, describeRun(r, serve.output()));
     assert.equal(r.stdout.toString(), 'hello-through-socx\n');
     // The session really went through socx serve.
-    await waitForOutput(serve, new RegExp(`\\n\\S+ socks5 connect 127\\.0\\.0\\.1:${sshd.port} ok `));
+    await waitForOutput(serve, new RegExp(`\\n\\d{4}-\\S+Z \\S+ socks5 connect 127\\.0\\.0\\.1:${sshd.port} ok `));
   });
 
   test('uploads 2 MiB on stdin to a remote sha256sum', T, async () => {
