@@ -21,7 +21,7 @@ function udpFields(udp: UdpCounters): string[] {
 }
 
 /** One line per connection: when it was accepted (ISO 8601, UTC), client (behind a load balancer, the one
- * its PROXY header names; via= the balancer), protocol and command, target, result, bytes each way, duration. The
+ * its PROXY header names; balancer= the load balancer), protocol and command, target, result, bytes each way, duration. The
  * user name is shown, the password never reaches this record. What the client sent (target name, user) is
  * escaped: a newline cannot forge a line, an escape sequence cannot reach the operator's terminal. */
 export function formatConnectionRecord(record: ConnectionRecord): string {
@@ -39,6 +39,6 @@ export function formatConnectionRecord(record: ConnectionRecord): string {
   if (record.command === 'bind' && record.bound !== undefined) parts.push(`bound=${record.bound}`);
   if (record.peer !== undefined) parts.push(`peer=${record.peer}`);
   if (record.udp) parts.push(...udpFields(record.udp));
-  if (record.via !== undefined) parts.push(`via=${record.via}`);
+  if (record.balancer !== undefined) parts.push(`balancer=${record.balancer}`);
   return parts.join(' ');
 }

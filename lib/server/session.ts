@@ -120,7 +120,7 @@ export class Session extends PairRelay implements Sweepable {
     this.#started = performance.now();
     this.#deadline = refreshClock() + config.handshakeTimeoutMs;
     this.record = {
-      time: Date.now(), client: formatAddress(info), via: undefined, listener: listener.address, version: undefined, method: undefined,
+      time: Date.now(), client: formatAddress(info), balancer: undefined, listener: listener.address, version: undefined, method: undefined,
       command: undefined, target: undefined, user: undefined, ok: false, outcome: 'aborted', reply: undefined,
       rule: undefined, limit: undefined, dialed: undefined, bound: undefined, peer: undefined, result: '',
       bytesUp: 0, bytesDown: 0, handshakeMs: 0, connectMs: undefined, durationMs: 0, udp: undefined,
@@ -282,10 +282,10 @@ export class Session extends PairRelay implements Sweepable {
     const source = decoded.value.addresses?.source;
     if (!source) return decoded.length;
     const balancer = this.info.host;
-    this.record.via = this.record.client;
+    this.record.balancer = this.record.client;
     this.info = source;
     this.record.client = formatAddress(source);
-    if (this.config.onDebug) this.#debug(`via ${this.record.via} (PROXY v${decoded.value.version})`);
+    if (this.config.onDebug) this.#debug(`through balancer ${this.record.balancer} (PROXY v${decoded.value.version})`);
     if (!this.#host.proxied(this, balancer)) {
       this.record.limit = 'max-connections-per-ip';
       this.#end('limit', `${source.host} has ${this.config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);

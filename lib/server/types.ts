@@ -49,7 +49,7 @@ export interface ConnectionRecord {
   /** The client, as its PROXY protocol header names it on a --proxy-protocol listener. */
   client: string;
   /** The load balancer the connection came through (the TCP peer), when a PROXY header named the client. */
-  via: string | undefined;
+  balancer: string | undefined;
   /** The listen address it arrived on. */
   readonly listener: string;
   version: 4 | 5 | undefined;

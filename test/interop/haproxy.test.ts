@@ -162,7 +162,7 @@ describe('socx behind HAProxy (send-proxy-v2)', () => {
       const fleet = await startFleet(cleanup, dir);
       for (let i = 0; i < 4; i++) assertBody(await curl(fleet.port, target), `transfer ${i}`);
       // Round robin shares them out. The client is curl's 127.0.0.5, the balancer 127.0.0.1.
-      const line = new RegExp(`^\\S+ ${CLIENT_IP.replaceAll('.', '\\.')}:\\d+ socks5 connect 127\\.0\\.0\\.1:${target.port} ok .* via=127\\.0\\.0\\.1:\\d+$`, 'gm');
+      const line = new RegExp(`^\\S+ ${CLIENT_IP.replaceAll('.', '\\.')}:\\d+ socks5 connect 127\\.0\\.0\\.1:${target.port} ok .* balancer=127\\.0\\.0\\.1:\\d+$`, 'gm');
       await until(() => [fleet.a, fleet.b].reduce((sum, instance) => sum + (instance.socx.output().match(line)?.length ?? 0), 0) === 4, 'four log lines');
       for (const instance of [fleet.a, fleet.b]) assert.ok((instance.socx.output().match(line)?.length ?? 0) >= 1, instance.socx.output());
     } finally {

@@ -51,7 +51,7 @@ async function connectThrough(c: Collector, head: Buffer, echo: EchoServer, piec
 
 describe('PROXY protocol listeners', () => {
   for (const version of [1, 2] as const) {
-    test(`a v${version} header names the client: record.client is it, via is the balancer, the relay works`, T, async () => {
+    test(`a v${version} header names the client: record.client is it, record.balancer the balancer, the relay works`, T, async () => {
       const echo = await startEcho();
       const server = await startBehindBalancer();
       try {
@@ -60,9 +60,9 @@ describe('PROXY protocol listeners', () => {
         assert.equal(await connectThrough(c, proxied('203.0.113.7', 4444, version), echo), 0);
         const record = await server.record(0);
         assert.equal(record.client, '203.0.113.7:4444');
-        assert.equal(record.via, `127.0.0.1:${balancerPort}`);
+        assert.equal(record.balancer, `127.0.0.1:${balancerPort}`);
         assert.equal(record.outcome, 'ok');
-        assert.match(formatConnectionRecord(record), new RegExp(`^\\S+ 203\\.0\\.113\\.7:4444 socks5 connect 127\\.0\\.0\\.1:${echo.port} ok .* via=127\\.0\\.0\\.1:${balancerPort}$`));
+        assert.match(formatConnectionRecord(record), new RegExp(`^\\S+ 203\\.0\\.113\\.7:4444 socks5 connect 127\\.0\\.0\\.1:${echo.port} ok .* balancer=127\\.0\\.0\\.1:${balancerPort}$`));
       } finally {
         await server.close();
         await echo.close();
@@ -92,7 +92,7 @@ describe('PROXY protocol listeners', () => {
       assert.equal(await connectThrough(c, encodeProxyHeader(LOCAL), echo), 0);
       const record = await server.record(0);
       assert.equal(record.client, `127.0.0.1:${balancerPort}`);
-      assert.equal(record.via, undefined);
+      assert.equal(record.balancer, undefined);
     } finally {
       await server.close();
       await echo.close();
