@@ -187,8 +187,8 @@ describe('socx behind HAProxy (send-proxy-v2)', () => {
       const complete = results.filter((r) => r.code === 0);
       assert.equal(complete.length, onA, results.map((r) => describeRun(r)).join('\n'));
       for (const r of complete) assertBody(r, 'a transfer through the surviving instance');
-      // curl 18: the transfer was cut short of its Content-Length; 56: the connection was reset.
-      for (const r of results.filter((x) => x.code !== 0)) assert.ok(r.code === 18 || r.code === 56, describeRun(r));
+      // Cut short of the Content-Length (curl 18), before the headers arrived (52) or reset (56): never whole.
+      for (const r of results.filter((x) => x.code !== 0)) assert.ok([18, 52, 56].includes(r.code ?? 0) && r.stdout.length < BODY.length, describeRun(r));
       // New connections go to the survivor.
       assertBody(await curl(fleet.port, target), 'after the kill');
     } finally {
