@@ -1,6 +1,6 @@
 import { isSea } from 'node:sea';
 import type { CAC } from 'cac';
-import { parseProxyUrl, withCredentials } from '../lib/client/proxy-url.ts';
+import { describeProxy, parseProxyUrl, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
 import { runBench, type BenchOptions, type ProxyUnderTest } from '../lib/bench/bench.ts';
 import { killChildrenNow, TARGETS_ROLE_ENV, type SelfCommand } from '../lib/bench/processes.ts';
 import { toJson, type BenchJson } from '../lib/bench/summary.ts';
@@ -22,8 +22,8 @@ interface BenchCommandOptions extends BenchOptions {
 
 export function registerBench(cli: CAC): void {
   cli
-    .command('bench', 'Benchmark SOCKS proxies against the direct path: throughput, connection rate, latency')
-    .option('-x, --proxy <url>', 'Proxy to measure, repeatable (socks5h://[user:pass@]host[:port] as for connect; it must run on this machine); default: start socx serve on a free loopback port')
+    .command('bench', 'Benchmark SOCKS and HTTP CONNECT proxies against the direct path: throughput, connection rate, latency')
+    .option('-x, --proxy <url>', 'Proxy to measure, repeatable: each one is measured and compared, not chained (socks5h://, socks5://, socks4a://, socks4:// or http:// CONNECT, [user:pass@]host[:port]; it must run on this machine); default: start socx serve on a free loopback port')
     .option('-U, --proxy-user <user:pass>', 'Credentials for every -x proxy')
     .option('--label <name>', 'Name of the proxy in the same position as -x, repeatable; default: its URL')
     .option('--proxy-pid <pid>', 'PID of the proxy in the same position as -x, repeatable, to report its CPU use (Linux); default: found from the port of a loopback proxy')
@@ -42,6 +42,7 @@ export function registerBench(cli: CAC): void {
     .option('--in-process-targets', 'Run the loopback targets (sink, source, echo, ping, UDP echo) in this process rather than a child process')
     .example('socx bench -x socks5h://127.0.0.1:1080 --label dante -x socks5h://127.0.0.1:1081 --label microsocks --repeat 3')
     .example('socx bench --udp --udp-sizes 64,512,1200 -x socks5h://127.0.0.1:1080')
+    .example('socx bench -x http://127.0.0.1:8888 --label tinyproxy -x socks5h://127.0.0.1:1080 --label socx')
     .action((raw: Record<string, unknown>) => (process.env[TARGETS_ROLE_ENV] === 'targets' ? serveTargets() : bench(parseBenchOptions(raw))));
 }
 
@@ -54,7 +55,7 @@ function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {
   if (labels.length > slots) throw usageError(`${labels.length} --label for ${slots} proxies: give one per -x, in the same order`);
   if (pids.length > urls.length) throw usageError('--proxy-pid needs a -x in the same position');
   const proxies = urls.map((url, index): ProxyUnderTest => ({
-    proxy: withCredentials(parseProxyUrl(url), userPass),
+    proxy: benchable(withCredentials(parseProxyUrl(url), userPass)),
     label: labels[index],
     pid: pids[index],
   }));
@@ -75,6 +76,12 @@ function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {
     json: flagOption(raw.json),
     self: selfCommand(),
   };
+}
+
+/** The connection-rate generator writes the handshake straight to TCP: no TLS to the proxy. */
+function benchable(proxy: ProxyConfig): ProxyConfig {
+  if (proxy.kind === 'http' && proxy.tls) throw usageError(`bench measures HTTP proxies in plain TCP: ${describeProxy(proxy)} (TLS to the proxy) is not supported; give http://`);
+  return proxy;
 }
 
 function udpSizes(raw: unknown): number[] {

@@ -1,13 +1,25 @@
 import { describeError } from '../lib/errors.ts';
-import type { SocksServer } from '../lib/server/server.ts';
 import { printError, printStatus } from './output.ts';
-import { formatStatus } from './serve-status.ts';
+
+/** What the signals act on: one SocksServer, or the workers of `--workers`. */
+export interface SignalTarget {
+  /** Open connections now; undefined when they are counted in other processes. */
+  readonly connections: number | undefined;
+  close(graceMs: number): Promise<void>;
+}
 
 export interface SignalActions {
   /** Reads the settings again and applies them to new connections; throws (a usage error) when they are bad. */
-  reload(): { users: number; restart: boolean };
+  reload(): Reloaded | Promise<Reloaded>;
+  /** SIGUSR1's text. */
+  status(): string | Promise<string>;
   graceMs(): number;
   quiet(): boolean;
+}
+
+interface Reloaded {
+  readonly users: number;
+  readonly restart: boolean;
 }
 
 /**
@@ -18,17 +30,16 @@ export interface SignalActions {
  * - SIGUSR1 prints the status. Having a listener also keeps Node from opening its inspector on this signal
  *   (the single executable is built with --disable-sigusr1 as well, for the moment before this runs).
  */
-export function watchServeSignals(server: SocksServer, actions: SignalActions): { stopped: Promise<void>; dispose(): void } {
+export function watchServeSignals(server: SignalTarget, actions: SignalActions): { stopped: Promise<void>; dispose(): void } {
   const hup = (): void => {
-    try {
-      const { users, restart } = actions.reload();
+    new Promise<Reloaded>((resolve) => { resolve(actions.reload()); }).then(({ users, restart }) => {
       printStatus(`SIGHUP: settings reloaded (${users} user(s)); open connections keep the settings they started with`);
       if (restart) printStatus('SIGHUP: listener changes need a restart; still listening on the old addresses');
-    } catch (error) {
+    }, (error: unknown) => {
       printError(`SIGHUP: reload failed, keeping the old settings: ${describeError(error)}`);
-    }
+    });
   };
-  const usr1 = (): void => { process.stderr.write(formatStatus(server.status(), Date.now())); };
+  const usr1 = (): void => { void Promise.resolve(actions.status()).then((text) => process.stderr.write(text)); };
   const dispose = (): void => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
@@ -42,7 +53,8 @@ export function watchServeSignals(server: SocksServer, actions: SignalActions): 
     // Keep SIGUSR1 handled to the end: without a listener Node would open the inspector.
     process.on('SIGUSR1', usr1);
     const graceMs = actions.graceMs();
-    if (!actions.quiet()) printStatus(`${signal}: no longer accepting; ${server.connections} open connection(s) have ${graceMs} ms to finish`);
+    const open = server.connections === undefined ? 'open connections' : `${server.connections} open connection(s)`;
+    if (!actions.quiet()) printStatus(`${signal}: no longer accepting; ${open} have ${graceMs} ms to finish`);
     process.once('SIGINT', () => { printError('second interrupt: closing now'); process.exit(0); });
     void server.close(graceMs).then(done);
   }

@@ -2,11 +2,12 @@ import { formatAddress } from '../lib/codec/address.ts';
 import { isExposed } from '../lib/server/listen-address.ts';
 import type { ListenAddress } from '../lib/server/server.ts';
 import type { ServerConfig } from '../lib/server/types.ts';
+import { describeUpstream } from '../lib/server/upstreams.ts';
 import type { ServeOptions } from './serve.ts';
 
 /** The lines after the ready lines (unless -q): what is enforced, then how to use each listener. */
 export function startLines(options: ServeOptions, config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  return [...enforcedLines(options), ...proxyProtocolLines(bound), ...limitLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+  return [...enforcedLines(options), ...proxyProtocolLines(bound), ...limitLines(config, options.workers), ...upstreamLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
 }
 
 function proxyProtocolLines(bound: readonly ListenAddress[]): string[] {
@@ -14,10 +15,20 @@ function proxyProtocolLines(bound: readonly ListenAddress[]): string[] {
   return proxied.length > 0 ? [`PROXY protocol (v1/v2) required on ${proxied.join(', ')}, only from --proxy-protocol-from; the client address is the header's`] : [];
 }
 
-/** The caps in force (defaults from the fd limit included). */
-function limitLines(config: ServerConfig): string[] {
+/** Where requests go on to, without the upstreams' credentials. */
+function upstreamLines(config: ServerConfig): string[] {
+  const upstreams = config.upstreams;
+  if (upstreams === undefined) return [];
+  return [
+    `upstream: ${upstreams.default ? describeUpstream(upstreams.default) : 'none (direct unless a rule says via=NAME)'}`,
+    ...[...upstreams.named.values()].map((upstream) => `upstream ${upstream.name}: ${describeUpstream(upstream)} (rules with via=${upstream.name})`),
+  ];
+}
+
+/** The caps in force (defaults from the fd limit included); with workers, each one's. */
+function limitLines(config: ServerConfig, workers: number): string[] {
   const limit = (n: number): string => (n > 0 ? String(n) : 'no limit');
-  return [`limits: ${limit(config.maxConnections)} connections, ${config.maxPendingHandshakes} in handshake (oldest dropped first), per IP ${limit(config.maxConnectionsPerIp)}, ${limit(config.maxBindsPerIp)} BINDs per IP`];
+  return [`limits${workers > 1 ? ' per worker' : ''}: ${limit(config.maxConnections)} connections, ${config.maxPendingHandshakes} in handshake (oldest dropped first), per IP ${limit(config.maxConnectionsPerIp)}, ${limit(config.maxBindsPerIp)} BINDs per IP`];
 }
 
 /** The policy as it applies to these listeners: loopback-only ones and the others have different defaults. */
@@ -44,7 +55,7 @@ export function enforcedLines(options: ServeOptions): string[] {
   const ms = (value: number | undefined): string => (value === undefined ? '?' : value === 0 ? 'off' : value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`);
   return [
     auth,
-    `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP`,
+    `commands: ${commands.join(', ').toUpperCase()}; handshake deadline ${ms(config.handshakeTimeoutMs)}, lookup ${ms(config.lookupTimeoutMs)}, connect ${ms(config.connectTimeoutMs)}, idle ${ms(config.idleTimeoutMs)}; ${config.maxUdpAssociationsPerClient || 'unlimited'} UDP association(s) per client IP${options.workers > 1 ? ' per worker' : ''}`,
   ];
 }
 

@@ -1,4 +1,5 @@
 import type { ServerStatus } from '../lib/server/server.ts';
+import { totalStatus, type WorkerAnswer } from '../lib/server/workers.ts';
 
 const formatBytes = (bytes: number): string => {
   for (const [unit, size] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) if (bytes >= size) return `${(bytes / size).toFixed(1)} ${unit}`;
@@ -23,4 +24,14 @@ export function formatStatus(status: ServerStatus, now: number): string {
     ...status.topClients.map(([ip, count]) => `    ${ip.padEnd(39)} ${count}`),
   ];
   return lines.map((line) => `socx: ${line}\n`).join('');
+}
+
+/** SIGUSR1 under `--workers`: the totals, then one line per worker (its pid, to tell them apart in ps and
+ * logs). */
+export function formatWorkersStatus(answers: ReadonlyArray<WorkerAnswer<ServerStatus>>, startedAt: number, now: number): string {
+  const statuses = answers.flatMap((answer) => (answer.value === undefined ? [] : [answer.value]));
+  const lines = answers.map(({ worker, pid, value }) => (value === undefined
+    ? `  worker ${worker} (pid ${pid}): no answer`
+    : `  worker ${worker} (pid ${pid}): ${value.connections.total} open, ${value.connections.handshake} in handshake; up ${formatUptime(now - value.startedAt)}; ${formatBytes(value.bytesUp)} from clients, ${formatBytes(value.bytesDown)} to clients`));
+  return formatStatus(totalStatus(statuses, startedAt), now) + lines.map((line) => `socx: ${line}\n`).join('');
 }

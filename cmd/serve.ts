@@ -1,25 +1,24 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
-import { SocxError, usageError } from '../lib/errors.ts';
+import { usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
-import { isExposed, isLoopback, listenErrorText, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
-import { createRegistry } from '../lib/observe/registry.ts';
-import { ServerMetrics } from '../lib/observe/metrics.ts';
-import { serveMetrics, type MetricsServer } from '../lib/observe/metrics-server.ts';
-import { defaultServerConfig, SocksServer, type ListenAddress } from '../lib/server/server.ts';
+import { isExposed, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
+import { defaultServerConfig, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
+import { workerNumber } from '../lib/server/worker-child.ts';
+import { perWorker } from '../lib/server/workers.ts';
 import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
-import { printError, printStatus, printWarning } from './output.ts';
-import { ConnectionLog } from './serve-log.ts';
 import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
-import { watchServeSignals } from './serve-signals.ts';
 import { markProxyProtocol, parseProxyProtocolFrom } from './serve-proxy-protocol.ts';
-import { startLines } from './serve-start-lines.ts';
+import { serve } from './serve-run.ts';
+import { parseUpstreams } from './serve-upstreams.ts';
 import { hideAuthFromPs, loadUsers } from './serve-users.ts';
+import { serveWithWorkers, serveWorker, type WorkerSettings } from './serve-workers.ts';
 
 export interface ServeOptions {
   readonly listen: ListenAddress[];
@@ -27,6 +26,8 @@ export interface ServeOptions {
   readonly openProxy: boolean;
   readonly config: Partial<ServerConfig>;
   readonly graceMs: number;
+  /** Processes serving the listeners (`--workers`); the caps in `config` are already each one's part. */
+  readonly workers: number;
   readonly quiet: boolean;
   readonly verbose: boolean;
   readonly logFormat: 'text' | 'json';
@@ -65,8 +66,10 @@ export function registerServe(cli: CAC): void {
     .option('--keepalive <duration, bare = s>', 'TCP keepalive on both legs of a relay: idle time before the first probe; 0 off', { default: '60s' })
     .option('--allow <rule>', 'Allow what the rule matches (repeatable; with --deny, first match wins), e.g. "to=10.0.0.0/8 port=22"')
     .option('--deny <rule>', 'Refuse what the rule matches with reply 0x02 (repeatable), e.g. "private", "to=*.internal", "from=192.0.2.0/24 cmd=bind"')
+    .option('--upstream <url>', 'Send requests on through this proxy (socks5h://, socks5://, socks4a://, socks4://, http://, https://, with user:pass@); repeatable: a chain, first hop first. NAME=URL makes a named upstream that rules pick with via=NAME (default: none, direct)')
     .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
+    .option('--workers <n|auto>', 'Processes serving the same listeners (Linux SO_REUSEPORT); auto: one per core. Per-IP caps, --max-connections and --max-handshakes are divided among them (README: "Workers")', { default: 1 })
     .option('--log-format <text|json>', 'The connection log: one line of text, or one JSON object, per connection (README: "Monitoring")', { default: 'text' })
     .option('--log-file <path>', 'Append the connection log to this file instead of stderr (status lines stay on stderr); reopened on SIGHUP, for logrotate')
     .option('--metrics <host:port>', 'Serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz and /readyz (503 while draining); a bare port is on 127.0.0.1; default off')
@@ -79,10 +82,13 @@ export function registerServe(cli: CAC): void {
 /** Reads the settings (defaults, config file, flags); --check-config prints them, else the server starts,
  * and SIGHUP reads them again the same way. */
 function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, argvRules: readonly string[]): number | Promise<number> {
-  const load = (): { raw: Record<string, unknown>; options: ServeOptions } => {
-    const merged = mergeServeRaw(command, cliRaw);
-    return { raw: merged.raw, options: parseMerged(merged, (raw) => parseServeOptions(raw, argvRules)) };
+  const loader = (settings: WorkerSettings) => (): { raw: Record<string, unknown>; options: ServeOptions } => {
+    const merged = mergeServeRaw(command, settings.cliRaw);
+    return { raw: merged.raw, options: parseMerged(merged, (raw) => parseServeOptions(raw, settings.argvRules)) };
   };
+  const worker = workerNumber();
+  if (worker !== undefined) return serveWorker(worker, (settings) => () => loader(settings)().options);
+  const load = loader({ cliRaw, argvRules });
   const { raw, options } = load();
   if (flagOption(cliRaw.checkConfig)) {
     const kinds = new Map([...options.users].map(([name, stored]) => [name, typeof stored === 'string' ? 'plain' : 'scrypt']));
@@ -90,6 +96,8 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
     return 0;
   }
   hideAuthFromPs();
+  // The workers get the count the primary resolved ("auto"), over the config file's.
+  if (options.workers > 1) return serveWithWorkers(options, () => load().options, { cliRaw: { ...cliRaw, workers: options.workers }, argvRules });
   return serve(options, () => load().options);
 }
 
@@ -108,11 +116,15 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
     throw usageError(`refusing to run an open proxy on ${exposed.map(formatAddress).join(', ')}: ${fix} --allow-open-proxy if anyone who can reach it may use it`);
   }
   const egress = parseEgress(listOption(raw.egress, 'egress'));
+  const policy = parsePolicy(argvRules, listOption(raw.rules, 'rules'));
+  const workers = parseWorkers(raw.workers);
+  const share = (cap: number): number => perWorker(cap, workers);
   return {
     listen,
     users,
     openProxy,
     graceMs: durationOption(raw.grace, 'grace', 'ms', { min: 0, max: HOUR }) ?? 5000,
+    workers,
     quiet: flagOption(raw.quiet),
     verbose: flagOption(raw.verbose),
     logFormat: parseLogFormat(stringOption(raw.logFormat, 'log-format')),
@@ -131,24 +143,39 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
       idleTimeoutMs: durationOption(raw.idleTimeout, 'idle-timeout', 's') ?? 0,
       udpIdleTimeoutMs: durationOption(raw.udpIdleTimeout, 'udp-idle-timeout', 's') ?? 120_000,
       udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
-      maxUdpAssociationsPerClient: integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32,
-      ...connectionLimits(raw),
-      policy: parsePolicy(argvRules, listOption(raw.rules, 'rules')),
+      maxUdpAssociationsPerClient: share(integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32),
+      ...connectionLimits(raw, workers),
+      policy,
+      upstreams: parseUpstreams(listOption(raw.upstream, 'upstream'), policy),
       lookupTimeoutMs: durationOption(raw.lookupTimeout, 'lookup-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 5000,
-      maxBindsPerIp: integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp,
+      maxBindsPerIp: share(integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp),
       keepAliveMs: durationOption(raw.keepalive, 'keepalive', 's', { min: 0, max: 2 * HOUR }) ?? defaultServerConfig.keepAliveMs,
     },
   };
 }
 
-function connectionLimits(raw: Record<string, unknown>): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
-  const maxConnections = integerOption(raw.maxConnections, 'max-connections', 0) ?? defaultServerConfig.maxConnections;
-  const derived = maxConnections === 0 ? defaultServerConfig.maxPendingHandshakes : Math.max(1, Math.floor(maxConnections / 4));
+/** Each worker's part of the caps given (the defaults come from the fd limit, which every process has whole). */
+function connectionLimits(raw: Record<string, unknown>, workers: number): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
+  const given = integerOption(raw.maxConnections, 'max-connections', 0);
+  const maxConnections = given === undefined ? defaultServerConfig.maxConnections : perWorker(given, workers);
+  const derived = maxConnections === 0 || given === undefined ? defaultServerConfig.maxPendingHandshakes : Math.max(1, Math.floor(maxConnections / 4));
+  const handshakes = integerOption(raw.maxHandshakes, 'max-handshakes', 1);
   return {
     maxConnections,
-    maxConnectionsPerIp: integerOption(raw.maxConnectionsPerIp, 'max-connections-per-ip', 0) ?? 0,
-    maxPendingHandshakes: integerOption(raw.maxHandshakes, 'max-handshakes', 1) ?? derived,
+    maxConnectionsPerIp: perWorker(integerOption(raw.maxConnectionsPerIp, 'max-connections-per-ip', 0) ?? 0, workers),
+    maxPendingHandshakes: handshakes === undefined ? derived : perWorker(handshakes, workers),
   };
+}
+
+const MAX_WORKERS = 256;
+
+function parseWorkers(value: unknown): number {
+  const text = stringOption(value, 'workers');
+  if (text === undefined) return 1;
+  if (text === 'auto') return availableParallelism();
+  const count = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(count >= 1 && count <= MAX_WORKERS)) throw usageError(`--workers must be a whole number from 1 to ${MAX_WORKERS} or auto, not "${text}"`);
+  return count;
 }
 
 function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands'] {
@@ -186,81 +213,3 @@ function parsePortRange(text: string | undefined): ServerConfig['udpPortRange'] 
   return { low, high };
 }
 
-async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<number> {
-  let options = first;
-  const log = (line: string): void => { process.stderr.write(`${line}\n`); };
-  const logs = new ConnectionLog(first.logFile, (line) => printError(line));
-  const metrics = first.metrics ? new ServerMetrics(createRegistry()) : undefined;
-  const serverConfig = (current: ServeOptions): Partial<ServerConfig> => ({
-    ...current.config,
-    ...metricsHooks(metrics),
-    onConnection: logs.writer(current, metrics),
-    onDebug: current.verbose ? log : undefined,
-    onWarning: (line) => printStatus(line),
-  });
-  const server = new SocksServer(serverConfig(options));
-  metrics?.watch(server);
-  // Handlers go in before the ready line: a supervisor may signal as soon as it sees it (and SIGHUP's default
-  // is to exit, SIGUSR1's to open the inspector).
-  const signals = watchServeSignals(server, {
-    reload: () => {
-      let next: ServeOptions;
-      try {
-        next = reload();
-      } catch (error) {
-        // logrotate's SIGHUP must still move the log to the new file when the config does not load.
-        logs.reopen(options.logFile);
-        throw error;
-      }
-      const restart = formatAddresses(next.listen) !== formatAddresses(options.listen) || formatAddresses(next.metrics ? [next.metrics] : []) !== formatAddresses(options.metrics ? [options.metrics] : []);
-      // The log file first: a path that cannot be opened fails the reload, and the old settings stay.
-      logs.reopen(next.logFile);
-      options = next;
-      server.reconfigure(serverConfig(next));
-      return { users: next.users.size, restart };
-    },
-    graceMs: () => options.graceMs,
-    quiet: () => options.quiet,
-  });
-  let bound: ListenAddress[];
-  let metricsServer: MetricsServer | undefined;
-  try {
-    bound = await server.listen(options.listen).catch((error: unknown) => {
-      throw new SocxError('network', `cannot listen on ${options.listen.map(formatAddress).join(', ')}: ${listenErrorText(error, options.listen)}`);
-    });
-    if (metrics && options.metrics) metricsServer = await startMetrics(metrics, server, options.metrics);
-  } catch (error) {
-    await Promise.all([server.close(0), logs.close()]);
-    signals.dispose();
-    throw error;
-  }
-  for (const address of bound) printStatus(`listening on ${formatAddress(address)}`);
-  if (metricsServer) {
-    const at = formatAddress(metricsServer.address);
-    printStatus(`metrics on http://${at}/metrics (and /healthz, /readyz)`);
-    if (!isLoopback(metricsServer.address.host)) printWarning(`metrics on ${at} are reachable from other hosts, without a login: they show traffic volumes and rule names (firewall the port, or use a loopback address)`);
-  }
-  if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => isExposed(a) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
-  if (!options.quiet) for (const line of startLines(options, server.config, bound)) printStatus(line);
-  await signals.stopped;
-  metricsServer?.close();
-  await logs.close();
-  return 0;
-}
-
-/** /metrics, /healthz and /readyz (not ready once the server is closing, SIGTERM's drain). */
-async function startMetrics(metrics: ServerMetrics, server: SocksServer, at: ListenAddress): Promise<MetricsServer> {
-  try {
-    return await serveMetrics(metrics.registry, { ready: () => !server.closing }, at.host, at.port);
-  } catch (error) {
-    throw new SocxError('network', `cannot listen on ${formatAddress(at)} for --metrics: ${listenErrorText(error, [at])}`);
-  }
-}
-
-/** The metrics' record and resolver hooks; none at all without --metrics. */
-function metricsHooks(metrics: ServerMetrics | undefined): Pick<ServerConfig, 'onConnectionStart' | 'onLookup'> {
-  if (!metrics) return { onConnectionStart: undefined, onLookup: undefined };
-  return { onConnectionStart: () => metrics.connectionStarted(), onLookup: (source, error, ms) => metrics.lookup(source, error, ms) };
-}
-
-const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map((address) => `${formatAddress(address)}${address.noAuth ? ' (no login)' : ''}${address.proxyProtocol ? ' (PROXY protocol)' : ''}`).join(' ');

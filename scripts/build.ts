@@ -20,14 +20,11 @@ const dist = path.join(root, 'dist');
 const bundlePath = path.join(dist, 'socx.cjs');
 const exePath = path.join(dist, 'socx');
 
-// In a SEA, process.argv is [execPath, argv0 as typed, ...args], but a cluster worker's is
-// [execPath, execPath, argv0 as typed, ...args] (one extra element: cluster.fork() passes the
-// primary's argv[1] as the script, and the SEA then inserts argv[1] again). Outside a SEA (source
-// or bundle) a worker's argv is the primary's. So run() always gets just the user's arguments.
-const ENTRY = `import cluster from 'node:cluster';
-import { isSea } from 'node:sea';
-import { run } from './cmd/main.ts';
-run(process.argv.slice(isSea() && cluster.isWorker ? 3 : 2)).then((code) => { process.exitCode = code; });
+// process.argv is [node or the executable, the script or argv0 as typed, ...args] in the bundle and in the
+// SEA alike, so run() gets just the user's arguments. (serve --workers starts its workers the same way,
+// without node:cluster, whose forked SEA workers see one more element.)
+const ENTRY = `import { run } from './cmd/main.ts';
+run(process.argv.slice(2)).then((code) => { process.exitCode = code; });
 `;
 
 function location(message: esbuild.Message): string {

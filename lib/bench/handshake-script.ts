@@ -3,6 +3,10 @@ import { AuthStatus, Command, Method, Reply, replyName, Socks4Reply as Socks4Cod
 import type { Decoder } from '../codec/decoded.ts';
 import { encodeSocks4Request, decodeSocks4Reply } from '../codec/socks4.ts';
 import { decodeMethodSelection, decodeReply, decodeUserPassReply, encodeGreeting, encodeRequest, encodeUserPassRequest } from '../codec/socks5.ts';
+import { decodeHttpResponseHead, encodeHttpRequestHead, type HttpHeader, type HttpResponseHead } from '../codec/http-head.ts';
+import { basicCredentials } from '../codec/http-basic.ts';
+import { toAddress } from '../codec/address.ts';
+import { connectAuthority } from '../client/http-connect.ts';
 
 /**
  * A SOCKS handshake as a fixed script for the connection-rate generator: each step sends bytes computed once
@@ -18,7 +22,8 @@ export interface HandshakeStep {
 
 export function handshakeScript(proxy: ProxyConfig, target: { host: string; port: number }): HandshakeStep[] {
   const address = { type: 'ipv4', host: target.host, port: target.port } as const;
-  if (proxy.kind === 'socks' && proxy.version === 4) {
+  if (proxy.kind === 'http') return httpConnectScript(proxy, target);
+  if (proxy.version === 4) {
     return [{
       send: encodeSocks4Request({ command: Command.CONNECT, address, userId: proxy.username ?? '' }),
       decode: decodeSocks4Reply,
@@ -51,4 +56,20 @@ export function handshakeScript(proxy: ProxyConfig, target: { host: string; port
     },
   });
   return steps;
+}
+
+/** HTTP CONNECT (RFC 9110 §9.3.6) as one step: the request with Basic credentials when given, and a 2xx
+ * response head. The generator's "bytes before the ping" check covers a proxy that sends a body after it. */
+function httpConnectScript(proxy: { username: string | undefined; password: string | undefined }, target: { host: string; port: number }): HandshakeStep[] {
+  const authority = connectAuthority(toAddress(target.host, target.port));
+  const headers: HttpHeader[] = [{ name: 'Host', value: authority }];
+  if (proxy.username !== undefined) headers.push({ name: 'Proxy-Authorization', value: basicCredentials(proxy.username, proxy.password ?? '') });
+  return [{
+    send: encodeHttpRequestHead({ method: 'CONNECT', target: authority, headers }),
+    decode: decodeHttpResponseHead,
+    check: (value) => {
+      const { status, reason } = value as HttpResponseHead;
+      return status >= 200 && status <= 299 ? undefined : `CONNECT refused: ${status} ${reason}`;
+    },
+  }];
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { openSession } from '../client/client.ts';
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
+import { SocxError } from '../errors.ts';
 import type { ConnectionPlan } from './connection-rate.ts';
 import { dialCounting } from './counting-socket.ts';
 import { handshakeScript } from './handshake-script.ts';
@@ -52,7 +53,9 @@ export function proxyPath(targets: TargetPorts, proxy: ProxyConfig, options: { n
     proxy,
     pid: options.pid,
     pings: { host: proxy.host, port: proxy.port, script: handshakeScript(proxy, { host: targets.host, port: targets.ping }) },
-    openUdp: () => proxiedUdp(proxy, { host: targets.host, port: targets.udpEcho }, options.timeoutMs),
+    openUdp: () => proxy.kind === 'http'
+      ? Promise.reject(new SocxError('protocol', 'an HTTP proxy has no UDP relay'))
+      : proxiedUdp(proxy, { host: targets.host, port: targets.udpEcho }, options.timeoutMs),
     open: async (target) => {
       const session = await openSession('connect', { type: 'ipv4', host: targets.host, port: targets[target] }, { proxy, timeoutMs: options.timeoutMs, dial: dialCounting });
       // The session's reader has let go of the socket: without a listener, an error would be thrown.

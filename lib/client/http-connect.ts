@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { basicCredentials } from '../codec/http-basic.ts';
 import { formatAddress, type Address } from '../codec/address.ts';
 import { decodeHttpResponseHead, encodeHttpRequestHead, headerValues, MAX_HTTP_HEAD, type HttpHeader, type HttpResponseHead } from '../codec/http-head.ts';
 import type { Decoded } from '../codec/decoded.ts';
@@ -36,10 +37,7 @@ export async function httpConnect(socket: Socket, reader: MessageReader, target:
   const { proxy, trace } = hop;
   const authority = connectAuthority(target);
   const headers: HttpHeader[] = [{ name: 'Host', value: authority }];
-  if (proxy.username !== undefined) {
-    const basic = Buffer.from(`${proxy.username}:${proxy.password ?? ''}`, 'utf8').toString('base64');
-    headers.push({ name: 'Proxy-Authorization', value: `Basic ${basic}` });
-  }
+  if (proxy.username !== undefined) headers.push({ name: 'Proxy-Authorization', value: basicCredentials(proxy.username, proxy.password ?? '') });
   trace?.(`> http CONNECT ${traceAddress(target)}${proxy.username === undefined ? '' : ` auth=basic user=${safeText(proxy.username)}`}`);
   socket.write(encodeHttpRequestHead({ method: 'CONNECT', target: authority, headers }));
   for (;;) {

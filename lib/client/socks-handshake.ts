@@ -74,7 +74,7 @@ export function checkSocks4Reply(reply: { reply: number; host: string; port: num
 
 const methodTokens: Readonly<Record<number, string>> = { [Method.NONE]: 'none', [Method.GSSAPI]: 'gssapi', [Method.USERPASS]: 'userpass', [Method.NO_ACCEPTABLE]: 'none-acceptable' };
 
-function methodToken(code: number): string {
+export function methodToken(code: number): string {
   return methodTokens[code] ?? hexByte(code);
 }
 

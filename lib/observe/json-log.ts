@@ -24,6 +24,7 @@ export function formatJsonRecord(record: ConnectionRecord): string {
     reply: record.reply ?? null,
     rule: record.rule ?? null,
     limit: record.limit ?? null,
+    upstream: record.upstream ?? null,
     dialed: record.dialed ?? null,
     bound: record.bound ?? null,
     peer: record.peer ?? null,

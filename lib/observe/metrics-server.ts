@@ -13,8 +13,11 @@ export interface MetricsServer {
   close(): void;
 }
 
+/** A registry, or what stands for one: the primary of `serve --workers` answers with its workers' totals. */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
+
 /** GET /metrics (the Prometheus text format), /healthz (200 while the process runs) and /readyz. */
-export async function serveMetrics(registry: Registry, probes: Probes, host: string, port: number): Promise<MetricsServer> {
+export async function serveMetrics(registry: MetricsSource, probes: Probes, host: string, port: number): Promise<MetricsServer> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {

@@ -82,7 +82,8 @@ export class ServerMetrics {
       new Counter({ name: name(text), help, labelNames, registers, collect() { for (const [key, count] of tally()) setCounter(this, count, split(key)); } });
     };
 
-    new Gauge({ name: name('build_info'), help: 'socx version (always 1)', labelNames: ['version'], registers }).set({ version: VERSION }, 1);
+    // Once in the totals of serve --workers (summed, it would count the workers).
+    new Gauge({ name: name('build_info'), help: 'socx version (always 1)', labelNames: ['version'], registers, aggregator: 'first' }).set({ version: VERSION }, 1);
     const accepted = (): number => this.#accepted;
     new Counter({ name: name('connections_accepted_total'), help: 'Client connections accepted (those a limit turned away at once are in socx_limit_hits_total)', registers, collect() { setCounter(this, accepted()); } });
     gauge('connections_active', 'Client connections open now, every state', (t) => t.open.connections);

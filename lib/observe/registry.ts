@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
 
 /** prom-client's process metrics whose names promtool's lint refuses: gauges ending in `_total` (the number of
  * handles, requests and resources, summed over their types). The per-type gauges stay. */
@@ -16,4 +16,12 @@ export function createRegistry(): Registry {
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   for (const name of LINT_FAILURES) registry.removeSingleMetric(`${METRIC_PREFIX}nodejs_${name}`);
   return registry;
+}
+
+/** A registry's metrics as JSON: what a worker of `serve --workers` sends its primary. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Several processes' metrics as one text: each metric's own aggregator (sum, unless it says otherwise). */
+export function totalMetrics(processes: readonly MetricsJson[]): Promise<string> {
+  return AggregatorRegistry.aggregate([...processes]).metrics();
 }

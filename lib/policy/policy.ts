@@ -1,7 +1,7 @@
 import { AddressSet } from './address-set.ts';
 import { nameKey } from './host-name.ts';
 import { IpKey } from './ip-key.ts';
-import { COMMAND_BITS, parseRule, type Destination, type PolicyCommand, type Rule, type Verdict } from './rule.ts';
+import { COMMAND_BITS, parseRule, VIA_DIRECT, type Destination, type PolicyCommand, type Rule, type Verdict } from './rule.ts';
 import { describeSet, SETS } from './sets.ts';
 
 export type { PolicyCommand, Verdict } from './rule.ts';
@@ -120,6 +120,29 @@ export class Policy {
       if (match === 'yes') return rule.verdict;
     }
     return undefined;
+  }
+
+  /**
+   * A request for a name that an upstream proxy will resolve (socks5h, socks4a, http): the verdict of the
+   * rules that decide on the name alone (to=NAME, to=*.suffix, to=any, rules without to=), or undefined when
+   * the first rule that may match needs the address (to=CIDR or a set), or when none matched and the
+   * listener's defaults need it (an exposed listener refuses loopback and link-local). The caller then
+   * resolves the name here and checks each address with check(), as for a direct connection.
+   */
+  checkName(query: RequestQuery & { readonly destName: string }, exposedListener: boolean): Verdict | undefined {
+    this.client.read(query.clientIp);
+    const name = nameKey(query.destName);
+    for (const rule of this.rules) {
+      const match = this.matchKnown(rule, query, name);
+      if (match === 'no') continue;
+      return match === 'yes' ? rule.verdict : undefined;
+    }
+    return exposedListener ? undefined : ALLOW;
+  }
+
+  /** The upstream names that rules route to (`via=NAME`; `direct` is not one). */
+  routeNames(): Set<string> {
+    return new Set(this.rules.flatMap((rule) => (rule.verdict.via === undefined || rule.verdict.via === VIA_DIRECT ? [] : [rule.verdict.via])));
   }
 
   /** Lines for the startup message: the rules in the order they apply, defaults included. */

@@ -15,6 +15,9 @@ export interface Verdict {
   readonly allowed: boolean;
   /** The rule that decided, as written ("deny to=private"), or the default ("default: allow"). */
   readonly rule: string;
+  /** An allow rule's `via=`: `direct`, or the name of an upstream (serve --upstream NAME=URL); undefined:
+   * the default route (the unnamed upstreams, else direct). */
+  readonly via?: string | undefined;
 }
 
 /** Where a rule's `to=` points: addresses (a CIDR or a set), one name, or a name and everything under it. */
@@ -34,7 +37,11 @@ export interface Rule {
   readonly to: Destination | undefined;
 }
 
-const KEYS = ['to', 'port', 'from', 'cmd', 'user'] as const;
+const KEYS = ['to', 'port', 'from', 'cmd', 'user', 'via'] as const;
+
+/** `via=direct` bypasses the upstreams; any other value names one (serve --upstream NAME=URL). */
+export const VIA_DIRECT = 'direct';
+export const ROUTE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 type Key = (typeof KEYS)[number];
 
 /**
@@ -49,7 +56,8 @@ export function parseRule(text: string): Rule {
   // The rule is echoed in startup lines and logs: no terminal control there (C0, DEL, C1).
   if (/[\x00-\x1f\x7f-\x9f]/.test(written)) fail('control characters are not allowed in a rule');
   if (action !== 'allow' && action !== 'deny') fail('a rule starts with allow or deny');
-  if (terms.length === 0) fail(`nothing to match: name at least one of ${KEYS.map((k) => `${k}=`).join(', ')} (or "any")`);
+  const nothingToMatch = `nothing to match: name at least one of ${KEYS.filter((k) => k !== 'via').map((k) => `${k}=`).join(', ')} (or "any")`;
+  if (terms.length === 0) fail(nothingToMatch);
   const values = new Map<Key, string>();
   for (const term of terms) {
     const equals = term.indexOf('=');
@@ -61,6 +69,13 @@ export function parseRule(text: string): Rule {
     values.set(key, value);
   }
   const termFail = (key: Key, why: string): never => fail(`${key}=${printable(values.get(key) ?? '')}: ${why}`);
+  const via = values.get('via');
+  if (via !== undefined) {
+    // A route is chosen by what the rule allows; a refused request goes nowhere.
+    if (action !== 'allow') termFail('via', 'only allow rules choose a route');
+    if (!ROUTE_NAME.test(via)) termFail('via', 'expected direct or the name of an upstream (serve --upstream NAME=URL)');
+    if (terms.length === 1) fail(`${nothingToMatch} beside via=`);
+  }
   const port = values.get('port');
   const [portLow, portHigh] = port === undefined ? [0, 65535] : parsePorts(port) ?? termFail('port', 'expected a port (0-65535) or a range N-M');
   const cmd = values.get('cmd');
@@ -68,7 +83,7 @@ export function parseRule(text: string): Rule {
   const from = values.get('from');
   const to = values.get('to');
   return {
-    verdict: { allowed: action === 'allow', rule: written },
+    verdict: via === undefined ? { allowed: action === 'allow', rule: written } : { allowed: true, rule: written, via },
     commands,
     portLow,
     portHigh,

@@ -45,11 +45,11 @@ export interface ConnectTarget {
 }
 
 /** For a remote target: harmless to most services, and HTTP servers (the likeliest target) answer it. */
-const REMOTE_PROBE = Buffer.from('HEAD / HTTP/1.0\r\n\r\n');
+export const REMOTE_PROBE = Buffer.from('HEAD / HTTP/1.0\r\n\r\n');
 
 /** CONNECT, then a data round trip: a success reply alone proves nothing (some proxies reply before connecting). */
 export async function checkConnect(target: ConnectTarget, client: ClientOptions, replyOnly = false): Promise<CommandCheck> {
-  const tap = tappedDial();
+  const tap = tappedDial(client.dial);
   const before = target.connections?.();
   const clock = startClock();
   let session;
@@ -91,7 +91,7 @@ export async function checkClosedPort(target: Address, client: ClientOptions): P
 /** BIND (RFC 1928 §4): the first reply names where to connect; the probe connects there itself, checks the
  * second reply, and sends data each way. */
 export async function checkBind(expectedPeer: Address, client: ClientOptions): Promise<CommandCheck> {
-  const tap = tappedDial();
+  const tap = tappedDial(client.dial);
   const clock = startClock();
   let pending;
   try {
@@ -136,7 +136,7 @@ export async function checkBind(expectedPeer: Address, client: ClientOptions): P
 
 /** UDP ASSOCIATE (RFC 1928 §7), then datagrams to our UDP echo through the relay until one comes back. */
 export async function checkUdp(target: Address, client: ClientOptions): Promise<CommandCheck> {
-  const tap = tappedDial();
+  const tap = tappedDial(client.dial);
   const clock = startClock();
   let session;
   try {

@@ -1,10 +1,14 @@
 import type { Socket } from 'node:net';
 import { formatAddress } from '../codec/address.ts';
-import { AuthStatus, Method } from '../codec/constants.ts';
+import { AuthStatus, hexByte, Method } from '../codec/constants.ts';
+import type { Trace } from '../client/hop.ts';
+import { methodToken } from '../client/socks-handshake.ts';
+import { safeText } from '../safe-text.ts';
+import { decodeHttpResponseHead, encodeHttpRequestHead } from '../codec/http-head.ts';
 import { done, need, type Decoded } from '../codec/decoded.ts';
 import { decodeMethodSelection, decodeUserPassReply, encodeGreeting, encodeUserPassRequest } from '../codec/socks5.ts';
-import { dialTcp } from '../dial.ts';
-import { SocxError, errnoCode, socketErrorText } from '../errors.ts';
+import { dialTcp, type Dial } from '../dial.ts';
+import { SocxError, describeError, errnoCode, socketErrorText } from '../errors.ts';
 import { MessageReader } from '../message-reader.ts';
 import type { ProxyConfig } from '../client/proxy-url.ts';
 import { showBytes } from './bytes.ts';
@@ -30,6 +34,10 @@ export interface GreetingOutcome {
 export interface StepOptions {
   readonly proxy: ProxyConfig;
   readonly timeoutMs: number;
+  /** How the proxy is reached: straight, or through the hops of a chain before it. */
+  readonly dial?: Dial | undefined;
+  /** `-v`: each message sent and received, as one line. */
+  readonly trace?: Trace | undefined;
 }
 
 type FirstAnswer = { readonly type: 'selection'; readonly method: number } | { readonly type: 'http' } | { readonly type: 'other'; readonly bytes: string };
@@ -56,10 +64,10 @@ export function decodeFirstAnswer(buf: Uint8Array, offset = 0): Decoded<FirstAns
  * One connection that offers `method` alone (RFC 1928 §3) and reads the answer; with username/password chosen
  * and credentials given, goes on with RFC 1929. The dial and each read are bounded by `timeoutMs`.
  */
-export async function offerMethod(method: number, { proxy, timeoutMs }: StepOptions): Promise<GreetingOutcome> {
+export async function offerMethod(method: number, { proxy, timeoutMs, dial = dialTcp, trace }: StepOptions): Promise<GreetingOutcome> {
   let socket: Socket;
   try {
-    socket = await dialTcp(proxy.host, proxy.port, { timeoutMs });
+    socket = await dial(proxy.host, proxy.port, { timeoutMs });
   } catch (error) {
     return dialFailure(error, proxy, timeoutMs);
   }
@@ -68,22 +76,34 @@ export async function offerMethod(method: number, { proxy, timeoutMs }: StepOpti
   const timer = setTimeout(() => reader.fail(new SocxError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
     const clock = startClock();
+    trace?.(`> socks5 greeting methods=${methodToken(method)}`);
     socket.write(encodeGreeting({ methods: [method] }));
     const answer = await reader.read(decodeFirstAnswer, 'greeting');
     const latencyMs = elapsedMs(clock);
-    if (answer.type === 'http') return { kind: 'http', reason: 'it answered with HTTP: an HTTP server, not a SOCKS proxy', localAddress };
-    if (answer.type === 'other') return { kind: 'other', reason: `it answered the SOCKS5 greeting with ${answer.bytes}`, localAddress };
+    if (answer.type === 'http') {
+      trace?.('< http (an HTTP status line)');
+      return { kind: 'http', reason: 'it answered with HTTP: an HTTP server, not a SOCKS proxy', localAddress };
+    }
+    if (answer.type === 'other') {
+      trace?.(`< other ${answer.bytes}`);
+      return { kind: 'other', reason: `it answered the SOCKS5 greeting with ${answer.bytes}`, localAddress };
+    }
+    trace?.(`< socks5 method ${methodToken(answer.method)}`);
     const outcome = { kind: 'socks5' as const, method: answer.method, latencyMs, localAddress };
     if (answer.method !== Method.USERPASS || answer.method !== method || proxy.username === undefined) return outcome;
+    trace?.(`> socks5 auth user=${safeText(proxy.username)}`);
     socket.write(encodeUserPassRequest({ username: proxy.username, password: proxy.password ?? '' }));
     try {
       const { status } = await reader.read(decodeUserPassReply, 'auth');
+      trace?.(`< socks5 auth ${status === AuthStatus.SUCCESS ? 'ok' : `failed status=${hexByte(status)}`}`);
       return { ...outcome, auth: status === AuthStatus.SUCCESS ? { ok: true } : { ok: false, reason: `the proxy rejected the username/password for user "${proxy.username}"` } };
     } catch (error) {
       return { ...outcome, auth: { ok: false, reason: `no answer to the username/password: ${errorText(error)}` } };
     }
   } catch (error) {
-    return readFailure(error, timeoutMs, localAddress);
+    const failure = readFailure(error, timeoutMs, localAddress);
+    trace?.(`< ${failure.kind}: ${failure.reason ?? ''}`);
+    return failure;
   } finally {
     clearTimeout(timer);
     socket.destroy();
@@ -92,9 +112,9 @@ export async function offerMethod(method: number, { proxy, timeoutMs }: StepOpti
 
 /** A bare TCP connection, closed at once: whether anything listens, and the local address that faces it (where
  * the probe's echo targets must listen). */
-export async function reach({ proxy, timeoutMs }: StepOptions): Promise<{ readonly localAddress: string } | GreetingOutcome> {
+export async function reach({ proxy, timeoutMs, dial = dialTcp }: StepOptions): Promise<{ readonly localAddress: string } | GreetingOutcome> {
   try {
-    const socket = await dialTcp(proxy.host, proxy.port, { timeoutMs });
+    const socket = await dial(proxy.host, proxy.port, { timeoutMs });
     const localAddress = socket.localAddress ?? '127.0.0.1';
     socket.destroy();
     return { localAddress };
@@ -105,19 +125,23 @@ export async function reach({ proxy, timeoutMs }: StepOptions): Promise<{ readon
 
 /** For an endpoint silent to a SOCKS5 greeting: an HTTP server that waits for a whole request line (Python's
  * http.server, for one) answers this. Only an HTTP status line counts; anything else keeps it 'silent'. */
-export async function checkHttp({ proxy, timeoutMs }: StepOptions): Promise<boolean> {
+export async function checkHttp({ proxy, timeoutMs, dial = dialTcp, trace }: StepOptions): Promise<boolean> {
   let socket: Socket;
   try {
-    socket = await dialTcp(proxy.host, proxy.port, { timeoutMs });
+    socket = await dial(proxy.host, proxy.port, { timeoutMs });
   } catch {
     return false;
   }
   const reader = new MessageReader(socket, { peer: 'proxy', maxBytes: 1024 });
   const timer = setTimeout(() => reader.fail(new SocxError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
-    socket.write(`HEAD / HTTP/1.0\r\nHost: ${formatAddress(proxy)}\r\n\r\n`);
-    return (await reader.read(decodeFirstAnswer, 'greeting')).type === 'http';
-  } catch {
+    trace?.('> http HEAD /');
+    socket.write(encodeHttpRequestHead({ method: 'HEAD', target: '/', headers: [{ name: 'Host', value: formatAddress(proxy) }] }));
+    const head = await reader.read(decodeHttpResponseHead, 'greeting');
+    trace?.(`< http ${safeText(`${head.status} ${head.reason}`)}`);
+    return true;
+  } catch (error) {
+    trace?.(`< no HTTP response: ${errorText(error)}`);
     return false;
   } finally {
     clearTimeout(timer);
@@ -128,6 +152,7 @@ export async function checkHttp({ proxy, timeoutMs }: StepOptions): Promise<bool
 function dialFailure(error: unknown, proxy: ProxyConfig, timeoutMs: number): GreetingOutcome {
   const where = formatAddress(proxy);
   if (errnoCode(error) === 'ECONNREFUSED') return { kind: 'refused', reason: `nothing listens on ${where} (connection refused)` };
+  if (error instanceof SocxError && error.hop !== undefined) return { kind: 'unreachable', reason: `${where} is not reachable through the chain: ${describeError(error)}` };
   if (error instanceof SocxError && error.code === 'timeout') return { kind: 'unreachable', reason: `${where} did not accept a TCP connection within ${timeoutMs} ms` };
   return { kind: 'unreachable', reason: `cannot connect to ${where}: ${errorText(error)}` };
 }

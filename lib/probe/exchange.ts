@@ -48,10 +48,10 @@ export function awaitBytes(socket: Socket, head: Buffer, expected: Buffer | unde
 }
 
 /** A dial that keeps the first bytes the proxy sends (up to 64), to tell a short reply from none at all. */
-export function tappedDial(): { readonly dial: Dial; received(): Buffer } {
+export function tappedDial(inner: Dial = dialTcp): { readonly dial: Dial; received(): Buffer } {
   let received = Buffer.alloc(0);
   const dial: Dial = async (host, port, options) => {
-    const socket = await dialTcp(host, port, options);
+    const socket = await inner(host, port, options);
     const onData = (chunk: Buffer): void => {
       received = Buffer.concat([received, chunk]).subarray(0, 64);
       if (received.length >= 64) socket.off('data', onData);

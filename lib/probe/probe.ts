@@ -1,9 +1,14 @@
 import type { ClientOptions } from '../client/client.ts';
+import type { Trace } from '../client/hop.ts';
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import { Method, methodName } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
+import type { Dial } from '../dial.ts';
 import { checkBind, checkClosedPort, checkConnect, checkUdp, untested, type CommandCheck, type CommandDetail } from './commands.ts';
+import { probeHttpProxy, type HttpProbe, type HttpProxyFindings } from './http-proxy.ts';
+import { labelled } from './step-trace.ts';
+import { chainDial } from './chain-dial.ts';
 import { checkHttp, offerMethod, reach, type GreetingOutcome, type StepOptions } from './detect.ts';
 import { verdictFor, type AuthResult, type DetailName, type EndpointKind, type ProbeReport } from './report.ts';
 import { isLoopback, startTargets, type ProbeTargets } from './targets.ts';
@@ -16,27 +21,38 @@ export interface ProbeOptions {
   /** CONNECT here instead of the probe's own echo: any byte back counts as a round trip. */
   readonly target?: Address | undefined;
   readonly onProgress?: (text: string) => void;
+  /** The hops before `proxy`, first first: the probe reaches it through them (a strict chain). */
+  readonly via?: readonly ProxyConfig[] | undefined;
+  /** `-v`: each handshake message, as one decoded line. */
+  readonly trace?: Trace | undefined;
 }
 
 /** Everything the endpoint supports, each step on its own connection; steps that do not depend on each other
  * run at once, so a silent port costs one `timeoutMs`, not one per step. */
 export async function probe(options: ProbeOptions): Promise<ProbeReport> {
-  const { proxy, timeoutMs } = options;
+  const { proxy, timeoutMs, via } = options;
   const progress = options.onProgress ?? ((): void => {});
-  progress(`connecting to ${formatAddress(proxy)}`);
-  const contact = await reach({ proxy, timeoutMs });
-  if ('kind' in contact) return unreachable(proxy, contact);
+  progress(`connecting to ${formatAddress(proxy)}${via ? ` through ${via.map(describeProxy).join(', ')}` : ''}`);
+  // Every connection to the proxy, the probe's raw ones and the clients', goes through the same dial.
+  const dial = via ? chainDial(via) : undefined;
+  const contact = await reach({ proxy, timeoutMs, dial });
+  if ('kind' in contact) return unreachable(options, contact);
   const targets = await startTargets(canonicalIp(contact.localAddress));
   try {
-    return await probeSocks(options, targets, progress);
+    const reached = { ...options, dial };
+    return await (proxy.kind === 'http' ? probeHttp(reached, targets, progress) : probeSocks(reached, targets, progress));
   } finally {
     await targets.close();
   }
 }
 
-async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
+/** The probe's options with the dial that reaches the proxy. */
+type Reached = ProbeOptions & { readonly dial: Dial | undefined };
+
+async function probeSocks(options: Reached, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
   const { proxy, timeoutMs } = options;
-  const step: StepOptions = { proxy, timeoutMs };
+  const step: StepOptions = { proxy, timeoutMs, dial: options.dial, trace: options.trace };
+  const client: ClientOptions = { proxy, timeoutMs, dial: options.dial, trace: options.trace };
   const loopback = isLoopback(targets.host);
   const ipv4Echo = echoAt(targets, 'ipv4');
   const ipv6Echo = echoAt(targets, 'ipv6');
@@ -45,12 +61,12 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   const named = { address: { type: 'domain' as const, host: loopback ? 'localhost' : targets.host, port: targets.tcpPort }, connections: targets.connections };
 
   progress('greeting with each authentication method alone; SOCKS4; HTTP');
-  const [first, gssapi, userpass, socks4, http] = await Promise.all([
-    offerMethod(Method.NONE, step),
-    offerMethod(Method.GSSAPI, step),
-    offerMethod(Method.USERPASS, step),
-    ipv4Echo ? checkSocks4({ ...ipv4Echo, address: ipv4Echo.address as Address & { type: 'ipv4' } }, proxy, timeoutMs) : untested('no local IPv4 address faces the proxy'),
-    checkHttp(step),
+  const [first, gssapi, userpass, socks4, answersHttp] = await Promise.all([
+    offerMethod(Method.NONE, labelled(step, 'greeting-none')),
+    offerMethod(Method.GSSAPI, labelled(step, 'greeting-gssapi')),
+    offerMethod(Method.USERPASS, labelled(step, 'greeting-userpass')),
+    ipv4Echo ? checkSocks4({ ...ipv4Echo, address: ipv4Echo.address as Address & { type: 'ipv4' } }, labelled(client, 'socks4')) : untested('no local IPv4 address faces the proxy'),
+    checkHttp(labelled(step, 'http')),
   ]);
   const socks5 = first.kind === 'socks5';
   const versions = { socks5, socks4: speaks(socks4.detail), socks4a: false };
@@ -67,16 +83,17 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
   };
   const findings: string[] = [...socks4.findings, ...(socks5 ? unofferedChoices([[Method.NONE, first], [Method.GSSAPI, gssapi], [Method.USERPASS, userpass]]) : [])];
   if (kind !== 'socks') {
-    const [shownKind, reason] = http && first.kind === 'silent' ? ['http' as const, 'it answered an HTTP request but not the SOCKS greeting: an HTTP server, not a SOCKS proxy'] : [kind, first.reason];
-    return finish({ proxy, reachable: true, speaksSocks: false, kind: shownKind, reason, versions, methods, auth: 'not-tested', details, findings, latencyMs: null });
+    // An HTTP proxy either waits for a request line (tinyproxy, squid) or answers the greeting with a 400.
+    if (first.kind === 'http' || (answersHttp && first.kind === 'silent')) return probeHttp(options, targets, progress);
+    return finish({ ...hops(options), reachable: true, speaksSocks: false, kind, reason: first.reason, versions, methods, auth: 'not-tested', details, findings, latencyMs: null });
   }
 
   const { auth, authReason } = authResult(methods, userpass, proxy);
-  const client = commandClient(proxy, timeoutMs, versions.socks5, socks4.detail.status === 'ok', methods, auth, authReason);
+  const commands = commandClient(client, versions.socks5, socks4.detail.status === 'ok', methods, auth, authReason);
   progress('CONNECT, BIND, UDP ASSOCIATE and address types, with data');
-  const socks4a = versions.socks4 ? checkSocks4a(named, proxy, timeoutMs) : Promise.resolve(untested('the proxy does not answer SOCKS4'));
-  if ('reason' in client) {
-    for (const name of ['connect', 'bind', 'udp', 'ipv4', 'ipv6', 'domain'] as const) details[name] = { status: 'untested', reason: client.reason };
+  const socks4a = versions.socks4 ? checkSocks4a(named, labelled(client, 'socks4a')) : Promise.resolve(untested('the proxy does not answer SOCKS4'));
+  if ('reason' in commands) {
+    for (const name of ['connect', 'bind', 'udp', 'ipv4', 'ipv6', 'domain'] as const) details[name] = { status: 'untested', reason: commands.reason };
   }
   const runs: Array<Promise<void>> = [];
   const record = (name: DetailName, check: Promise<CommandCheck>): void => {
@@ -86,25 +103,33 @@ async function probeSocks(options: ProbeOptions, targets: ProbeTargets, progress
     }));
   };
   record('socks4a', socks4a);
-  if (!('reason' in client)) {
-    const { options: via, version } = client;
+  if (!('reason' in commands)) {
+    const { options: over, version } = commands;
     const socks4Only = untested('SOCKS4 carries IPv4 only');
-    record('connect', target ? checkConnect(target, via) : Promise.resolve(untested('no local address to put an echo on')));
-    record('ipv4', ipv4Echo ? checkConnect(ipv4Echo, via, true) : Promise.resolve(untested('no local IPv4 address faces the proxy')));
-    record('ipv6', version === 4 ? Promise.resolve(socks4Only) : ipv6Echo ? checkConnect(ipv6Echo, via, true) : Promise.resolve(untested('no local IPv6 address faces the proxy')));
-    record('domain', version === 4 ? Promise.resolve(socks4Only) : checkConnect(named, via, true));
-    record('bind', checkBind(toAddress(targets.host, 0), via));
-    record('udp', version === 4 ? Promise.resolve(untested('UDP ASSOCIATE needs SOCKS5')) : checkUdp(toAddress(targets.host, targets.udpPort), via));
-    runs.push(checkClosedPort(toAddress(targets.host, targets.closedPort), via).then((found) => { findings.push(...found); }));
+    const as = (name: string): ClientOptions => labelled(over, name);
+    record('connect', target ? checkConnect(target, as('connect')) : Promise.resolve(untested('no local address to put an echo on')));
+    record('ipv4', ipv4Echo ? checkConnect(ipv4Echo, as('ipv4'), true) : Promise.resolve(untested('no local IPv4 address faces the proxy')));
+    record('ipv6', version === 4 ? Promise.resolve(socks4Only) : ipv6Echo ? checkConnect(ipv6Echo, as('ipv6'), true) : Promise.resolve(untested('no local IPv6 address faces the proxy')));
+    record('domain', version === 4 ? Promise.resolve(socks4Only) : checkConnect(named, as('domain'), true));
+    record('bind', checkBind(toAddress(targets.host, 0), as('bind')));
+    record('udp', version === 4 ? Promise.resolve(untested('UDP ASSOCIATE needs SOCKS5'))
+      // The datagrams would go straight to the last hop's relay, past the hops before it.
+      : options.via ? Promise.resolve(untested('not through a chain: the datagrams would bypass the hops before the last'))
+        : checkUdp(toAddress(targets.host, targets.udpPort), as('udp')));
+    runs.push(checkClosedPort(toAddress(targets.host, targets.closedPort), as('closed-port')).then((found) => { findings.push(...found); }));
   }
+  // SOCKS and HTTP on one port (socx serve, gost): the HTTP side is reported too.
+  let http: HttpProxyFindings | undefined;
+  if (answersHttp) runs.push(httpSide(options, targets).then((found) => { if (found.isProxy) http = found.http; }));
   await Promise.all(runs);
   versions.socks4a = details.socks4a.granted === true;
-  if (!('reason' in client)) findings.push(...openProxyFinding(proxy, targets.host, methods.none, details.connect.status));
+  if (!('reason' in commands)) findings.push(...openProxyFinding(proxy, targets.host, methods.none, details.connect.status));
   return finish({
-    proxy, reachable: true, speaksSocks: true, kind, reason: authReason, versions, methods, auth, details, findings,
+    ...hops(options), reachable: true, speaksSocks: true, kind, reason: authReason, versions, methods, auth, details, findings,
     latencyMs: socks5 ? first.latencyMs ?? null : null,
     target: details.connect.status === 'untested' || !target ? undefined : formatAddress(target.address),
-    socks5Via: !('reason' in client) && client.version === 5,
+    socks5Via: !('reason' in commands) && commands.version === 5,
+    http,
   });
 }
 
@@ -128,6 +153,28 @@ function unofferedChoices(offers: ReadonlyArray<readonly [number, GreetingOutcom
   return offers.flatMap(([offered, outcome]) => outcome.kind === 'socks5' && outcome.method !== undefined && outcome.method !== offered && outcome.method !== Method.NO_ACCEPTABLE
     ? [`a greeting offering only ${methodName(offered)} was answered with ${methodName(outcome.method)}, which was not offered`]
     : []);
+}
+
+/** An endpoint that speaks HTTP: a proxy (CONNECT, plain forwarding, a 407), or a web server that is not one. */
+async function probeHttp(options: Reached, targets: ProbeTargets, progress: (text: string) => void): Promise<ProbeReport> {
+  progress('HTTP CONNECT and a forwarded GET, without and with the credentials');
+  const found = await httpSide(options, targets);
+  const none = { status: 'untested' as const, reason: 'an HTTP proxy carries CONNECT and plain HTTP requests only' };
+  const notSocks = { status: 'untested' as const, reason: 'not a SOCKS proxy' };
+  const types = { status: 'untested' as const, reason: 'address types are not probed through an HTTP proxy' };
+  const notProxy = { status: 'untested' as const, reason: 'not a proxy' };
+  return finish({
+    ...hops(options), reachable: true, speaksSocks: false, kind: found.isProxy ? 'http-proxy' : 'http', reason: found.reason ?? found.authReason,
+    versions: { socks4: false, socks4a: false, socks5: false }, methods: { none: false, gssapi: false, userpass: false },
+    auth: found.isProxy ? found.auth : 'not-tested',
+    details: { connect: found.isProxy ? found.http.details.connect : notProxy, bind: none, udp: none, socks4: notSocks, socks4a: notSocks, ipv4: types, ipv6: types, domain: types },
+    findings: [], latencyMs: found.isProxy ? found.latencyMs : null, http: found.http,
+    target: found.isProxy ? formatAddress(options.target ?? toAddress(targets.host, targets.tcpPort)) : undefined,
+  });
+}
+
+function httpSide({ proxy, timeoutMs, dial, trace, target }: Reached, targets: ProbeTargets): Promise<HttpProbe> {
+  return probeHttpProxy({ proxy, timeoutMs, dial, trace }, toAddress(targets.host, targets.tcpPort), target);
 }
 
 function notSocks(kind: GreetingOutcome['kind']): EndpointKind {
@@ -159,26 +206,32 @@ type CommandClient = { readonly options: ClientOptions; readonly version: 4 | 5 
 
 /** Commands go over SOCKS5 when it is usable (names to the proxy, as socks5h://), else over SOCKS4 when data
  * flows through it. Rejected credentials with no-auth also accepted: the commands go without them. */
-function commandClient(proxy: ProxyConfig, timeoutMs: number, socks5: boolean, socks4Works: boolean, methods: ProbeReport['methods'], auth: AuthResult, authReason: string | undefined): CommandClient {
+function commandClient(client: ClientOptions, socks5: boolean, socks4Works: boolean, methods: ProbeReport['methods'], auth: AuthResult, authReason: string | undefined): CommandClient {
+  const { proxy } = client;
   if (socks5 && (auth === 'ok' || methods.none)) {
     const credentials = auth === 'ok' ? {} : { username: undefined, password: undefined };
-    return { version: 5, options: { proxy: { ...proxy, ...credentials, kind: 'socks', version: 5, remoteDns: true }, timeoutMs } };
+    return { version: 5, options: { ...client, proxy: { ...proxy, ...credentials, kind: 'socks', version: 5, remoteDns: true } } };
   }
-  if (socks4Works) return { version: 4, options: { proxy: { ...proxy, kind: 'socks', version: 4, remoteDns: true }, timeoutMs } };
+  if (socks4Works) return { version: 4, options: { ...client, proxy: { ...proxy, kind: 'socks', version: 4, remoteDns: true } } };
   return { reason: authReason ?? 'SOCKS5 authentication did not succeed' };
 }
 
-function unreachable(proxy: ProxyConfig, first: GreetingOutcome): ProbeReport {
+function unreachable(options: ProbeOptions, first: GreetingOutcome): ProbeReport {
   const no = { status: 'untested' as const, reason: first.reason ?? 'unreachable' };
   return finish({
-    proxy, reachable: false, speaksSocks: false, kind: first.kind === 'refused' ? 'refused' : 'unreachable', reason: first.reason,
+    ...hops(options), reachable: false, speaksSocks: false, kind: first.kind === 'refused' ? 'refused' : 'unreachable', reason: first.reason,
     versions: { socks4: false, socks4a: false, socks5: false }, methods: { none: false, gssapi: false, userpass: false }, auth: 'not-tested',
     details: { connect: no, bind: no, udp: no, socks4: no, socks4a: no, ipv4: no, ipv6: no, domain: no }, findings: [], latencyMs: null,
   });
 }
 
+function hops({ proxy, via }: ProbeOptions): Pick<Parts, 'proxy' | 'via'> {
+  return { proxy, via };
+}
+
 interface Parts {
   readonly proxy: ProxyConfig;
+  readonly via?: readonly ProxyConfig[] | undefined;
   readonly reachable: boolean;
   readonly speaksSocks: boolean;
   readonly kind: EndpointKind;
@@ -192,6 +245,7 @@ interface Parts {
   readonly latencyMs: number | null;
   /** CONNECT went over SOCKS5 (else over SOCKS4, or not at all). */
   readonly socks5Via?: boolean;
+  readonly http?: HttpProxyFindings;
 }
 
 /** The contract's keys first, in its order; then the extras. */
@@ -205,10 +259,12 @@ function finish(parts: Parts): ProbeReport {
     commands: { connect: details.connect.status, bind: details.bind.status, udp: details.udp.status },
     latencyMs: parts.latencyMs,
     proxy: describeProxy(parts.proxy),
+    ...(parts.via === undefined ? {} : { via: parts.via.map(describeProxy) }),
     speaksSocks: parts.speaksSocks,
     kind: parts.kind,
     ...(parts.reason === undefined ? {} : { reason: parts.reason }),
     ...(parts.target === undefined ? {} : { target: parts.target }),
+    ...(parts.http === undefined ? {} : { http: parts.http }),
     dataFlow: { socks5: parts.socks5Via ? details.connect.status : 'untested', socks4: details.socks4.status, socks4a: details.socks4a.status },
     addressTypes: { ipv4: details.ipv4.status, ipv6: details.ipv6.status, domain: details.domain.status },
     details,

@@ -1,8 +1,10 @@
 import type { CommandDetail, CommandStatus } from './commands.ts';
+import type { HttpProxyFindings } from './http-proxy.ts';
 
 export type AuthResult = 'ok' | 'failed' | 'not-required' | 'not-tested';
-/** 'socks' for a SOCKS endpoint; otherwise what answered instead, or why nothing did. */
-export type EndpointKind = 'socks' | 'http' | 'silent' | 'closed-at-once' | 'other' | 'refused' | 'unreachable';
+/** 'socks' for a SOCKS endpoint, 'http-proxy' for an HTTP proxy ('http': a web server that is not one);
+ * otherwise what answered instead, or why nothing did. */
+export type EndpointKind = 'socks' | 'http-proxy' | 'http' | 'silent' | 'closed-at-once' | 'other' | 'refused' | 'unreachable';
 
 /** What `socx probe --json` prints (the first seven keys are the contract's). */
 export interface ProbeReport {
@@ -13,14 +15,18 @@ export interface ProbeReport {
   readonly commands: { readonly connect: CommandStatus; readonly bind: CommandStatus; readonly udp: CommandStatus };
   /** The SOCKS5 greeting round trip; null when there was none. */
   readonly latencyMs: number | null;
-  /** The proxy URL, without credentials. */
+  /** The proxy URL, without credentials: the last hop of a chain. */
   readonly proxy: string;
+  /** The hops before it, first first, without credentials: the probe reached `proxy` through them. */
+  readonly via?: readonly string[];
   readonly speaksSocks: boolean;
   readonly kind: EndpointKind;
   /** Why the endpoint is unreachable or not SOCKS; why auth failed or was not tested. */
   readonly reason?: string;
   /** Where CONNECT went. */
   readonly target?: string;
+  /** For an endpoint that speaks HTTP: what it does as an HTTP proxy. */
+  readonly http?: HttpProxyFindings;
   /** Whether a CONNECT with data works in each version (`versions` says only whether the proxy speaks it). */
   readonly dataFlow: { readonly socks5: CommandStatus; readonly socks4: CommandStatus; readonly socks4a: CommandStatus };
   readonly addressTypes: { readonly ipv4: CommandStatus; readonly ipv6: CommandStatus; readonly domain: CommandStatus };
@@ -36,23 +42,41 @@ type Verdictless = Omit<ProbeReport, 'verdict'>;
 /** One line for a person: what the endpoint is, what works, and how many warnings there are. */
 export function verdictFor(report: Verdictless): string {
   if (!report.reachable) return `unreachable: ${report.reason ?? 'no connection'}`;
+  if (report.kind === 'http-proxy' && report.http) return httpVerdict(report, report.http);
   if (!report.speaksSocks) return `not a SOCKS proxy: ${report.reason ?? report.kind}`;
   const versions = [report.versions.socks5 && 'SOCKS5', report.versions.socks4 && 'SOCKS4', report.versions.socks4a && 'SOCKS4a'].filter(Boolean).join(', ');
-  const auth = {
-    'not-required': 'no authentication',
-    ok: 'username/password accepted',
-    failed: 'credentials rejected',
-    'not-tested': 'authentication required, not tested',
-  }[report.auth];
   const names = { connect: 'CONNECT', bind: 'BIND', udp: 'UDP' } as const;
-  const byStatus = (status: CommandStatus): string[] => (Object.keys(names) as Array<keyof typeof names>).filter((name) => report.commands[name] === status).map((name) => names[name]);
-  const parts = [`${versions} (${auth})`];
+  const statuses = (Object.keys(names) as Array<keyof typeof names>).map((name) => [names[name], report.commands[name]] as const);
+  const http = report.http ? [`also an HTTP proxy: ${statusParts([['CONNECT', report.http.connect], ['forwarding', report.http.forward]]).join(', ')}`] : [];
+  return [`${versions} (${AUTH_WORDS[report.auth]})`, ...statusParts(statuses), ...http, ...warningCount(report)].join('; ');
+}
+
+const AUTH_WORDS: Readonly<Record<AuthResult, string>> = {
+  'not-required': 'no authentication',
+  ok: 'username/password accepted',
+  failed: 'credentials rejected',
+  'not-tested': 'authentication required, not tested',
+};
+
+/** "HTTP proxy (Basic authentication required, not tested); CONNECT works; forwarding refused". */
+function httpVerdict(report: Verdictless, http: HttpProxyFindings): string {
+  const schemes = http.auth.schemes.length > 0 ? `${http.auth.schemes.join(', ')} ` : '';
+  const auth = report.auth === 'not-tested' ? `${schemes}authentication required, not tested` : AUTH_WORDS[report.auth];
+  return [`HTTP proxy (${auth})`, ...statusParts([['CONNECT', http.connect], ['forwarding', http.forward]]), ...warningCount(report)].join('; ');
+}
+
+/** Names grouped by their status: "CONNECT, BIND work", "UDP got no answer". */
+function statusParts(statuses: ReadonlyArray<readonly [string, CommandStatus]>): string[] {
+  const parts: string[] = [];
   for (const [status, label] of [['ok', 'work'], ['refused', 'refused'], ['timeout', 'got no answer'], ['untested', 'untested']] as const) {
-    const list = byStatus(status);
+    const list = statuses.filter(([, value]) => value === status).map(([name]) => name);
     if (list.length > 0) parts.push(`${list.join(', ')} ${label === 'work' && list.length === 1 ? 'works' : label}`);
   }
-  if (report.findings.length > 0) parts.push(`${report.findings.length} warning${report.findings.length === 1 ? '' : 's'}`);
-  return parts.join('; ');
+  return parts;
+}
+
+function warningCount(report: Verdictless): string[] {
+  return report.findings.length > 0 ? [`${report.findings.length} warning${report.findings.length === 1 ? '' : 's'}`] : [];
 }
 
 export interface Grid {
@@ -67,8 +91,13 @@ const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 /** The table `socx probe` prints: one check a row, its result, and the detail behind it. */
 export function probeGrid(report: ProbeReport): Grid {
   const header = ['Check', 'Result', 'Detail'];
-  const rows: string[][] = [['Reachable', yesNo(report.reachable), report.reachable ? report.proxy : report.reason ?? '']];
+  const where = report.via ? `${report.proxy}, through ${report.via.join(', ')}` : report.proxy;
+  const rows: string[][] = [['Reachable', yesNo(report.reachable), report.reachable ? where : report.reason ?? '']];
   if (!report.reachable) return { header, rows, notes: [] };
+  if (report.kind === 'http-proxy' && report.http) {
+    rows.push(['Speaks SOCKS', 'no', 'an HTTP proxy'], ...httpRows(report, report.http));
+    return collapseNotes(header, rows);
+  }
   rows.push(['Speaks SOCKS', yesNo(report.speaksSocks), report.speaksSocks ? '' : `${report.kind}: ${report.reason ?? ''}`]);
   if (report.speaksSocks) {
     rows.push(
@@ -87,8 +116,27 @@ export function probeGrid(report: ProbeReport): Grid {
       ['Address domain', report.addressTypes.domain, commandDetail(report.details.domain)],
     );
   }
+  if (report.http) rows.push(...httpRows(report, report.http));
   for (const finding of report.findings) rows.push(['Warning', '!', finding]);
   return collapseNotes(header, rows);
+}
+
+function httpRows(report: ProbeReport, http: HttpProxyFindings): string[][] {
+  const { required, schemes } = http.auth;
+  return [
+    ['HTTP proxy', 'yes', http.server ?? ''],
+    ['HTTP CONNECT', http.connect, httpDetail(http.details.connect, report.target && `to ${report.target}`)],
+    ['HTTP forwarding', http.forward, httpDetail(http.details.forward)],
+    ['Proxy auth', required ? 'required' : 'not required', required ? `407, Proxy-Authenticate: ${schemes.join(', ') || 'none'}` : ''],
+    // Beside SOCKS, "Auth" is SOCKS's; the HTTP side's credentials get their own row.
+    report.speaksSocks ? ['HTTP auth', http.auth.credentials, ''] : ['Auth', report.auth, report.auth === 'ok' || report.auth === 'not-required' ? '' : report.reason ?? ''],
+  ];
+}
+
+/** The status line, then the timings when it worked; the reason when it did not. */
+function httpDetail(detail: CommandDetail, where?: string): string {
+  if (detail.status !== 'ok') return detail.reason ?? detail.reply ?? '';
+  return [detail.reply, where, timing(detail)].filter(Boolean).join(', ');
 }
 
 /** The same hint on several rows ("give credentials with -U" on every command) is said once, as a note.
@@ -110,7 +158,7 @@ function collapseNotes(header: readonly string[], rows: string[][]): Grid {
   return { header, rows: shown, notes };
 }
 
-const PASSED: ReadonlySet<string> = new Set(['yes', 'ok', 'accepted', 'not-required']);
+const PASSED: ReadonlySet<string> = new Set(['yes', 'ok', 'accepted', 'not-required', 'not required']);
 
 const accepted = (value: boolean): string => (value ? 'accepted' : 'not accepted');
 
@@ -136,7 +184,7 @@ function timing(detail: CommandDetail): string {
 }
 
 /** What `--fail-on` may name: a row of the table, or `warnings`. */
-export const FAIL_ON_CHECKS = ['reachable', 'socks', 'socks5', 'socks4', 'socks4a', 'auth', 'connect', 'bind', 'udp', 'ipv4', 'ipv6', 'domain', 'warnings'] as const;
+export const FAIL_ON_CHECKS = ['reachable', 'proxy', 'socks', 'http', 'forward', 'socks5', 'socks4', 'socks4a', 'auth', 'connect', 'bind', 'udp', 'ipv4', 'ipv6', 'domain', 'warnings'] as const;
 export type FailOnCheck = (typeof FAIL_ON_CHECKS)[number];
 
 /** The named checks that did not pass: a version not spoken, auth neither ok nor not-required, a command or
@@ -144,7 +192,10 @@ export type FailOnCheck = (typeof FAIL_ON_CHECKS)[number];
 export function failedChecks(report: ProbeReport, names: readonly FailOnCheck[]): FailOnCheck[] {
   const passed: Record<FailOnCheck, boolean> = {
     reachable: report.reachable,
+    proxy: isProxy(report),
     socks: report.speaksSocks,
+    http: report.kind === 'http-proxy',
+    forward: report.http?.forward === 'ok',
     socks5: report.versions.socks5,
     socks4: report.versions.socks4,
     socks4a: report.versions.socks4a,
@@ -158,4 +209,9 @@ export function failedChecks(report: ProbeReport, names: readonly FailOnCheck[])
     warnings: report.findings.length === 0,
   };
   return names.filter((name) => !passed[name]);
+}
+
+/** An endpoint `socx probe` can talk to as a proxy: exit 0. */
+export function isProxy(report: ProbeReport): boolean {
+  return report.speaksSocks || report.kind === 'http-proxy';
 }

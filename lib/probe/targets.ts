@@ -83,14 +83,15 @@ function loopbackPartner(host: string): string | undefined {
   return undefined;
 }
 
-function listen(server: Server, host: string, port: number): Promise<number> {
+/** Listens on host:port (0: any free port), IPv6 only for an IPv6 host; resolves with the port. */
+export function listen(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port, ipv6Only: isIPv6(host) }, () => {
       server.off('error', reject);
       const address = server.address();
       if (address && typeof address === 'object') resolve(address.port);
-      else reject(new Error('the echo target has no port'));
+      else reject(new Error('the target has no port'));
     });
   });
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ProxyConfig } from '../client/proxy-url.ts';
 import { CodecError, type Decoder } from '../codec/decoded.ts';
-import { dialTcp } from '../dial.ts';
+import { dialTcp, type Dial } from '../dial.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
 import { hexBytes } from './bytes.ts';
 import { errorText } from './detect.ts';
@@ -39,10 +39,12 @@ export class Wire {
     socket.on('end', () => end('the proxy closed the connection'));
     socket.on('close', () => end('the connection closed'));
     socket.on('error', (error) => end(`the connection failed: ${socketErrorText(errnoCode(error))}`));
+    // A socket that came through a chain is handed over paused; a 'data' listener alone would not start it.
+    socket.resume();
   }
 
-  static async open(proxy: ProxyConfig, timeoutMs: number): Promise<Wire> {
-    return new Wire(await dialTcp(proxy.host, proxy.port, { timeoutMs }), timeoutMs);
+  static async open(proxy: ProxyConfig, timeoutMs: number, dial: Dial = dialTcp): Promise<Wire> {
+    return new Wire(await dial(proxy.host, proxy.port, { timeoutMs }), timeoutMs);
   }
 
   /** True once the proxy has closed (or reset) the connection. */
@@ -120,9 +122,9 @@ export class Wire {
 }
 
 /** Opens a Wire, or says why not. */
-export async function openWire(proxy: ProxyConfig, timeoutMs: number): Promise<Wire | Miss> {
+export async function openWire(proxy: ProxyConfig, timeoutMs: number, dial?: Dial): Promise<Wire | Miss> {
   try {
-    return await Wire.open(proxy, timeoutMs);
+    return await Wire.open(proxy, timeoutMs, dial);
   } catch (error) {
     return { why: 'error', text: `cannot connect to the proxy: ${errorText(error)}` };
   }

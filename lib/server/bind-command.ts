@@ -3,7 +3,11 @@ import { formatAddress, isUnspecified, toAddress } from '../codec/address.ts';
 import { Reply } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { errnoCode, socketErrorText, socketErrorToReply } from '../errors.ts';
-import { listenOnce, listeningPort, waitForPeer, type WaitOutcome } from './bind-wait.ts';
+import type { Verdict } from '../policy/policy.ts';
+import { bindThrough } from './bind-upstream.ts';
+import { admitPeer, endWithout } from './bind-peer.ts';
+import { listenerSource, listenOnce, listeningPort, waitForPeer } from './bind-wait.ts';
+import { routeOf } from './upstreams.ts';
 import { egressFor } from '../dial.ts';
 import type { CommandContext, CommandHandler } from './types.ts';
 
@@ -14,7 +18,7 @@ import type { CommandContext, CommandHandler } from './types.ts';
  * `advertise` replaces it in the reply when we sit behind NAT.
  */
 export const bindCommand: CommandHandler = async (context) => {
-  const { socket, request, config, record } = context;
+  const { socket, request, config } = context;
   const clientFacing = socket.localAddress;
   if (clientFacing === undefined) return context.refuse(Reply.GENERAL_FAILURE, 'the client connection has no local address');
   // serve --egress: the peer comes from outside, so it is met on the outgoing address of the family.
@@ -27,10 +31,14 @@ export const bindCommand: CommandHandler = async (context) => {
   const expected = await expectedPeer(context).catch(() => null);
   if (expected === null) return context.refuse(Reply.HOST_UNREACHABLE, `cannot resolve ${request.address.host}`);
   // The expected peer is a destination like any other: a rule may refuse it before anything listens.
+  let first: Verdict | undefined;
   for (const ip of expected ?? []) {
     const verdict = context.checkPolicy(ip, request.address.type === 'domain' ? request.address.host : undefined, request.address.port);
     if (!verdict.allowed) return context.refuse(Reply.NOT_ALLOWED, `rule: ${verdict.rule}`);
+    first ??= verdict;
   }
+  const upstream = routeOf(config.upstreams, first);
+  if (upstream !== undefined) return bindThrough(context, upstream, expected);
 
   let listener: Server;
   try {
@@ -45,22 +53,11 @@ export const bindCommand: CommandHandler = async (context) => {
   context.reply(Reply.SUCCEEDED, bound);
   context.debug(`BIND listening on ${formatAddress({ host: localHost, port: bound.port })}, waiting ${config.bindTimeoutMs} ms for a peer`);
 
-  const outcome = await waitForPeer(listener, socket, { timeoutMs: config.bindTimeoutMs, signal: context.signal });
+  const outcome = await waitForPeer(listenerSource(listener), socket, { timeoutMs: config.bindTimeoutMs, signal: context.signal });
   if (outcome.kind !== 'peer') return endWithout(context, outcome);
   const { peer } = outcome;
   const from = toAddress(canonicalIp(peer.remoteAddress ?? '0.0.0.0'), peer.remotePort ?? 0);
-  record.peer = formatAddress(from);
-  if (expected !== undefined && !expected.has(from.host)) {
-    peer.destroy();
-    return context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)} is not the expected ${request.address.host}`);
-  }
-  const verdict = context.checkPolicy(from.host, undefined, from.port);
-  if (!verdict.allowed) {
-    peer.destroy();
-    return context.refuse(Reply.NOT_ALLOWED, `peer ${formatAddress(from)}: rule: ${verdict.rule}`);
-  }
-  // Second reply (RFC 1928 §6): BND.ADDR/PORT are now the address and port of the connecting host.
-  context.reply(Reply.SUCCEEDED, from);
+  if (!admitPeer(context, expected, peer, from)) return;
   await context.relay(peer, Buffer.concat([head, outcome.early]));
 };
 
@@ -79,25 +76,4 @@ function expectedPeer(context: CommandContext): Promise<ReadonlySet<string> | un
       else resolve(new Set(addresses.map((entry) => canonicalIp(entry.address))));
     });
   });
-}
-
-/** The wait ended without a peer: a failure reply where the client can still read one. */
-function endWithout(context: CommandContext, outcome: Exclude<WaitOutcome, { kind: 'peer' }>): void {
-  const seconds = context.config.bindTimeoutMs / 1000;
-  switch (outcome.kind) {
-    case 'timeout':
-      return context.refuse(Reply.TTL_EXPIRED, `no peer connected within ${seconds} s`);
-    case 'client-ended':
-      return context.refuse(Reply.GENERAL_FAILURE, 'the client closed the connection before a peer connected');
-    case 'listener-failed':
-      return context.refuse(socketErrorToReply(errnoCode(outcome.error)), `accepting the peer failed: ${socketErrorText(errnoCode(outcome.error))}`);
-    case 'client-failed':
-      context.record.result = `client connection failed while waiting for a peer: ${socketErrorText(errnoCode(outcome.error))}`;
-      context.socket.destroy();
-      return;
-    case 'aborted':
-      context.record.result = outcome.clientGone ? 'client closed the connection before a peer connected' : 'server shutting down';
-      context.socket.destroy();
-      return;
-  }
 }

@@ -4,16 +4,25 @@ import { createServer, type Server, type Socket } from 'node:net';
  * the cap the control connection is paused (its EOF then goes unseen, and the BIND timer ends the wait). */
 const MAX_EARLY_BYTES = 64 * 1024;
 
-export type WaitOutcome =
+export type WaitOutcome<P = Socket> =
   /** `early`: bytes the client sent while it waited, to be delivered to the peer first. */
-  | { readonly kind: 'peer'; readonly peer: Socket; readonly early: Buffer }
+  | { readonly kind: 'peer'; readonly peer: P; readonly early: Buffer }
   | { readonly kind: 'timeout' }
   /** The client sent EOF: nobody is left to relay to (it may still read our failure reply). */
   | { readonly kind: 'client-ended' }
   | { readonly kind: 'client-failed'; readonly error: Error }
   /** `clientGone`: the signal fired because the client's connection closed (not because the server stops). */
   | { readonly kind: 'aborted'; readonly clientGone: boolean }
-  | { readonly kind: 'listener-failed'; readonly error: Error };
+  /** Our listening socket failed, or the upstream that listens for us refused or broke. */
+  | { readonly kind: 'listener-failed'; readonly error: unknown };
+
+/** Where BIND's peer comes from: our own listening socket, or an upstream proxy's second reply. */
+export interface PeerSource<P> {
+  /** Starts waiting; calls one of the two at most once. */
+  start(onPeer: (peer: P) => void, onError: (error: unknown) => void): void;
+  /** The wait is over, whatever its outcome: free the port; a peer that arrives later is dropped. */
+  stop(): void;
+}
 
 export interface WaitOptions {
   readonly timeoutMs: number;
@@ -37,29 +46,50 @@ export function listeningPort(server: Server): number {
   return address && typeof address === 'object' ? address.port : 0;
 }
 
+/** Our own listening socket as BIND's source of peers: the first connection, and no second one. */
+export function listenerSource(listener: Server): PeerSource<Socket> {
+  let onConnection: ((peer: Socket) => void) | undefined;
+  let onError: ((error: Error) => void) | undefined;
+  return {
+    start(onPeer, fail) {
+      onConnection = (peer: Socket): void => {
+        // An error before the relay takes the socket over must not crash the server; the relay sees the close.
+        peer.on('error', () => {});
+        onPeer(peer);
+      };
+      onError = fail;
+      listener.on('connection', onConnection);
+      listener.on('error', onError);
+    },
+    stop() {
+      if (onConnection) listener.off('connection', onConnection);
+      if (onError) listener.off('error', onError);
+      // Connections still in the backlog are reset when the listening socket closes.
+      listener.on('connection', (extra: Socket) => extra.destroy());
+      listener.on('error', () => {});
+      listener.close();
+    },
+  };
+}
+
 /**
  * Waits for the one inbound connection BIND is for (RFC 1928 §4), while watching the client's control
  * connection: its EOF, its failure, the signal or the timer end the wait instead. Whatever the outcome, the
- * listener is closed before this resolves, so the port is free again (and a second connection is never
+ * source is stopped before this resolves, so the port is free again (and a second connection is never
  * accepted); the control connection is left paused with no listeners of ours.
  */
-export function waitForPeer(listener: Server, control: Socket, { timeoutMs, signal }: WaitOptions): Promise<WaitOutcome> {
+export function waitForPeer<P>(source: PeerSource<P>, control: Socket, { timeoutMs, signal }: WaitOptions): Promise<WaitOutcome<P>> {
   return new Promise((resolve) => {
     const early: Buffer[] = [];
     let earlyBytes = 0;
     let settled = false;
 
-    const finish = (outcome: WaitOutcome): void => {
+    const finish = (outcome: WaitOutcome<P>): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      listener.off('connection', onConnection);
-      listener.off('error', onListenerError);
-      // Connections still in the backlog are reset when the listening socket closes.
-      listener.on('connection', (extra: Socket) => extra.destroy());
-      listener.on('error', () => {});
-      listener.close();
+      source.stop();
       control.off('data', onData);
       control.off('end', onEnd);
       control.off('error', onControlError);
@@ -67,12 +97,8 @@ export function waitForPeer(listener: Server, control: Socket, { timeoutMs, sign
       resolve(outcome);
     };
 
-    const onConnection = (peer: Socket): void => {
-      // An error before the relay takes the socket over must not crash the server; the relay sees the close.
-      peer.on('error', () => {});
-      finish({ kind: 'peer', peer, early: Buffer.concat(early, earlyBytes) });
-    };
-    const onListenerError = (error: Error): void => finish({ kind: 'listener-failed', error });
+    const onPeer = (peer: P): void => finish({ kind: 'peer', peer, early: Buffer.concat(early, earlyBytes) });
+    const onSourceError = (error: unknown): void => finish({ kind: 'listener-failed', error });
     const onData = (chunk: Buffer): void => {
       early.push(chunk);
       earlyBytes += chunk.length;
@@ -83,8 +109,7 @@ export function waitForPeer(listener: Server, control: Socket, { timeoutMs, sign
     const onAbort = (): void => finish({ kind: 'aborted', clientGone: control.destroyed });
     const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
 
-    listener.on('connection', onConnection);
-    listener.on('error', onListenerError);
+    source.start(onPeer, onSourceError);
     // Reading the control connection is how its EOF becomes visible; TCP has no other way to tell.
     control.on('data', onData);
     control.on('end', onEnd);

@@ -39,6 +39,8 @@ export function formatConnectionRecord(record: ConnectionRecord): string {
   if (record.command === 'bind' && record.bound !== undefined) parts.push(`bound=${record.bound}`);
   if (record.peer !== undefined) parts.push(`peer=${record.peer}`);
   if (record.udp) parts.push(...udpFields(record.udp));
+  // An upstream's name is the operator's (--upstream NAME=URL), never its URL, which may hold a password.
+  if (record.upstream !== undefined) parts.push(`upstream=${safeText(record.upstream)}`);
   if (record.balancer !== undefined) parts.push(`balancer=${record.balancer}`);
   return parts.join(' ');
 }

@@ -58,6 +58,7 @@ export const defaultServerConfig: ServerConfig = {
   policy: Policy.parse([]),
   commands: { bind: bindCommand, udp: udpCommand },
   dial: dialUpstream,
+  upstreams: undefined,
   egress: undefined,
   sharedReads: true,
   onConnectionStart: undefined,
@@ -200,8 +201,9 @@ export class SocksServer implements SessionHost {
     return { bytesUp, bytesDown, udp, open: { connections: this.#sessions.size, handshakes, binds, udpAssociations }, limitHits: { ...this.#limitHits } };
   }
 
-  /** Resolves with the real address of each listener (port 0 becomes the port chosen). */
-  async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
+  /** Resolves with the real address of each listener (port 0 becomes the port chosen). `reusePort`
+   * (SO_REUSEPORT, Linux) lets the processes of `serve --workers` each bind the same address. */
+  async listen(addresses: readonly ListenAddress[], options: { reusePort?: boolean } = {}): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
     for (const { host, port, noAuth, proxyProtocol } of addresses) {
       // The address is known once listening (port 0 becomes a port); no connection arrives before that.
@@ -209,7 +211,7 @@ export class SocksServer implements SessionHost {
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.#accept(socket, listener));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
+        server.listen({ host, port, ipv6Only: host.includes(':'), reusePort: options.reusePort === true }, () => {
           server.off('error', reject);
           resolve();
         });

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIPv6, type Socket } from 'node:net';
 import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import { AuthStatus, commandName, Method, Reply, replyName, Version } from '../codec/constants.ts';
 import { CodecError } from '../codec/decoded.ts';
@@ -17,6 +17,8 @@ import { refreshClock, type Sweepable, type Sweeper } from './sweep.ts';
 import { normaliseNumericHost } from '../policy/host-name.ts';
 import type { Verdict } from '../policy/policy.ts';
 import type { ResolvedAddress } from '../resolver/types.ts';
+import { openThrough } from './upstream-dial.ts';
+import { carriesIpv6, describeUpstream, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
 import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, LimitName, ListenerInfo, Outcome, ServerConfig, SessionRequest } from './types.ts';
 
 /** What a session needs from the server that accepted it. */
@@ -122,7 +124,7 @@ export class Session extends PairRelay implements Sweepable {
     this.record = {
       time: Date.now(), client: formatAddress(info), balancer: undefined, listener: listener.address, version: undefined, method: undefined,
       command: undefined, target: undefined, user: undefined, ok: false, outcome: 'aborted', reply: undefined,
-      rule: undefined, limit: undefined, dialed: undefined, bound: undefined, peer: undefined, result: '',
+      rule: undefined, limit: undefined, upstream: undefined, dialed: undefined, bound: undefined, peer: undefined, result: '',
       bytesUp: 0, bytesDown: 0, handshakeMs: 0, connectMs: undefined, durationMs: 0, udp: undefined,
     };
     adopt(socket, this, shared);
@@ -471,11 +473,33 @@ export class Session extends PairRelay implements Sweepable {
     const numeric = address.type === 'domain' ? normaliseNumericHost(address.host) : address.host;
     if (numeric !== undefined) {
       const verdict = this.#check(request, 'connect', numeric, undefined, address.port);
-      return verdict.allowed ? this.#dial(numeric, address.port) : this.#refusedByRule(verdict);
+      return verdict.allowed ? this.#dial(numeric, address.port, verdict) : this.#refusedByRule(verdict);
     }
+    if (config.upstreams !== undefined && this.#nameToUpstream(request)) return;
     const resolver = config.resolver;
     if (!resolver) return this.#refuse(Reply.HOST_UNREACHABLE, 'upstream-unreachable', 'no resolver');
     resolver.lookup(address.host, this.info.host, (error, addresses) => this.#resolved(request, error, addresses));
+  }
+
+  /**
+   * A name goes to an upstream that resolves names (socks5h, socks4a, http) as it was asked for, when the rules
+   * decide on the name alone; when one needs the address (to=CIDR, a set, an exposed listener's defaults),
+   * the name is resolved here like any other and the address checked is the one sent on, so that the check
+   * and the connection agree. True when the request was dealt with.
+   */
+  #nameToUpstream(request: SessionRequest): boolean {
+    const { host, port } = request.address;
+    const verdict = this.config.policy.checkName({ clientIp: this.info.host, destName: host, port, command: 'connect', user: this.#authenticatedUser(request) }, this.#listener.exposed);
+    if (verdict === undefined) return false;
+    this.record.rule = verdict.rule;
+    if (!verdict.allowed) {
+      this.#refusedByRule(verdict);
+      return true;
+    }
+    const route = routeOf(this.config.upstreams, verdict);
+    if (route === undefined || !resolvesNames(route)) return false;
+    this.#dialThrough(route, request.address);
+    return true;
   }
 
   #resolved(request: SessionRequest, error: NodeJS.ErrnoException | null, addresses: readonly ResolvedAddress[]): void {
@@ -487,16 +511,30 @@ export class Session extends PairRelay implements Sweepable {
       return this.#refuse(replyFor(error), outcome, error.message);
     }
     let refused: Verdict | undefined;
+    let uncarried = false;
     for (const { address } of addresses) {
       const verdict = this.#check(request, 'connect', address, host, port);
-      if (verdict.allowed) return this.#dial(address, port);
-      refused ??= verdict;
+      if (verdict.allowed && !this.#carries(verdict, address)) uncarried = true;
+      else if (verdict.allowed) return this.#dial(address, port, verdict);
+      else refused ??= verdict;
     }
+    if (uncarried && !refused) return this.#refuse(Reply.ADDRESS_TYPE_NOT_SUPPORTED, 'upstream-unreachable', `${safeText(host)} has only IPv6 addresses, which a SOCKS4 upstream cannot carry`);
     this.#refusedByRule(refused ?? { allowed: false, rule: 'default: deny (no address)' });
   }
 
-  #dial(ip: string, port: number): void {
+  /** A socks4:// upstream carries IPv4 only. */
+  #carries(verdict: Verdict, ip: string): boolean {
+    if (this.config.upstreams === undefined || !isIPv6(ip)) return true;
+    const route = routeOf(this.config.upstreams, verdict);
+    return route === undefined || carriesIpv6(route);
+  }
+
+  #dial(ip: string, port: number, verdict: Verdict): void {
     const { config } = this;
+    if (config.upstreams !== undefined) {
+      const route = routeOf(config.upstreams, verdict);
+      if (route !== undefined) return this.#dialThrough(route, toAddress(ip, port));
+    }
     const shared = this.clientShared;
     const onread = shared ? sharedOnread(onSharedRead) : undefined;
     const localAddress = egressFor(config.egress, ip);
@@ -517,13 +555,32 @@ export class Session extends PairRelay implements Sweepable {
     socket.once('connect', onUpstreamConnect);
   }
 
+  /** CONNECT through an upstream: the one SOCKS client (lib/client) does the hops; what the last one answers
+   * (its refusal code, its BND address) is what our client gets. */
+  #dialThrough(upstream: Upstream, target: Address): void {
+    const { config, record } = this;
+    record.dialed = formatAddress(target);
+    record.upstream = upstream.name;
+    this.#deadline = refreshClock() + config.connectTimeoutMs;
+    this.#dialStarted = performance.now();
+    const abort = new AbortController();
+    this.#abort = abort;
+    if (config.onDebug) this.#debug(`CONNECT ${safeText(record.dialed)} via ${upstream.name} (${describeUpstream(upstream)})`);
+    openThrough(upstream, 'connect', target, { timeoutMs: config.connectTimeoutMs, signal: abort.signal, dial: config.dial, egress: config.egress })
+      .then(
+        ({ socket, head, bound }) => this.#connected({ socket, head: head.length > 0 ? head : undefined }, false, bound),
+        (error: unknown) => this.#dialFailed(error, `via ${upstream.name}: ${describeError(error)}`),
+      );
+  }
+
   upstreamConnected(socket: Socket): void {
     if (socket !== this.#dialing) return;
     this.#dialing = undefined;
     this.#connected({ socket, head: undefined }, this.clientShared);
   }
 
-  #connected({ socket, head }: Dialed, shared: boolean): void {
+  /** `bound`: the BND address an upstream proxy gave; else our own end of the connection. */
+  #connected({ socket, head }: Dialed, shared: boolean, bound?: Address): void {
     if (this.#state !== CONNECTING) {
       socket.destroy();
       return;
@@ -533,10 +590,10 @@ export class Session extends PairRelay implements Sweepable {
     const fromUpstream = head && early ? Buffer.concat([head, early]) : head ?? early;
     const { record, config } = this;
     record.connectMs = performance.now() - this.#dialStarted;
-    const bound = localAddressOf(socket);
-    this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, bound));
+    const sent = bound ?? localAddressOf(socket);
+    this.client.write(encodeServerReply(this.#version, Reply.SUCCEEDED, sent));
     record.reply = Reply.SUCCEEDED;
-    record.bound = formatAddress(bound);
+    record.bound = formatAddress(sent);
     // The client's leg has keepalive from the listener (server.ts); the upstream's is set here.
     if (config.keepAliveMs > 0) socket.setKeepAlive(true, config.keepAliveMs);
     this.#state = RELAY;
@@ -545,15 +602,16 @@ export class Session extends PairRelay implements Sweepable {
     this.startRelay(socket, shared, fromClient, fromUpstream);
   }
 
-  #dialFailed(error: unknown): void {
+  #dialFailed(error: unknown, why = dialErrorText(error)): void {
     if (this.#state !== CONNECTING) return;
     this.#dialing?.destroy();
     this.#dialing = undefined;
     const errno = errnoCode(error);
     if (errno === 'EMFILE' || errno === 'ENFILE') this.#host.outOfDescriptors(`${errno} opening an upstream connection`);
     const code = replyFor(error);
-    const outcome: Outcome = code === Reply.TTL_EXPIRED ? 'timeout' : code === Reply.CONNECTION_REFUSED ? 'upstream-refused' : 'upstream-unreachable';
-    this.#refuse(code, outcome, dialErrorText(error));
+    const refused = code === Reply.CONNECTION_REFUSED || (error instanceof SocxError && error.reply !== undefined);
+    const outcome: Outcome = code === Reply.TTL_EXPIRED ? 'timeout' : refused ? 'upstream-refused' : 'upstream-unreachable';
+    this.#refuse(code, outcome, why);
   }
 
   protected relayEnded(end: RelayEnd, error: Error | undefined): void {
@@ -596,6 +654,11 @@ export class Session extends PairRelay implements Sweepable {
       signal: abort.signal,
       debug: (message) => this.#debug(message),
       checkPolicy: (destIp, destName, port) => this.#check(request, command, destIp, destName, port),
+      checkName: (destName, port) => {
+        const verdict = this.config.policy.checkName({ clientIp: this.info.host, destName, port, command, user: this.#authenticatedUser(request) }, this.#listener.exposed);
+        if (verdict) this.record.rule = verdict.rule;
+        return verdict;
+      },
       reply: (code: number, bound: Address) => {
         // The first success reply's address is BND; BIND's second names the peer (the record's `peer`).
         if (this.record.reply === undefined) this.record.bound = formatAddress(bound);
@@ -609,11 +672,11 @@ export class Session extends PairRelay implements Sweepable {
         this.record.result = refusalText(code, why);
         closeAfterReply(this.client, encodeFailure(request.version, code));
       },
-      relay: (peer: Socket, head: Buffer) => new Promise<void>((resolve) => {
+      relay: (peer: Socket, head: Buffer, fromPeer?: Buffer) => new Promise<void>((resolve) => {
         this.#relayDone = resolve;
         adopt(peer, this, false);
         this.#state = RELAY;
-        this.startRelay(peer, false, head, undefined);
+        this.startRelay(peer, false, head, fromPeer);
       }),
     };
     this.#head = this.#partial = undefined;
@@ -662,6 +725,8 @@ export class Session extends PairRelay implements Sweepable {
     this.#partial = this.#head = undefined;
     this.#dialing?.destroy();
     this.#dialing = undefined;
+    // A CONNECT through an upstream still in its handshake: the client library closes its socket.
+    this.#abort?.abort();
     return true;
   }
 

@@ -8,6 +8,7 @@ import type { LookupObserver } from '../resolver/resolver.ts';
 import type { Resolver } from '../resolver/types.ts';
 import type { Authenticate } from './auth.ts';
 import type { UdpCounters } from './udp-association.ts';
+import type { Upstreams } from './upstreams.ts';
 
 /** A client's request once the handshake is through, whichever version it spoke. */
 export interface SessionRequest {
@@ -65,7 +66,10 @@ export interface ConnectionRecord {
   rule: string | undefined;
   /** Set with outcome 'limit': which one. */
   limit: LimitName | undefined;
-  /** The IP and port actually dialed. */
+  /** The upstream the request went through (its name, or "default" for the unnamed chain), when one did. */
+  upstream: string | undefined;
+  /** The IP and port actually dialed; through an upstream, what the upstream was asked to reach, which may be
+   * a name. */
   dialed: string | undefined;
   /** BND.ADDR:PORT of the (first) success reply. */
   bound: string | undefined;
@@ -102,8 +106,12 @@ export interface CommandContext {
   refuse(code: number, why: string, limit?: LimitName): void;
   /** The policy's verdict on this client reaching `destIp` (the record keeps the rule). */
   checkPolicy(destIp: string, destName: string | undefined, port: number): Verdict;
-  /** Relays the client with `peer` (BIND's second leg) and resolves when both have closed. */
-  relay(peer: Socket, head: Buffer): Promise<void>;
+  /** The verdict on a name an upstream will resolve, when the rules decide on the name alone
+   * (Policy.checkName); undefined when they need the address. */
+  checkName(destName: string, port: number): Verdict | undefined;
+  /** Relays the client with `peer` (BIND's second leg) and resolves when both have closed; `head` goes to
+   * the peer first, `fromPeer` to the client. */
+  relay(peer: Socket, head: Buffer, fromPeer?: Buffer): Promise<void>;
   debug(message: string): void;
 }
 
@@ -150,7 +158,10 @@ export interface ServerConfig {
   readonly policy: Policy;
   /** BIND and UDP ASSOCIATE handlers, when enabled; CONNECT is the session's own, always on. */
   readonly commands: Readonly<Partial<Record<Exclude<CommandName, 'connect'>, CommandHandler>>>;
+  /** Opens every outgoing TCP connection: to a target, or to the first hop of an upstream. */
   readonly dial: UpstreamDial;
+  /** serve --upstream: the proxies requests go through (rules pick one with `via=`); undefined: all direct. */
+  readonly upstreams: Upstreams | undefined;
   /** serve --egress: the local address of upstream connections, UDP relay sockets towards targets and BIND
    * listeners. */
   readonly egress: Egress | undefined;

@@ -3,7 +3,8 @@ import { isIPv6 } from 'node:net';
 import type { Address } from '../codec/address.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { canonicalIp } from '../codec/ip.ts';
-import { decodeUdpDatagram, MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6, writeUdpHeader } from '../codec/socks5.ts';
+import { decodeUdpDatagram, encodeUdpHeader, MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6, writeUdpHeader } from '../codec/socks5.ts';
+import type { UdpSession } from '../client/udp.ts';
 import type { Egress } from '../dial.ts';
 import type { Resolve } from './udp-names.ts';
 import { NameRouter } from './udp-names.ts';
@@ -12,9 +13,25 @@ import { NameRouter } from './udp-names.ts';
  * 1928 §7 reassembly is optional and we do not do it), a header we cannot read (`malformed`), port 0
  * (`bad-target`), a name that did not resolve (`resolve`), a destination the policy refuses (`rule`), a send the kernel refused (`send`), or a reply too
  * big to carry with its header back to the client (`too-big`). */
-export const UDP_DROP_REASONS = ['source', 'frag', 'malformed', 'bad-target', 'resolve', 'rule', 'send', 'too-big'] as const;
+export const UDP_DROP_REASONS = ['source', 'frag', 'malformed', 'bad-target', 'resolve', 'rule', 'send', 'too-big', 'route'] as const;
 export type UdpDropReason = typeof UDP_DROP_REASONS[number];
-export type UdpEndReason = 'control-closed' | 'idle-timeout' | 'socket-error' | 'shutdown';
+
+/** Where one datagram goes through an upstream association: on to the upstream, straight to the target
+ * (`via=direct`), or nowhere (refused by a rule: `rule`; routed to another upstream: `route`). */
+export type UdpRoute = 'upstream' | 'direct' | 'rule' | 'route';
+
+/** UDP ASSOCIATE through an upstream (serve --upstream): the association the upstream granted us, and the
+ * per-datagram routing. */
+export interface UdpUpstream {
+  readonly session: UdpSession;
+  /** The route of a datagram to an address (and the name it asked for, if any). */
+  readonly route: (address: string, port: number, name: string | undefined) => UdpRoute;
+  /** The route of a datagram to a name the upstream resolves, decided on the name alone; undefined when the
+   * rules need the address, and `direct`: the name is then resolved here (and the address checked is the one
+   * sent). */
+  readonly routeName: ((name: string, port: number) => UdpRoute | undefined) | undefined;
+}
+export type UdpEndReason = 'control-closed' | 'idle-timeout' | 'socket-error' | 'shutdown' | 'upstream-closed';
 
 export interface UdpCounters {
   /** Client to targets: datagrams sent on, and their payload bytes (headers not counted). */
@@ -31,7 +48,7 @@ export interface UdpCounters {
 export function newUdpCounters(): UdpCounters {
   return {
     datagramsUp: 0, bytesUp: 0, datagramsDown: 0, bytesDown: 0, dropped: 0, droppedBytes: 0,
-    drops: { source: 0, frag: 0, malformed: 0, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0 },
+    drops: Object.fromEntries(UDP_DROP_REASONS.map((reason) => [reason, 0])) as Record<UdpDropReason, number>,
   };
 }
 
@@ -61,6 +78,8 @@ export interface UdpAssociationOptions {
   readonly allow?: ((address: string, port: number, name: string | undefined) => boolean) | undefined;
   /** serve --egress: the source address of the sockets towards targets. */
   readonly egress?: Egress | undefined;
+  /** Datagrams go on through this upstream (routed per datagram); `allow` is then not used. */
+  readonly upstream?: UdpUpstream | undefined;
   readonly debug?: ((message: string) => void) | undefined;
 }
 
@@ -169,6 +188,8 @@ export class UdpAssociation {
       options.debug?.(`UDP relay socket failed: ${error.message}`);
       this.close('socket-error');
     });
+    options.upstream?.session.onDatagram(this.#onUpstreamDatagram);
+    void options.upstream?.session.closed.then(() => this.close('upstream-closed'));
     if (options.idleTimeoutMs > 0) {
       const every = Math.min(5000, Math.max(50, options.idleTimeoutMs / 4));
       this.#idleTimer = setInterval(this.#checkIdle, every).unref();
@@ -201,6 +222,7 @@ export class UdpAssociation {
         // already closed after an error
       }
     }
+    this.#options.upstream?.session.close('the client association ended');
     this.#names.stop();
     this.#resolveEnded(reason);
   }
@@ -243,8 +265,13 @@ export class UdpAssociation {
       this.#options.debug?.(`UDP: client is ${rinfo.address} port ${rinfo.port}`);
     }
     const payload = msg.subarray(headerLength);
-    if (target?.type === 'domain') this.#names.route(target.host, target.port, payload);
-    else if (target) this.#sendUp(target.type === 'ipv4' ? 4 : 6, target.host, target.port, payload);
+    if (!target) return;
+    if (target.type === 'domain') {
+      const where = this.#options.upstream?.routeName?.(target.host, target.port);
+      if (where === 'upstream') this.#sendThrough(target, payload);
+      else if (where === 'rule' || where === 'route') this.#drop(where, payload.length);
+      else this.#names.route(target.host, target.port, payload);
+    } else this.#sendUp(target.type === 'ipv4' ? 4 : 6, target.host, target.port, payload, undefined, target);
   };
 
   /** Decodes a header that differs from the last one; on success it becomes the last one. */
@@ -273,8 +300,14 @@ export class UdpAssociation {
     return address;
   }
 
-  #sendUp(family: 4 | 6, host: string, port: number, payload: Buffer, name?: string): void {
-    if (this.#options.allow && !this.#options.allow(host, port, name)) return this.#drop('rule', payload.length);
+  /** `target`: the header's address when it was one (an upstream's header cache keys on it). */
+  #sendUp(family: 4 | 6, host: string, port: number, payload: Buffer, name?: string, target?: Address): void {
+    const upstream = this.#options.upstream;
+    if (upstream) {
+      const where = upstream.route(host, port, name);
+      if (where === 'upstream') return this.#sendThrough(target ?? { type: family === 4 ? 'ipv4' : 'ipv6', host, port }, payload);
+      if (where !== 'direct') return this.#drop(where, payload.length);
+    } else if (this.#options.allow && !this.#options.allow(host, port, name)) return this.#drop('rule', payload.length);
     let socket = family === 4 ? this.#up4 : this.#up6;
     if (socket === undefined) {
       socket = this.#openUpstream(family === 4 ? 'udp4' : 'udp6');
@@ -287,6 +320,34 @@ export class UdpAssociation {
     this.counters.bytesUp += payload.length;
     socket.send(payload, port, host, this.#afterSendUp);
   }
+
+  #sendThrough(target: Address, payload: Buffer): void {
+    const upstream = this.#options.upstream;
+    if (!upstream || upstream.session.closeReason !== undefined) return this.#drop('send', payload.length);
+    this.#active = true;
+    this.counters.datagramsUp++;
+    this.counters.bytesUp += payload.length;
+    upstream.session.send(target, payload, this.#afterSendUp);
+  }
+
+  /** A datagram from the upstream's relay: the target's address is in its header, which goes to the client as
+   * the upstream wrote it (re-encoded). */
+  readonly #onUpstreamDatagram = (payload: Buffer, from: Address): void => {
+    const last = this.#upstreamFrom;
+    if (last === undefined || last.port !== from.port || last.host !== from.host || last.type !== from.type) {
+      this.#upstreamFrom = from;
+      this.#upstreamHeader = encodeUdpHeader(from);
+    }
+    const header = this.#upstreamHeader;
+    if (header.length + payload.length > this.#maxToClient) return this.#drop('too-big', payload.length);
+    this.#active = true;
+    this.counters.datagramsDown++;
+    this.counters.bytesDown += payload.length;
+    this.#relay.send([header, payload], this.#clientPort, this.#clientHost, this.#afterSendDown);
+  };
+
+  #upstreamFrom: Address | undefined;
+  #upstreamHeader: Buffer = Buffer.alloc(0);
 
   // A failed send was counted as relayed already; it moves to the drops (its size is not reported back).
   readonly #afterSendUp = (error: Error | null): void => {

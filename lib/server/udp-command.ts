@@ -4,9 +4,11 @@ import { Reply } from '../codec/constants.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
 import { closeAfterReply } from './close-after-reply.ts';
-import { openUdpAssociation, type UdpAssociation, type UdpEndReason } from './udp-association.ts';
+import { openUdpAssociation, type UdpAssociation, type UdpEndReason, type UdpUpstream } from './udp-association.ts';
 import type { Resolve } from './udp-names.ts';
 import type { CommandContext, CommandHandler, ServerConfig } from './types.ts';
+import { associateThrough } from './udp-upstream.ts';
+import { routeOf } from './upstreams.ts';
 
 /** Open associations per client IP, per server (a config object belongs to one SocksServer). */
 const openPerClient = new WeakMap<ServerConfig, Map<string, number>>();
@@ -56,6 +58,7 @@ const endText: Readonly<Record<UdpEndReason, string>> = {
   'idle-timeout': 'ok, ended: idle-timeout',
   'socket-error': 'ok, ended: UDP socket error',
   shutdown: 'ok, ended: server shutdown',
+  'upstream-closed': 'ok, ended: the upstream ended its association',
 };
 
 /** UDP ASSOCIATE (RFC 1928 §4, §6, §7): a relay socket on the interface the client connected to, announced in
@@ -71,6 +74,13 @@ export const udpCommand: CommandHandler = async (context) => {
     // Gone already (the address is unknown once the socket is destroyed): nothing to bind on.
     if (!socket.localAddress) return context.refuse(Reply.GENERAL_FAILURE, 'the client connection closed');
     const localHost = canonicalIp(socket.localAddress);
+    const upstream = routeOf(config.upstreams, undefined);
+    let through: UdpUpstream | undefined;
+    if (upstream) {
+      const opened = await associateThrough(context, upstream);
+      if (opened === undefined) return;
+      through = opened;
+    }
     let association: UdpAssociation;
     try {
       association = await openUdpAssociation({
@@ -82,9 +92,11 @@ export const udpCommand: CommandHandler = async (context) => {
         resolve: resolverFor(config, clientHost),
         allow: (address, port, name) => context.checkPolicy(address, name, port).allowed,
         egress: config.egress,
+        upstream: through,
         debug: context.debug,
       });
     } catch (error) {
+      through?.session.close('our relay socket could not be opened');
       return context.refuse(Reply.GENERAL_FAILURE, `cannot open a UDP relay socket on ${localHost}: ${socketErrorText(errnoCode(error))}`);
     }
     const bound = toAddress(config.advertise ?? localHost, association.port);

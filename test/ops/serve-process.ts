@@ -1,9 +1,10 @@
 /** dist/socx serve as a child process with its pid (for signals) and helpers to log in through it. */
+import path from 'node:path';
 import { openSession } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { toAddress } from '../../lib/codec/address.ts';
 import { SocxError } from '../../lib/errors.ts';
-import { socxBinary, waitForOutput } from '../interop/socx.ts';
+import { ROOT, socxBinary, waitForOutput } from '../interop/socx.ts';
 import { startProcess, type Started } from '../support/process.ts';
 
 const READY = /listening on (\[[^\]\s]+\]|[^\s:]+):(\d+)\r?\n/;
@@ -18,9 +19,14 @@ export interface ServeProcess extends Started {
   started(): Promise<void>;
 }
 
-export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  const grace = args.includes('--grace') ? [] : ['--grace', '200ms'];
-  const proc = await startProcess(socxBinary(), ['serve', ...grace, ...args], { readyPattern: READY, readyStream: 'stderr', timeoutMs: 15_000, env });
+/** The single executable, or the bundle run by this node (`node dist/socx.cjs`). */
+export type Program = 'sea' | 'bundle';
+
+export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}, program: Program = 'sea'): Promise<ServeProcess> {
+  const [file, ...first] = program === 'sea' ? [socxBinary()] : [process.execPath, path.join(ROOT, 'dist', 'socx.cjs')];
+  // A short grace unless the test sets one, so that stop() does not wait out the 5 s default.
+  const grace = args.some((arg) => arg === '--grace' || arg.startsWith('--grace=')) ? [] : ['--grace', '200ms'];
+  const proc = await startProcess(file!, [...first, 'serve', ...grace, ...args], { readyPattern: READY, readyStream: 'stderr', timeoutMs: 15_000, env });
   const port = Number(READY.exec(proc.output())?.[2]);
   const signal = async (name: NodeJS.Signals, pattern: RegExp, count = 1): Promise<void> => {
     process.kill(proc.pid, name);

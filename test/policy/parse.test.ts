@@ -40,7 +40,7 @@ describe('bad rules', () => {
     ['permit any', 'bad rule "permit any": a rule starts with allow or deny'],
     ['Allow any', 'bad rule "Allow any": a rule starts with allow or deny'],
     ['deny', 'bad rule "deny": nothing to match: name at least one of to=, port=, from=, cmd=, user= (or "any")'],
-    ['deny dest=10.0.0.0/8', 'bad rule "deny dest=10.0.0.0/8": unknown term "dest=10.0.0.0/8": the keys are to, port, from, cmd, user'],
+    ['deny dest=10.0.0.0/8', 'bad rule "deny dest=10.0.0.0/8": unknown term "dest=10.0.0.0/8": the keys are to, port, from, cmd, user, via'],
     ['deny to=a.com to=b.com', 'bad rule "deny to=a.com to=b.com": to= given twice: a rule\'s terms must all match, so write two rules'],
     ['deny private loopback', 'bad rule "deny private loopback": to= given twice: a rule\'s terms must all match, so write two rules'],
     ['deny to=', 'bad rule "deny to=": to= needs a value'],

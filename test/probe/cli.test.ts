@@ -6,46 +6,19 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDante, startHttpServer, startMicrosocks, startSshd } from '../support/peers.ts';
 import { closedPort } from '../helpers/net.ts';
-import { Cleanup, describeRun, NO_PROXY_ENV, runSocx, startSocxServe, type SocxServer } from '../interop/socx.ts';
+import { Cleanup, describeRun, runSocx, startSocxServe, type SocxServer } from '../interop/socx.ts';
+import type { ProbeReport } from '../../lib/probe/report.ts';
+import { PROBE_ENV as ENV, probeJson } from './run-probe.ts';
 import { startClosingAtOnce, startPatientHttp, startSilent, startYesMan } from './fakes.ts';
 
 const T = { timeout: 60_000 };
-const ENV = { ...NO_PROXY_ENV, NO_COLOR: '1' };
 
-interface ProbeJson {
-  reachable: boolean;
-  versions: { socks4: boolean; socks4a: boolean; socks5: boolean };
-  methods: { none: boolean; gssapi: boolean; userpass: boolean };
-  auth: string;
-  commands: { connect: string; bind: string; udp: string };
-  latencyMs: number | null;
-  proxy: string;
-  speaksSocks: boolean;
-  kind: string;
-  reason?: string;
-  target?: string;
-  dataFlow: { socks5: string; socks4: string; socks4a: string };
-  addressTypes: { ipv4: string; ipv6: string; domain: string };
-  details: Record<string, { status: string; reason?: string; reply?: string; latencyMs?: number; roundTripMs?: number; bound?: string }>;
-  findings: string[];
-  verdict: string;
-}
-
-async function probeJson(args: string[], expectedExit = 0): Promise<{ json: ProbeJson; ms: number }> {
-  const started = Date.now();
-  const r = await runSocx(['probe', '--json', '--timeout', '1500', ...args], { env: ENV, timeoutMs: 30_000 });
-  const ms = Date.now() - started;
-  assert.equal(r.code, expectedExit, describeRun(r));
-  assert.equal(r.stderr, '', describeRun(r));
-  return { json: JSON.parse(r.stdout.toString()) as ProbeJson, ms };
-}
-
-function assertGreeting(json: ProbeJson): void {
+function assertGreeting(json: ProbeReport): void {
   assert.equal(typeof json.latencyMs, 'number');
   assert.ok(json.latencyMs! >= 0 && json.latencyMs! < 1500, `latencyMs ${json.latencyMs}`);
 }
 
-function assertCommandOk(json: ProbeJson, name: 'connect' | 'bind' | 'udp'): void {
+function assertCommandOk(json: ProbeReport, name: 'connect' | 'bind' | 'udp'): void {
   assert.equal(json.commands[name], 'ok', JSON.stringify(json.details[name]));
   assert.equal(json.details[name]?.status, 'ok');
   assert.equal(typeof json.details[name]?.latencyMs, 'number');
@@ -90,7 +63,7 @@ describe('socx probe against socx serve', () => {
     assert.equal(viaFlag.json.proxy, `socks5h://${open.authority}`);
     const r = await runSocx(['probe', '--json'], { env: { ...ENV, SOCX_PROXY: `socks5://${open.authority}` } });
     assert.equal(r.code, 0, describeRun(r));
-    assert.equal((JSON.parse(r.stdout.toString()) as ProbeJson).proxy, `socks5://${open.authority}`);
+    assert.equal((JSON.parse(r.stdout.toString()) as ProbeReport).proxy, `socks5://${open.authority}`);
   });
 
   test('--auth, no credentials given: userpass only, auth not-tested, SOCKS4 spoken but refused, commands untested with the reason', T, async () => {
@@ -205,13 +178,13 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
     assert.match(json.verdict, /^not a SOCKS proxy: .*HTTP server/);
   });
 
-  test('an HTTP server silent to the SOCKS greeting (it waits for a request line): still kind http', T, async () => {
+  test('an HTTP server silent to the SOCKS greeting (it waits for a request line; says 200 to anything): still kind http, not a proxy', T, async () => {
     const http = cleanup.add(await startPatientHttp());
     const { json } = await probeJson([`127.0.0.1:${http.port}`], 1);
     assert.equal(json.reachable, true);
     assert.equal(json.speaksSocks, false);
     assert.equal(json.kind, 'http');
-    assert.equal(json.reason, 'it answered an HTTP request but not the SOCKS greeting: an HTTP server, not a SOCKS proxy');
+    assert.equal(json.reason, "an HTTP server, not a proxy: CONNECT got 200 OK, but the tunnel closed before any data came back, a proxy request (GET http://…) got 200 OK, but not with the probe's page: it answers with pages of its own");
     assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
     assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
   });

@@ -79,6 +79,18 @@ export function startPatientHttp(): Promise<Fake> {
   });
 }
 
+/** Answers every request head with `response` and closes: an HTTP proxy that only ever says that. */
+export function startHttpResponder(response: string): Promise<Fake> {
+  return startFake((socket) => {
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\r\n\r\n')) socket.end(Buffer.from(response, 'latin1'));
+    });
+  });
+}
+
 /** What a scripted fake does at each SOCKS stage; `undefined` from a request handler means "never answer". */
 export interface Script {
   /** The method chosen for a greeting offering `methods`. */

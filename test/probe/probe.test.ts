@@ -14,7 +14,7 @@ import { Method, Reply } from '../../lib/codec/constants.ts';
 import { encodeSocks4Reply } from '../../lib/codec/socks4.ts';
 import { escapeText, showBytes } from '../../lib/probe/bytes.ts';
 import { failedChecks } from '../../lib/probe/report.ts';
-import { startScripted, startShortReplier, socks5Refusal } from './fakes.ts';
+import { startHttpResponder, startScripted, startShortReplier, socks5Refusal } from './fakes.ts';
 
 const T = { timeout: 30_000 };
 
@@ -198,5 +198,28 @@ describe('probe() in process', () => {
     assert.equal(report.kind, 'other');
     // Its 05 ff may come in the same read as the banner.
     assert.match(report.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_9\.2p1 Debian\\r\\n"( and 2 more bytes)?$/);
+  });
+});
+
+describe('probe() against an HTTP proxy that only says 407', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  after(async () => { for (const stop of cleanup) await stop(); });
+
+  test('Digest only, with credentials: auth failed (socx sends Basic only); C1 controls in the reason phrase and scheme escaped', T, async () => {
+    const fake = await startHttpResponder('HTTP/1.1 407 Go\x9b2J away\r\nProxy-Authenticate: Digest\x85 realm="x", nonce="1"\r\nServer: fake\r\nContent-Length: 0\r\n\r\n');
+    cleanup.push(fake.stop);
+    const report = await probe({ proxy: parseProxyUrl(`socks5h://alice:pw@127.0.0.1:${fake.port}`), timeoutMs: 500 });
+    assert.equal(report.kind, 'http-proxy');
+    assert.equal(report.speaksSocks, false);
+    assert.deepEqual(report.http?.auth, { required: true, schemes: ['Digest\\x85'], credentials: 'failed' });
+    assert.equal(report.auth, 'failed');
+    assert.equal(report.reason, 'the proxy rejected the credentials for user "alice" (407 Go\\x9b2J away): it asks for Digest\\x85, and socx sends only Basic');
+    assert.equal(report.http?.details.connect.reply, '407 Go\\x9b2J away');
+    assert.equal(report.http?.server, 'fake');
+    assert.equal(report.commands.connect, 'refused');
+    assert.equal(report.verdict, 'HTTP proxy (credentials rejected); CONNECT, forwarding refused');
+    const rows = probeGrid(report).rows.map((row) => row.join(' | '));
+    assert.ok(rows.includes('Proxy auth | required | 407, Proxy-Authenticate: Digest\\x85'), rows.join('\n'));
+    assert.ok(rows.includes('HTTP proxy | yes | fake'), rows.join('\n'));
   });
 });

@@ -253,6 +253,7 @@ describe('SocksServer CONNECT details', () => {
         reply: 0,
         rule: 'default: allow',
         limit: undefined,
+        upstream: undefined,
         dialed: `127.0.0.1:${echo.port}`,
         bound: `127.0.0.1:${record.bound?.split(':')[1]}`,
         peer: undefined,

@@ -144,9 +144,10 @@ export async function startTinyproxy(opts: { connectPort?: number; user?: string
   }
 }
 
-/** squid in the foreground (-N) as an HTTP CONNECT proxy for loopback clients, to any port, no cache. Its
- * cache log goes to a file in its temp dir: run as root, squid writes as the user "proxy". */
-export async function startSquid(): Promise<Peer & { output(): Promise<string> }> {
+/** squid in the foreground (-N) as an HTTP CONNECT proxy for loopback clients, to any port, no cache; with
+ * `forward`, plain (absolute-form) requests too. Its cache log goes to a file in its temp dir: run as root,
+ * squid writes as the user "proxy". */
+export async function startSquid(opts: { forward?: boolean } = {}): Promise<Peer & { output(): Promise<string> }> {
   const bin = requireBinary('/usr/sbin/squid', 'squid');
   const dir = await tempDir('squid');
   await chmod(dir, 0o777);
@@ -162,7 +163,7 @@ export async function startSquid(): Promise<Peer & { output(): Promise<string> }
       `coredump_dir ${dir}`,
       'shutdown_lifetime 0 seconds',
       'acl loopback src 127.0.0.0/8',
-      'http_access allow loopback CONNECT',
+      `http_access allow loopback${opts.forward ? '' : ' CONNECT'}`,
       'http_access deny all',
       '',
     ].join('\n');

@@ -151,7 +151,7 @@ describe('UDP ASSOCIATE options and limits', () => {
       assert.equal(record.bytesDown, 300);
       assert.deepEqual(record.udp, {
         datagramsUp: 3, bytesUp: 300, datagramsDown: 3, bytesDown: 300, dropped: 2, droppedBytes: 6 + 18,
-        drops: { source: 0, frag: 1, malformed: 1, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0 },
+        drops: { source: 0, frag: 1, malformed: 1, 'bad-target': 0, resolve: 0, rule: 0, send: 0, 'too-big': 0, route: 0 },
       });
       const line = formatConnectionRecord(record);
       assert.match(line, /socks5 udp 0\.0\.0\.0:0 ok up=300B down=300B .* udp_up=3 udp_down=3 dropped=2 dropped_bytes=24 drop_frag=1 drop_malformed=1$/);
