@@ -26,7 +26,7 @@ export function configSchema(command: Command): Record<string, unknown> {
   properties.listeners = {
     type: 'array',
     description: 'Addresses to listen on (the long form of listen); "auth: false" lets clients of that listener in without a login while the others need one',
-    items: { anyOf: [scalar, { type: 'object', properties: { address: scalar, auth: { type: 'boolean', description: 'false: no login on this listener (default true: users, when configured, must log in)' } }, required: ['address'], additionalProperties: false }] },
+    items: { anyOf: [scalar, { type: 'object', properties: { address: scalar, auth: { type: 'boolean', description: 'false: no login on this listener (default true: users, when configured, must log in)' }, 'proxy-protocol': { type: 'boolean', description: 'true: connections start with a PROXY protocol header from a load balancer in --proxy-protocol-from' } }, required: ['address'], additionalProperties: false }] },
   };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',

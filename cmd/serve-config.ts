@@ -17,7 +17,7 @@ import { warnIfShared } from './serve-users.ts';
  *
  * Keys that are not flags: `users-file` (the --users flag), `users` (a map of user: password or $scrypt$ hash),
  * `rules` (an ordered list of "allow RULE" / "deny RULE", passed on as raw.rules), `listeners` (a list of
- * addresses, the long form of `listen`, reserved for per-listener settings).
+ * addresses, the long form of `listen`, each with its own `auth` and `proxy-protocol` if wanted).
  */
 
 export interface FlagKey {
@@ -37,7 +37,7 @@ const notKeys: Readonly<Record<string, string>> = {
 };
 
 /** The settings a listener may have of its own; anything else is refused by name rather than ignored. */
-const LISTENER_KEYS = new Set(['address', 'auth']);
+const LISTENER_KEYS = new Set(['address', 'auth', 'proxy-protocol']);
 
 /** The config keys that are flags, by their spelling in the file. */
 export function flagKeys(command: Command): Map<string, FlagKey> {
@@ -87,8 +87,10 @@ export function configToRaw(tree: YamlValue, command: Command, lines?: Map<strin
     const key = special ? special[0] : readFlagKey(entry, flags);
     raw[key] = special ? special[1](entry) : readFlagValue(entry, flags.get(entry.key));
     lines?.set(key, entry.line);
-    const noAuth = entry.key === 'listeners' ? readNoAuthListeners(entry) : [];
+    const noAuth = entry.key === 'listeners' ? listenersWhere(entry, 'auth', false) : [];
     if (noAuth.length > 0) raw.noAuthListeners = noAuth;
+    const proxied = entry.key === 'listeners' ? listenersWhere(entry, 'proxy-protocol', true) : [];
+    if (proxied.length > 0) raw.proxyProtocolListeners = proxied;
   }
   if (tree.entries.some((e) => e.key === 'listen') && tree.entries.some((e) => e.key === 'listeners')) {
     throw new ConfigFileError(tree.entries.find((e) => e.key === 'listeners')?.line ?? 1, 'give either "listen:" or "listeners:", not both');
@@ -162,20 +164,22 @@ function readListeners(entry: YamlEntry): string[] {
     }
     const address = item.entries.find((setting) => setting.key === 'address');
     if (address?.value.kind !== 'scalar' || address.value.value === null) throw new ConfigFileError(item.line, 'a listener needs "address: host:port"');
-    const auth = item.entries.find((setting) => setting.key === 'auth');
-    if (auth && (auth.value.kind !== 'scalar' || typeof auth.value.value !== 'boolean')) throw new ConfigFileError(auth.line, '"auth" is true or false');
+    for (const setting of item.entries) {
+      if (setting.key !== 'address' && (setting.value.kind !== 'scalar' || typeof setting.value.value !== 'boolean')) throw new ConfigFileError(setting.line, `"${setting.key}" is true or false`);
+    }
     return String(address.value.value);
   });
 }
 
-/** The listeners with "auth: false": their clients get in without a login. */
-function readNoAuthListeners(entry: YamlEntry): string[] {
+/** The listeners with `key: value`: "auth: false" (their clients get in without a login), "proxy-protocol:
+ * true" (a load balancer's PROXY header comes first). */
+function listenersWhere(entry: YamlEntry, key: string, value: boolean): string[] {
   if (entry.value.kind !== 'list') return [];
   return entry.value.items.flatMap((item) => {
     if (item.kind !== 'map') return [];
-    const auth = item.entries.find((setting) => setting.key === 'auth');
-    const address = item.entries.find((setting) => setting.key === 'address');
-    return auth?.value.kind === 'scalar' && auth.value.value === false && address?.value.kind === 'scalar' ? [String(address.value.value)] : [];
+    const setting = item.entries.find((candidate) => candidate.key === key);
+    const address = item.entries.find((candidate) => candidate.key === 'address');
+    return setting?.value.kind === 'scalar' && setting.value.value === value && address?.value.kind === 'scalar' ? [String(address.value.value)] : [];
   });
 }
 
@@ -235,6 +239,7 @@ export function formatEffectiveSettings(command: Command, raw: Readonly<Record<s
   if (userKinds.size > 0) shown.users = Object.fromEntries([...userKinds].map(([name, kind]) => [name, `*** (${kind})`]));
   if (raw.rules !== undefined) shown.rules = raw.rules;
   if (Array.isArray(raw.noAuthListeners) && raw.noAuthListeners.length > 0) shown['listeners without login'] = raw.noAuthListeners;
+  if (Array.isArray(raw.proxyProtocolListeners) && raw.proxyProtocolListeners.length > 0) shown['listeners with PROXY protocol'] = raw.proxyProtocolListeners;
   // URLs in values (an upstream proxy, say) may carry credentials.
   return stringify(shown, { lineWidth: 0 }).replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:[^\s@/]*@)/gi, (url) => redact(url));
 }

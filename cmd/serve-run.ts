@@ -3,7 +3,7 @@ import { SocxError } from '../lib/errors.ts';
 import { ServerMetrics } from '../lib/observe/metrics.ts';
 import { serveMetrics, type MetricsServer, type MetricsSource } from '../lib/observe/metrics-server.ts';
 import { createRegistry } from '../lib/observe/registry.ts';
-import { isLoopback, listenErrorText } from '../lib/server/listen-address.ts';
+import { isExposed, isLoopback, listenErrorText } from '../lib/server/listen-address.ts';
 import { SocksServer, type ListenAddress } from '../lib/server/server.ts';
 import type { ServerConfig } from '../lib/server/types.ts';
 import { printError, printStatus, printWarning } from './output.ts';
@@ -129,8 +129,8 @@ export function announce(options: ServeOptions, config: ServerConfig, bound: rea
     printStatus(`metrics on http://${at}/metrics (and /healthz, /readyz)`);
     if (!isLoopback(metrics.address.host)) printWarning(`metrics on ${at} are reachable from other hosts, without a login: they show traffic volumes and rule names (firewall the port, or use a loopback address)`);
   }
-  if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => !isLoopback(a.host) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
+  if (options.openProxy) printWarning(`open proxy: anyone who can reach ${bound.filter((a) => isExposed(a) && (options.users.size === 0 || a.noAuth === true)).map(formatAddress).join(', ')} may use it (--allow-open-proxy)`);
   if (!options.quiet) for (const line of [...extra, ...startLines(options, config, bound)]) printStatus(line);
 }
 
-const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map((address) => `${formatAddress(address)}${address.noAuth ? ' (no login)' : ''}`).join(' ');
+const formatAddresses = (addresses: readonly ListenAddress[]): string => addresses.map((address) => `${formatAddress(address)}${address.noAuth ? ' (no login)' : ''}${address.proxyProtocol ? ' (PROXY protocol)' : ''}`).join(' ');

@@ -1,5 +1,5 @@
 import { formatAddress } from '../lib/codec/address.ts';
-import { isLoopback } from '../lib/server/listen-address.ts';
+import { isExposed } from '../lib/server/listen-address.ts';
 import type { ListenAddress } from '../lib/server/server.ts';
 import type { ServerConfig } from '../lib/server/types.ts';
 import { describeUpstream } from '../lib/server/upstreams.ts';
@@ -7,7 +7,12 @@ import type { ServeOptions } from './serve.ts';
 
 /** The lines after the ready lines (unless -q): what is enforced, then how to use each listener. */
 export function startLines(options: ServeOptions, config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  return [...enforcedLines(options), ...limitLines(config, options.workers), ...upstreamLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+  return [...enforcedLines(options), ...proxyProtocolLines(bound), ...limitLines(config, options.workers), ...upstreamLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+}
+
+function proxyProtocolLines(bound: readonly ListenAddress[]): string[] {
+  const proxied = bound.filter((address) => address.proxyProtocol).map(formatAddress);
+  return proxied.length > 0 ? [`PROXY protocol (v1/v2) required on ${proxied.join(', ')}, only from --proxy-protocol-from; the client address is the header's`] : [];
 }
 
 /** Where requests go on to, without the upstreams' credentials. */
@@ -28,11 +33,11 @@ function limitLines(config: ServerConfig, workers: number): string[] {
 
 /** The policy as it applies to these listeners: loopback-only ones and the others have different defaults. */
 function policyLines(config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  const kinds = new Set(bound.map((address) => !isLoopback(address.host)));
+  const kinds = new Set(bound.map(isExposed));
   const lines: string[] = [];
   for (const exposed of [false, true]) {
     if (!kinds.has(exposed)) continue;
-    const where = kinds.size > 1 ? (exposed ? ' (non-loopback listeners)' : ' (loopback listeners)') : '';
+    const where = kinds.size > 1 ? (exposed ? ' (non-loopback and PROXY protocol listeners)' : ' (loopback listeners)') : '';
     for (const line of config.policy.summary(exposed)) lines.push(`policy${where}: ${line}`);
   }
   return lines;

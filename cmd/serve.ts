@@ -4,7 +4,7 @@ import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
 import { usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
-import { isLoopback, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
+import { isExposed, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
 import { defaultServerConfig, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
@@ -14,6 +14,7 @@ import { perWorker } from '../lib/server/workers.ts';
 import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
 import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
+import { markProxyProtocol, parseProxyProtocolFrom } from './serve-proxy-protocol.ts';
 import { serve } from './serve-run.ts';
 import { parseUpstreams } from './serve-upstreams.ts';
 import { hideAuthFromPs, loadUsers } from './serve-users.ts';
@@ -57,6 +58,8 @@ export function registerServe(cli: CAC): void {
     .option('--udp-ports <low-high>', 'Bind UDP relay sockets only on ports in this range, e.g. 40000-40099 (to map them through a firewall or container); default: any free port')
     .option('--udp-idle-timeout <duration, bare = s>', 'End a UDP association after this long without a relayed datagram; 0 never', { default: '120s' })
     .option('--max-udp-associations <n>', 'Open UDP associations allowed per client IP; 0 no limit', { default: 32 })
+    .option('--proxy-protocol', 'Every listener expects a PROXY protocol v1 or v2 header first (HAProxy send-proxy, a cloud NLB) and takes the client address from it; needs --proxy-protocol-from')
+    .option('--proxy-protocol-from <cidr>', 'The load balancers (repeatable CIDR or address): the only peers PROXY protocol listeners take connections from; no default')
     .option('--max-connections <n>', `Connections open at once; over it new ones are closed at once; 0 no limit (default: from the fd limit, ${defaultServerConfig.maxConnections} here)`)
     .option('--max-connections-per-ip <n>', 'Connections open at once from one client IP; 0 no limit', { default: 0 })
     .option('--max-handshakes <n>', `Connections still in their handshake; when full, the oldest is dropped for each newcomer (default: a quarter of --max-connections, ${defaultServerConfig.maxPendingHandshakes} here)`)
@@ -102,11 +105,12 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
 export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {
   const listenTexts = listOption(raw.listen, 'listen');
   const noAuth = new Set(listOption(raw.noAuthListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
-  const listen = (listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map((text) => parseListenAddress(text))
-    .map((address) => (noAuth.has(formatAddress(address)) ? { ...address, noAuth: true } : address));
+  const listen = markProxyProtocol((listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map((text) => parseListenAddress(text))
+    .map((address) => (noAuth.has(formatAddress(address)) ? { ...address, noAuth: true } : address)), raw);
+  const proxyProtocolFrom = parseProxyProtocolFrom(raw, listen);
   const users = loadUsers(raw, process.env);
   // Open: reachable from elsewhere and nobody has to log in there (no users at all, or "auth: false").
-  const exposed = listen.filter((address) => !isLoopback(address.host) && (users.size === 0 || address.noAuth === true));
+  const exposed = listen.filter((address) => isExposed(address) && (users.size === 0 || address.noAuth === true));
   const openProxy = exposed.length > 0;
   if (openProxy && !flagOption(raw.allowOpenProxy)) {
     const fix = users.size === 0 ? 'add users (--auth user:pass or --users FILE), or pass' : 'it takes clients without a login (auth: false); pass';
@@ -130,6 +134,7 @@ export function parseServeOptions(raw: Record<string, unknown>, argvRules: reado
     config: {
       authenticate: users.size > 0 ? usersAuthenticator(users) : undefined,
       egress,
+      proxyProtocolFrom,
       socks4: raw.socks4 !== false,
       http: raw.http !== false,
       advertise: parseAdvertise(stringOption(raw.advertise, 'advertise')),

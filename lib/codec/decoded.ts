@@ -12,7 +12,10 @@ export type CodecErrorCode =
   | 'bad-length'
   | 'bad-reserved'
   | 'bad-syntax'
-  | 'too-long';
+  | 'too-long'
+  // PROXY protocol headers
+  | 'bad-signature'
+  | 'bad-command';
 
 export class CodecError extends Error {
   override readonly name = 'CodecError';

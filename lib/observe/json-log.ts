@@ -13,6 +13,7 @@ export function formatJsonRecord(record: ConnectionRecord): string {
   return JSON.stringify({
     time: new Date(record.time).toISOString(),
     client: record.client,
+    balancer: record.balancer ?? null,
     listener: record.listener,
     version: record.version ?? null,
     method: record.method ?? null,

@@ -47,6 +47,12 @@ export function isLoopback(host: string): boolean {
   return /^::ffff:127\./i.test(host);
 }
 
+/** Whether clients from elsewhere reach the listener: it is not loopback-only, or a load balancer forwards
+ * them to it (PROXY protocol). */
+export function isExposed(address: ListenAddress): boolean {
+  return !isLoopback(address.host) || address.proxyProtocol === true;
+}
+
 /** Plain words for a failed listen: privileges for a low port, an address this machine does not have. */
 export function listenErrorText(error: unknown, addresses: readonly ListenAddress[]): string {
   const code = errnoCode(error);

@@ -21,9 +21,10 @@ function udpFields(udp: UdpCounters): string[] {
 }
 
 /** One line per connection (per request on an HTTP keep-alive connection): when it was accepted (ISO 8601,
- * UTC), client, protocol and command, target, result, bytes each way, duration. The user name is shown, the
- * password never reaches this record. What the client sent (target name, user) is escaped: a newline cannot
- * forge a line, an escape sequence cannot reach the operator's terminal. */
+ * UTC), client (behind a load balancer, the one its PROXY header names; balancer= the load balancer),
+ * protocol and command, target, result, bytes each way, duration. The user name is shown, the password never
+ * reaches this record. What the client sent (target name, user) is escaped: a newline cannot forge a line,
+ * an escape sequence cannot reach the operator's terminal. */
 export function formatConnectionRecord(record: ConnectionRecord): string {
   const parts = [
     new Date(record.time).toISOString(),
@@ -41,6 +42,7 @@ export function formatConnectionRecord(record: ConnectionRecord): string {
   if (record.udp) parts.push(...udpFields(record.udp));
   // An upstream's name is the operator's (--upstream NAME=URL), never its URL, which may hold a password.
   if (record.upstream !== undefined) parts.push(`upstream=${safeText(record.upstream)}`);
+  if (record.balancer !== undefined) parts.push(`balancer=${record.balancer}`);
   // HTTP: the method is a token (the codec checked it), the status a number.
   if (record.httpMethod !== undefined) parts.push(`http_method=${record.httpMethod}`);
   if (record.httpStatus !== undefined) parts.push(`status=${record.httpStatus}`);

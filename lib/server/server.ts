@@ -3,12 +3,13 @@ import { formatAddress } from '../codec/address.ts';
 import { canonicalIp } from '../codec/ip.ts';
 import { dialUpstream } from '../dial.ts';
 import { errnoCode, socketErrorText } from '../errors.ts';
+import { IpKey } from '../policy/ip-key.ts';
 import { Policy } from '../policy/policy.ts';
 import { createResolver } from '../resolver/resolver.ts';
 import type { ClosableResolver } from '../resolver/types.ts';
 import { bindCommand } from './bind-command.ts';
 import { defaultLimits, openFileCount, openFileLimit } from './limits.ts';
-import { isLoopback } from './listen-address.ts';
+import { isExposed } from './listen-address.ts';
 import { onSharedRead, reset } from './pair-relay.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
 import { Session, type SessionHost } from './session.ts';
@@ -23,6 +24,8 @@ export interface ListenAddress {
   readonly port: number;
   /** Clients of this listener need no login even when users are configured (the config's `auth: false`). */
   readonly noAuth?: boolean;
+  /** Connections begin with a PROXY protocol header (--proxy-protocol), and only from proxyProtocolFrom. */
+  readonly proxyProtocol?: boolean;
 }
 
 const limits = defaultLimits();
@@ -41,6 +44,7 @@ export const defaultServerConfig: ServerConfig = {
   maxHandshakeBytes: 2048,
   maxConnections: limits.maxConnections,
   maxConnectionsPerIp: 0,
+  proxyProtocolFrom: undefined,
   maxPendingHandshakes: limits.maxPendingHandshakes,
   maxBindsPerIp: 16,
   keepAliveMs: 60_000,
@@ -116,6 +120,7 @@ export class SocksServer implements SessionHost {
   /** Sessions still in their handshake, oldest first. */
   readonly #pending = new Set<Session>();
   readonly #perIp = new Map<string, number>();
+  readonly #ipKey = new IpKey();
   readonly #bindsPerIp = new Map<string, number>();
   readonly #failedLogins = new Map<string, { failures: number; last: number }>();
   readonly sweeper = new Sweeper();
@@ -202,9 +207,9 @@ export class SocksServer implements SessionHost {
    * (SO_REUSEPORT, Linux) lets the processes of `serve --workers` each bind the same address. */
   async listen(addresses: readonly ListenAddress[], options: { reusePort?: boolean } = {}): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
-    for (const { host, port, noAuth } of addresses) {
+    for (const { host, port, noAuth, proxyProtocol } of addresses) {
       // The address is known once listening (port 0 becomes a port); no connection arrives before that.
-      const listener: { -readonly [K in keyof ListenerInfo]: ListenerInfo[K] } = { address: '', exposed: !isLoopback(host), noAuth: noAuth === true };
+      const listener: { -readonly [K in keyof ListenerInfo]: ListenerInfo[K] } = { address: '', exposed: isExposed({ host, port, proxyProtocol }), noAuth: noAuth === true, proxyProtocol: proxyProtocol === true };
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.#accept(socket, listener));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -219,7 +224,7 @@ export class SocksServer implements SessionHost {
       this.#servers.push(server);
       const address = server.address();
       if (address && typeof address === 'object') {
-        bound.push({ host: address.address, port: address.port, noAuth: listener.noAuth });
+        bound.push({ host: address.address, port: address.port, noAuth: listener.noAuth, proxyProtocol: listener.proxyProtocol });
         listener.address = formatAddress({ host: address.address, port: address.port });
       }
     }
@@ -252,13 +257,15 @@ export class SocksServer implements SessionHost {
     const config = this.#config;
     const ip = canonicalIp(socket.remoteAddress ?? '?');
     if (this.#closing) return reset(socket);
+    if (listener.proxyProtocol && !this.#fromBalancer(ip)) return this.#refuseUntrusted(socket, ip);
     if (config.maxConnections > 0 && this.#sessions.size >= config.maxConnections) {
       const oldest = this.#pending.values().next().value;
       if (!oldest) return this.#refuseAtLimit(socket, 'max-connections', `the server has ${config.maxConnections} connections open (--max-connections)`);
       oldest.evict('max-connections');
     }
     const fromIp = this.#perIp.get(ip) ?? 0;
-    if (config.maxConnectionsPerIp > 0 && fromIp >= config.maxConnectionsPerIp) {
+    // Through a balancer the per-IP count is the client's, once its PROXY header names it (proxied()).
+    if (config.maxConnectionsPerIp > 0 && fromIp >= config.maxConnectionsPerIp && !listener.proxyProtocol) {
       return this.#refuseAtLimit(socket, 'max-connections-per-ip', `${ip} has ${config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
     }
     if (this.#pending.size >= config.maxPendingHandshakes) {
@@ -298,6 +305,19 @@ export class SocksServer implements SessionHost {
     this.#warnings.log('emfile', `cannot accept connections: too many open files (EMFILE, ${detail}); new connections are closed until descriptors free up (raise ulimit -n, or lower --max-connections)`, this.#config.onWarning);
   }
 
+  #fromBalancer(ip: string): boolean {
+    const from = this.#config.proxyProtocolFrom;
+    if (!from) return false;
+    this.#ipKey.read(ip);
+    return from.has(this.#ipKey);
+  }
+
+  /** A peer that may not send a PROXY header could claim any address with one: it is not heard at all. */
+  #refuseUntrusted(socket: Socket, ip: string): void {
+    this.#warnings.log('proxy-from', `refused a connection from ${ip}: a PROXY protocol listener takes connections only from --proxy-protocol-from`, this.#config.onWarning);
+    reset(socket);
+  }
+
   /** Over a connection limit: closed at once (a SOCKS reply needs the version, which is not read yet). */
   #refuseAtLimit(socket: Socket, limit: LimitName, why: string): void {
     this.#limitHits[limit]++;
@@ -309,6 +329,25 @@ export class SocksServer implements SessionHost {
     const code = errnoCode(error);
     if (code === 'EMFILE' || code === 'ENFILE') return this.outOfDescriptors(code);
     this.#warnings.log(`accept-${code ?? 'error'}`, `cannot accept a connection: ${socketErrorText(code)}${code ? ` (${code})` : ''}`, this.#config.onWarning);
+  }
+
+  proxied(session: Session, balancerIp: string): boolean {
+    this.#uncount(balancerIp);
+    const ip = session.info.host;
+    const open = this.#perIp.get(ip) ?? 0;
+    this.#perIp.set(ip, open + 1);
+    const max = this.#config.maxConnectionsPerIp;
+    if (max > 0 && open >= max) {
+      this.#warnings.log('limit', `refused a connection: ${ip} has ${max} connections open (--max-connections-per-ip)`, this.#config.onWarning);
+      return false;
+    }
+    return true;
+  }
+
+  #uncount(ip: string): void {
+    const left = (this.#perIp.get(ip) ?? 1) - 1;
+    if (left > 0) this.#perIp.set(ip, left);
+    else this.#perIp.delete(ip);
   }
 
   handshakeDone(session: Session): void {
@@ -323,10 +362,7 @@ export class SocksServer implements SessionHost {
     const { record } = session;
     if (record.udp) addUdpCounters(this.#udp, record.udp);
     if (record.limit) this.#limitHits[record.limit]++;
-    const ip = session.info.host;
-    const left = (this.#perIp.get(ip) ?? 1) - 1;
-    if (left > 0) this.#perIp.set(ip, left);
-    else this.#perIp.delete(ip);
+    this.#uncount(session.info.host);
     if (this.#sessions.size === 0) this.#allDone?.();
   }
 

@@ -3,6 +3,7 @@ import { formatAddress, toAddress, type Address } from '../codec/address.ts';
 import { AuthStatus, Command, commandName, Method, Reply, replyName, Version } from '../codec/constants.ts';
 import { CodecError } from '../codec/decoded.ts';
 import { MAX_HTTP_HEAD } from '../codec/http-head.ts';
+import { decodeProxyHeader } from '../codec/proxy-protocol.ts';
 import { decodeSocks4Request } from '../codec/socks4.ts';
 import { decodeGreeting, decodeRequest, encodeMethodSelection, encodeUserPassReply } from '../codec/socks5.ts';
 import { dialErrorText, dialUpstream, egressFor, type Dialed } from '../dial.ts';
@@ -40,9 +41,14 @@ export interface SessionHost {
   /** Takes one of `ip`'s BIND slots; false when it has none left. */
   acquireBind(ip: string): boolean;
   releaseBind(ip: string): void;
+  /** The session's PROXY header named its client: the per-IP count moves there from the balancer's IP;
+   * false when that client is over its limit. */
+  proxied(session: Session, balancerIp: string): boolean;
 }
 
 // The session's states, as numbers (Node's type stripping has no enums).
+/** Before the greeting, so that inHandshake's `<=` covers it. */
+const PROXY_HEADER = -1;
 const GREETING = 0;
 const AUTH = 1;
 const AUTHENTICATING = 2;
@@ -56,14 +62,14 @@ const COMMAND = 8;
 /** A plain HTTP request sent on to its origin, its response coming back (http-forward.ts). */
 const FORWARD = 9;
 const DONE = 10;
-type State = typeof GREETING | typeof AUTH | typeof AUTHENTICATING | typeof REQUEST | typeof SOCKS4_REQUEST
+type State = typeof PROXY_HEADER | typeof GREETING | typeof AUTH | typeof AUTHENTICATING | typeof REQUEST | typeof SOCKS4_REQUEST
   | typeof HTTP_REQUEST | typeof CONNECTING | typeof RELAY | typeof COMMAND | typeof FORWARD | typeof DONE;
 
 const NEED_MORE = -1;
 /** Bytes a client may send behind its request before the upstream is connected. */
 const EARLY_DATA_LIMIT = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
-const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST || state === HTTP_REQUEST ? 'request' : 'greeting');
+const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST || state === HTTP_REQUEST ? 'request' : state === PROXY_HEADER ? 'PROXY header' : 'greeting');
 
 /** RFC 1928 §3: with authentication required only username/password will do; without, only "no
  * authentication". Never a method the client did not offer. */
@@ -97,12 +103,13 @@ function onUpstreamConnect(this: Socket): void {
 export class Session extends PairRelay implements Sweepable, ForwardHost {
   readonly #host: SessionHost;
   readonly config: ServerConfig;
-  readonly info: ClientInfo;
+  /** The TCP peer, or the client its PROXY header names. */
+  info: ClientInfo;
   readonly #listener: ListenerInfo;
   /** The record of this connection; on an HTTP keep-alive connection, of the current request. */
   record: ConnectionRecord;
   #started: number;
-  #state: State = GREETING;
+  #state: State;
   #deadline: number;
   #version: 4 | 5 | 'http' = 5;
   #partial: Buffer | undefined;
@@ -131,9 +138,10 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     this.config = config;
     this.info = info;
     this.#listener = listener;
+    this.#state = listener.proxyProtocol ? PROXY_HEADER : GREETING;
     this.#started = performance.now();
     this.#deadline = refreshClock() + config.handshakeTimeoutMs;
-    this.record = newRecord(formatAddress(info), listener.address);
+    this.record = newRecord(formatAddress(info), listener.address, undefined);
     adopt(socket, this, shared);
     host.sweeper.add(this);
     config.onConnectionStart?.(this.record);
@@ -293,6 +301,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
 
   #step(data: Buffer, offset: number): number {
     switch (this.#state) {
+      case PROXY_HEADER: return this.#proxyHeader(data, offset);
       case GREETING: return this.#greeting(data, offset);
       case AUTH: return this.#auth(data, offset);
       case REQUEST: return this.#request(data, offset);
@@ -300,6 +309,34 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
       case HTTP_REQUEST: return this.#httpRequest(data, offset);
       default: return NEED_MORE;
     }
+  }
+
+  /** The header is required (HAProxy's accept-proxy): the peer was let in as a balancer, so anything else is
+   * refused. v2 headers are capped at the handshake's byte limit. */
+  #proxyHeader(data: Buffer, offset: number): number {
+    let decoded;
+    try {
+      decoded = decodeProxyHeader(data, offset, { maxLength: this.config.maxHandshakeBytes });
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      this.#end('bad-request', `no valid PROXY protocol header: ${error.message}`);
+      return data.length - offset;
+    }
+    if (!decoded.done) return NEED_MORE;
+    this.#state = GREETING;
+    // LOCAL (a health check) and UNKNOWN leave the connection's own address.
+    const source = decoded.value.addresses?.source;
+    if (!source) return decoded.length;
+    const balancer = this.info.host;
+    this.record.balancer = this.record.client;
+    this.info = source;
+    this.record.client = formatAddress(source);
+    if (this.config.onDebug) this.#debug(`through balancer ${this.record.balancer} (PROXY v${decoded.value.version})`);
+    if (!this.#host.proxied(this, balancer)) {
+      this.record.limit = 'max-connections-per-ip';
+      this.#end('limit', `${source.host} has ${this.config.maxConnectionsPerIp} connections open (--max-connections-per-ip)`);
+    }
+    return decoded.length;
   }
 
   #greeting(data: Buffer, offset: number): number {
@@ -802,7 +839,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   /** The first bytes of the next request on a kept-alive connection: its own record and deadline. */
   #nextHttpRequest(): void {
     this.#httpIdle = false;
-    this.record = newRecord(this.record.client, this.record.listener);
+    this.record = newRecord(this.record.client, this.record.listener, this.record.balancer);
     this.record.version = 'http';
     this.config.onConnectionStart?.(this.record);
     this.#started = performance.now();
@@ -865,7 +902,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     record.durationMs = performance.now() - this.#started;
     this.config.onConnection(record);
     // Until the next request begins (#nextHttpRequest) there is nothing to record.
-    this.record = newRecord(record.client, record.listener);
+    this.record = newRecord(record.client, record.listener, record.balancer);
     this.#httpIdle = true;
     this.#state = HTTP_REQUEST;
     this.#deadline = refreshClock() + this.config.httpIdleTimeoutMs;
@@ -873,9 +910,10 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
   }
 }
 
-function newRecord(client: string, listener: string): ConnectionRecord {
+/** `balancer`: the load balancer, when a PROXY header named the client. */
+function newRecord(client: string, listener: string, balancer: string | undefined): ConnectionRecord {
   return {
-    time: Date.now(), client, listener, version: undefined, method: undefined,
+    time: Date.now(), client, balancer, listener, version: undefined, method: undefined,
     command: undefined, target: undefined, user: undefined, ok: false, outcome: 'aborted', reply: undefined,
     rule: undefined, limit: undefined, upstream: undefined, dialed: undefined, bound: undefined, peer: undefined, result: '',
     bytesUp: 0, bytesDown: 0, handshakeMs: 0, connectMs: undefined, durationMs: 0, udp: undefined,

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Address } from '../codec/address.ts';
 import type { CommandName } from '../codec/constants.ts';
 import type { Egress, UpstreamDial } from '../dial.ts';
+import type { AddressSet } from '../policy/address-set.ts';
 import type { Policy, Verdict } from '../policy/policy.ts';
 import type { LookupObserver } from '../resolver/resolver.ts';
 import type { Resolver } from '../resolver/types.ts';
@@ -29,6 +30,8 @@ export interface ListenerInfo {
   readonly exposed: boolean;
   /** No login on this listener, whatever `authenticate` says. */
   readonly noAuth: boolean;
+  /** Connections start with a PROXY protocol header (from a load balancer) naming the real client. */
+  readonly proxyProtocol: boolean;
 }
 
 /** How a connection ended, from a closed set (the log's and the metrics' vocabulary). */
@@ -48,7 +51,10 @@ export type MethodName = 'none' | 'userpass' | 'no-acceptable';
 export interface ConnectionRecord {
   /** When it was accepted, ms since the epoch (the views print ISO 8601). */
   readonly time: number;
+  /** The client, as its PROXY protocol header names it on a --proxy-protocol listener. */
   client: string;
+  /** The load balancer the connection came through (the TCP peer), when a PROXY header named the client. */
+  balancer: string | undefined;
   /** The listen address it arrived on. */
   readonly listener: string;
   /** SOCKS4/4a, SOCKS5, or the HTTP proxy (CONNECT and forwarded requests). */
@@ -136,6 +142,8 @@ export interface ServerConfig {
   readonly maxConnections: number;
   /** Connections open at once from one client IP; 0 no limit. */
   readonly maxConnectionsPerIp: number;
+  /** The only peers --proxy-protocol listeners take connections from (the load balancers); none when undefined. */
+  readonly proxyProtocolFrom: AddressSet | undefined;
   /** Connections still in their handshake; when full, the oldest is dropped for the newcomer. */
   readonly maxPendingHandshakes: number;
   /** BIND requests waiting or relaying per client IP; 0 no limit. */

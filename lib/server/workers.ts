@@ -115,7 +115,7 @@ export class WorkerPool<S> {
     try {
       const firstBound = this.#launch(first).then((bound) => {
         // Where later workers (and replacements) bind: port 0 is now the port the first one got.
-        this.#listen = bound.map(({ host, port, noAuth }) => ({ host, port, noAuth }));
+        this.#listen = bound.map(({ host, port, noAuth, proxyProtocol }) => ({ host, port, noAuth, proxyProtocol }));
         return bound;
       });
       // Fixed ports: every worker can bind at once. Port 0: the others wait for the first.

@@ -152,12 +152,25 @@ export function closeServer(server: Server, sockets: Iterable<Socket> = []): Pro
   }), WAIT_MS, 'a server to close').catch(() => undefined);
 }
 
-export function connectTo(host: string, port: number, options: { allowHalfOpen?: boolean } = {}): Promise<Socket> {
+export function connectTo(host: string, port: number, options: { allowHalfOpen?: boolean; localAddress?: string } = {}): Promise<Socket> {
   return withTimeout(new Promise<Socket>((resolve, reject) => {
-    const socket = connect({ host, port, allowHalfOpen: options.allowHalfOpen ?? true, noDelay: true });
+    const socket = connect({ host, port, allowHalfOpen: options.allowHalfOpen ?? true, noDelay: true, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     socket.once('connect', () => { socket.off('error', reject); resolve(socket); });
     socket.once('error', reject);
   }), WAIT_MS, `a connection to ${host}:${port}`);
+}
+
+/** True when the server at 127.0.0.1:`port` closes or resets a new connection from `from` without a byte. */
+export async function refusedAtOnce(port: number, from = '127.0.0.1'): Promise<boolean> {
+  let socket: Socket;
+  try {
+    socket = await connectTo('127.0.0.1', port, { localAddress: from });
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+  }
+  const c = new Collector(socket);
+  await c.close(3000);
+  return c.length === 0;
 }
 
 /** A connected TCP pair on loopback, both ends with allowHalfOpen. `outer` is the test's end, `inner` the

@@ -5,7 +5,7 @@ import type { Address } from '../../lib/codec/address.ts';
 import { Command } from '../../lib/codec/constants.ts';
 import { encodeSocks4Request } from '../../lib/codec/socks4.ts';
 import { decodeReply, encodeGreeting, encodeRequest, encodeUserPassRequest, type Socks5Reply } from '../../lib/codec/socks5.ts';
-import { SocksServer } from '../../lib/server/server.ts';
+import { SocksServer, type ListenAddress } from '../../lib/server/server.ts';
 import type { ConnectionRecord, ServerConfig } from '../../lib/server/types.ts';
 import { Collector, connectTo, withTimeout, WAIT_MS } from './net.ts';
 
@@ -17,12 +17,12 @@ export interface TestServer {
   readonly debug: string[];
   /** Waits for the nth (0-based) connection record. */
   record(index: number, timeoutMs?: number): Promise<ConnectionRecord>;
-  /** A raw TCP connection to the server. */
-  client(): Promise<Collector>;
+  /** A raw TCP connection to the server, from `localAddress` if given (another loopback address). */
+  client(localAddress?: string): Promise<Collector>;
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startSocksServer(config: Partial<ServerConfig> = {}, host = '127.0.0.1'): Promise<TestServer> {
+export async function startSocksServer(config: Partial<ServerConfig> = {}, host = '127.0.0.1', listener: Omit<ListenAddress, 'host' | 'port'> = {}): Promise<TestServer> {
   const records: ConnectionRecord[] = [];
   const debug: string[] = [];
   const waiters = new Set<() => void>();
@@ -38,7 +38,7 @@ export async function startSocksServer(config: Partial<ServerConfig> = {}, host 
       config.onDebug?.(message);
     },
   });
-  const [bound] = await server.listen([{ host, port: 0 }]);
+  const [bound] = await server.listen([{ host, port: 0, ...listener }]);
   if (!bound) throw new Error('server did not bind');
   const clients: Collector[] = [];
   let closing: Promise<void> | undefined;
@@ -59,8 +59,8 @@ export async function startSocksServer(config: Partial<ServerConfig> = {}, host 
       if (!record) throw new Error('unreachable');
       return record;
     },
-    async client() {
-      const collector = new Collector(await connectTo(host, bound.port));
+    async client(localAddress) {
+      const collector = new Collector(await connectTo(host, bound.port, { localAddress }));
       clients.push(collector);
       return collector;
     },

@@ -31,6 +31,10 @@ export interface SocxServer {
   output(): string;
   /** Exit code once stopped (SIGTERM must give 0), null while running or when killed by a signal. */
   exitCode(): number | null;
+  /** For signals (SIGTERM's drain, SIGKILL's crash). */
+  readonly pid: number;
+  /** Resolves once the process has exited. */
+  exited(): Promise<void>;
 }
 
 // The first `listening on HOST:PORT` line; HOST is an IPv4, a bracketed IPv6 or a name.
@@ -65,6 +69,8 @@ export async function startSocxServe(args: string[] = []): Promise<SocxServer> {
     stop: proc.stop,
     output: proc.output,
     exitCode: () => proc.child.exitCode,
+    pid: proc.pid,
+    exited: () => (proc.child.exitCode !== null || proc.child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => { proc.child.once('exit', () => resolve()); })),
   };
 }
 

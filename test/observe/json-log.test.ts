@@ -22,7 +22,7 @@ const noNames: Resolver = { lookup: (host, _client, callback) => process.nextTic
 const alice = usersAuthenticator(new Map([['alice', 'wonderland']]));
 
 /** Every field of the JSON line, in order. */
-const FIELDS = ['time', 'client', 'listener', 'version', 'method', 'command', 'target', 'user', 'outcome', 'reply', 'rule', 'limit', 'upstream', 'dialed', 'bound', 'peer', 'result', 'bytesUp', 'bytesDown', 'handshakeMs', 'connectMs', 'durationMs', 'udp', 'httpMethod', 'httpStatus'];
+const FIELDS = ['time', 'client', 'balancer', 'listener', 'version', 'method', 'command', 'target', 'user', 'outcome', 'reply', 'rule', 'limit', 'upstream', 'dialed', 'bound', 'peer', 'result', 'bytesUp', 'bytesDown', 'handshakeMs', 'connectMs', 'durationMs', 'udp', 'httpMethod', 'httpStatus'];
 
 interface Case {
   readonly outcome: string;

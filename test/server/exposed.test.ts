@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { formatConnectionRecord } from '../../lib/server/log-line.ts';
-import { Collector, connectTo, hex, listen, sleep, startEcho, withTimeout } from '../helpers/net.ts';
+import { Collector, connectTo, hex, listen, refusedAtOnce, sleep, startEcho, withTimeout } from '../helpers/net.ts';
 import { authenticate, greet, request5, startSocksServer } from '../helpers/socks.ts';
 
 const T = { timeout: 20_000 };
@@ -330,23 +330,6 @@ describe('abrupt ends are passed on as resets', () => {
     await target.close();
   });
 });
-
-/** True when the server closes or resets a new connection without a byte. */
-async function refusedAtOnce(port: number, from: string): Promise<boolean> {
-  let socket: Socket;
-  try {
-    socket = await new Promise<Socket>((resolve, reject) => {
-      const s = createConnectionFrom(from, port);
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-    });
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ECONNRESET';
-  }
-  const c = new Collector(socket);
-  await c.close(3000);
-  return c.length === 0;
-}
 
 function createConnectionFrom(localAddress: string, port: number): Socket {
   return new Socket().connect({ host: '127.0.0.1', port, localAddress });

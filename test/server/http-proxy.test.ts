@@ -8,7 +8,9 @@ import http from 'node:http';
 import fc from 'fast-check';
 import type { AddressInfo } from 'node:net';
 import type { UpstreamDial } from '../../lib/dial.ts';
+import { encodeProxyHeader } from '../../lib/codec/proxy-protocol.ts';
 import { SocxError } from '../../lib/errors.ts';
+import { AddressSet, parseCidr, type Cidr } from '../../lib/policy/address-set.ts';
 import { Policy } from '../../lib/policy/policy.ts';
 import { lookupError, type Resolver } from '../../lib/resolver/types.ts';
 import { formatJsonRecord } from '../../lib/observe/json-log.ts';
@@ -464,4 +466,28 @@ describe('through --upstream', () => {
       }
     });
   }
+});
+
+describe('behind a load balancer (--proxy-protocol)', () => {
+  test('a PROXY header, then HTTP: every kept-alive request is recorded for the named client, with the balancer', T, async () => {
+    const web = await startWeb('b');
+    const header = encodeProxyHeader({ version: 1, command: 'proxy', addresses: { transport: 'tcp', source: { host: '203.0.113.9', port: 5555 }, destination: { host: '127.0.0.1', port: 1080 } } });
+    const server = await startSocksServer({ proxyProtocolFrom: AddressSet.of([parseCidr('127.0.0.1/32') as Cidr]), policy: Policy.parse(['allow to=loopback']) }, '127.0.0.1', { proxyProtocol: true });
+    try {
+      const c = await server.client();
+      c.socket.write(Buffer.concat([header, Buffer.from(`GET http://127.0.0.1:${web.port}/1 HTTP/1.1\r\n\r\n`)]));
+      assert.match(await readResponse(c), /\r\n\r\nb \/1$/);
+      c.socket.write(`GET http://127.0.0.1:${web.port}/2 HTTP/1.1\r\nConnection: close\r\n\r\n`);
+      assert.match(await readResponse(c), /\r\n\r\nb \/2$/);
+      for (const index of [0, 1]) {
+        const record = await server.record(index);
+        assert.equal(record.client, '203.0.113.9:5555');
+        assert.equal(record.balancer, `127.0.0.1:${c.socket.localPort}`);
+        assert.equal(record.version, 'http');
+      }
+    } finally {
+      await server.close();
+      web.server.close();
+    }
+  });
 });

@@ -241,6 +241,7 @@ describe('SocksServer CONNECT details', () => {
       assert.deepEqual({ ...record, time: 0, durationMs: 0, handshakeMs: 0, connectMs: 0 }, {
         time: 0,
         client: `127.0.0.1:${clientPort}`,
+        balancer: undefined,
         listener: `127.0.0.1:${server.port}`,
         version: 5,
         method: 'userpass',

@@ -1,0 +1,32 @@
+import { formatAddress } from '../lib/codec/address.ts';
+import { usageError } from '../lib/errors.ts';
+import { AddressSet, parseCidr, type Cidr } from '../lib/policy/address-set.ts';
+import { parseListenAddress } from '../lib/server/listen-address.ts';
+import type { ListenAddress } from '../lib/server/server.ts';
+import { flagOption, listOption } from './options.ts';
+
+/** --proxy-protocol marks every listener; the config's `listeners:` may mark some (raw.proxyProtocolListeners). */
+export function markProxyProtocol(listen: readonly ListenAddress[], raw: Readonly<Record<string, unknown>>): ListenAddress[] {
+  const every = flagOption(raw.proxyProtocol);
+  const some = new Set(listOption(raw.proxyProtocolListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
+  return listen.map((address) => (every || some.has(formatAddress(address)) ? { ...address, proxyProtocol: true } : address));
+}
+
+/** --proxy-protocol-from: the balancers' addresses. There is no default: a PROXY header lets its sender name
+ * any client, so the operator says who may send one (and a list without such a listener is a mistake). */
+export function parseProxyProtocolFrom(raw: Readonly<Record<string, unknown>>, listen: readonly ListenAddress[]): AddressSet | undefined {
+  const texts = listOption(raw.proxyProtocolFrom, 'proxy-protocol-from');
+  const listeners = listen.filter((address) => address.proxyProtocol).map(formatAddress);
+  if (listeners.length === 0) {
+    if (texts.length > 0) throw usageError('--proxy-protocol-from is given but no listener takes the PROXY protocol (add --proxy-protocol)');
+    return undefined;
+  }
+  if (texts.length === 0) {
+    throw usageError(`--proxy-protocol on ${listeners.join(', ')} needs --proxy-protocol-from CIDR (repeatable): the load balancers' addresses, the only peers whose PROXY header is believed`);
+  }
+  return AddressSet.of(texts.map((text): Cidr => {
+    const cidr = parseCidr(text);
+    if (typeof cidr === 'object') return cidr;
+    throw usageError(`bad --proxy-protocol-from "${text}": ${cidr ?? 'expected a CIDR or an IP address, e.g. 10.0.0.0/24 or 127.0.0.1'}`);
+  }));
+}
