@@ -33,3 +33,18 @@ export async function renderGrid(grid: Grid, shape: TableShape): Promise<string>
   const notes = grid.notes.map((note, index) => `Note ${index + 1}: ${note}\n`).join('');
   return `${table.toString()}\n${notes}`;
 }
+
+/** A line of prose (the verdict) folded at spaces to fit the columns, as the table is; as it is with --wide. */
+export function fitLine(text: string, shape: TableShape): string {
+  if (shape.wide || text.length <= shape.columns) return text;
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > shape.columns) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}

@@ -8,7 +8,7 @@ import { runConformance, type ConformanceReport } from '../lib/probe/conformance
 import { conformanceGrid, conformanceSummary } from '../lib/probe/conformance-report.ts';
 import { durationOption, flagOption, listOption, MINUTE, stringOption } from './options.ts';
 import { printError } from './output.ts';
-import { renderGrid, stdoutShape } from './probe-table.ts';
+import { fitLine, renderGrid, stdoutShape } from './probe-table.ts';
 import { DEFAULT_PROXY, parseProxyOptions, traceOption } from './proxy-options.ts';
 import { startSpinner } from './spinner.ts';
 
@@ -98,7 +98,10 @@ async function runProbe(options: ProbeCommandOptions): Promise<number> {
     spinner.stop();
   }
   if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else process.stdout.write(`${await renderGrid(probeGrid(report), stdoutShape(options.wide))}${report.verdict}\n`);
+  else {
+    const shape = stdoutShape(options.wide);
+    process.stdout.write(`${await renderGrid(probeGrid(report), shape)}${fitLine(report.verdict, shape)}\n`);
+  }
   const failed = failedChecks(report, options.failOn);
   if (failed.length > 0) {
     printError(`--fail-on: ${failed.join(', ')} did not pass`);

@@ -35,7 +35,7 @@ describe('socx probe -x A -x B: B probed through A', () => {
     assert.equal(json.auth, 'ok');
     assert.deepEqual(json.commands, { connect: 'ok', bind: 'ok', udp: 'untested' });
     assert.equal(json.details.udp?.reason, 'not through a chain: the datagrams would bypass the hops before the last');
-    assert.equal(json.verdict, 'SOCKS5, SOCKS4 (username/password accepted); CONNECT, BIND work; UDP untested');
+    assert.equal(json.verdict, 'SOCKS5, SOCKS4 (username/password accepted); CONNECT, BIND work; UDP untested; also an HTTP proxy: CONNECT, forwarding work');
     // Every connection to the last hop went through the first.
     await waitForOutput(first, new RegExp(`connect 127\\.0\\.0\\.1:${last.port} ok`));
   });

@@ -55,7 +55,7 @@ describe('socx probe against socx serve', () => {
     assert.match(json.details.bind?.bound ?? '', /^127\.0\.0\.1:\d+$/);
     assert.match(json.details.udp?.bound ?? '', /^127\.0\.0\.1:\d+$/);
     assert.deepEqual(json.findings, []);
-    assert.equal(json.verdict, 'SOCKS5, SOCKS4, SOCKS4a (no authentication); CONNECT, BIND, UDP work');
+    assert.equal(json.verdict, 'SOCKS5, SOCKS4, SOCKS4a (no authentication); CONNECT, BIND, UDP work; also an HTTP proxy: CONNECT, forwarding work');
   });
 
   test('the URL may come from -x or SOCX_PROXY instead of the argument', T, async () => {
@@ -120,7 +120,7 @@ describe('socx probe against socx serve', () => {
       assert.equal(json.details[name]?.reply, 'command not supported (SOCKS5 reply 0x07)');
     }
     assert.deepEqual(json.findings, []);
-    assert.equal(json.verdict, 'SOCKS5, SOCKS4 (no authentication); CONNECT works; BIND, UDP refused');
+    assert.equal(json.verdict, 'SOCKS5, SOCKS4 (no authentication); CONNECT works; BIND, UDP refused; also an HTTP proxy: CONNECT, forwarding work');
   });
 });
 
@@ -288,7 +288,8 @@ describe('socx probe: table and usage', () => {
     for (const row of [/│ Reachable +│ yes /, /│ SOCKS4a +│ yes /, /│ CONNECT +│ ok +│ to 127\.0\.0\.1:\d+, reply [\d.]+ ms, data [\d.]+ ms/, /│ UDP ASSOCIATE +│ refused +│ command not supported \(SOCKS5 reply 0x07\)/]) {
       assert.match(out, row);
     }
-    assert.match(out, /\nSOCKS5, SOCKS4, SOCKS4a \(no authentication\); CONNECT, BIND work; UDP refused\n$/);
+    // socx serve is an HTTP proxy on the same port too, and says so.
+    assert.match(out, /\nSOCKS5, SOCKS4, SOCKS4a \(no authentication\); CONNECT, BIND work; UDP refused; also an HTTP proxy: CONNECT, forwarding work\n$/);
   });
 
   test('a closed port without --json: the table says why, exit 1', T, async () => {
