@@ -35,15 +35,33 @@ export const dialTcp: Dial = (host, port, options) =>
   awaitConnect(connect({ host, port, allowHalfOpen: true, noDelay: true }), host, port, options);
 
 /** Resolves once a connecting socket is connected; on error, timeout or abort destroys it and rejects. */
-export function awaitConnect(socket: Socket, host: string, port: number, { timeoutMs, signal }: DialOptions): Promise<Socket> {
+export function awaitConnect(socket: Socket, host: string, port: number, options: DialOptions): Promise<Socket> {
+  return awaitSocket(socket, 'connect', options, {
+    timeout: () => new SocxError('timeout', `connecting to ${host}:${port} timed out after ${options.timeoutMs} ms`),
+    aborted: () => new SocxError('aborted', `connecting to ${host}:${port} was cancelled`),
+    failed: (error) => error,
+  });
+}
+
+/** What a wait for a socket rejects with, in each way it can fail. */
+export interface SocketWaitErrors {
+  timeout(): unknown;
+  aborted(): unknown;
+  failed(error: Error): unknown;
+}
+
+/** Resolves once `socket` emits `event` ('connect', or TLS's 'secureConnect'); on error, timeout or abort
+ * destroys it and rejects with the matching error. */
+export function awaitSocket<S extends Socket>(socket: S, event: 'connect' | 'secureConnect', { timeoutMs, signal }: DialOptions, errors: SocketWaitErrors): Promise<S> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new SocxError('timeout', `connecting to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
-    const onAbort = (): void => fail(new SocxError('aborted', `connecting to ${host}:${port} was cancelled`));
+    const timer = setTimeout(() => fail(errors.timeout()), timeoutMs);
+    const onAbort = (): void => fail(errors.aborted());
+    const onError = (error: Error): void => fail(errors.failed(error));
     function cleanup(): void {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      socket.off('error', fail);
-      socket.off('connect', succeed);
+      socket.off('error', onError);
+      socket.off(event, succeed);
     }
     function fail(error: unknown): void {
       cleanup();
@@ -54,8 +72,8 @@ export function awaitConnect(socket: Socket, host: string, port: number, { timeo
       cleanup();
       resolve(socket);
     }
-    socket.once('connect', succeed);
-    socket.once('error', fail);
+    socket.once(event, succeed);
+    socket.once('error', onError);
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
   });

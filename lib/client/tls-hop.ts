@@ -1,5 +1,6 @@
 import { isIP, type Socket } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
+import { awaitSocket } from '../dial.ts';
 import { SocxError } from '../errors.ts';
 import { safeText } from '../safe-text.ts';
 import { hopDetails, hopName, type Hop } from './hop.ts';
@@ -27,29 +28,12 @@ export function startTls(link: { socket: Socket; head: Buffer }, hop: Hop, { tim
     return Promise.reject(new SocxError('protocol', `${name} sent ${link.head.length} bytes before the TLS handshake`, { phase: 'connect', ...hopDetails(hop) }));
   }
   const socket = connectTls({ socket: link.socket, ...(isIP(proxy.host) === 0 ? { servername: proxy.host } : {}), ALPNProtocols: ['http/1.1'] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new SocxError('timeout', `${name} did not complete the TLS handshake within ${timeoutMs} ms`, { phase: 'connect', ...hopDetails(hop) })), timeoutMs);
-    const onAbort = (): void => fail(new SocxError('aborted', 'cancelled'));
-    const onError = (error: Error): void => fail(new SocxError('network', `TLS with ${name} failed: ${tlsErrorText(error)}`, { phase: 'connect', ...hopDetails(hop), cause: error }));
-    function settle(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      socket.off('error', onError);
-      socket.off('secureConnect', onSecure);
-    }
-    function fail(error: SocxError): void {
-      settle();
-      socket.destroy();
-      reject(error);
-    }
-    function onSecure(): void {
-      settle();
-      hop.trace?.(`* tls ${socket.getProtocol() ?? ''} with ${proxy.host}, certificate verified`);
-      resolve({ socket, head: Buffer.alloc(0) });
-    }
-    socket.once('secureConnect', onSecure);
-    socket.once('error', onError);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
+  return awaitSocket(socket, 'secureConnect', { timeoutMs, ...(signal ? { signal } : {}) }, {
+    timeout: () => new SocxError('timeout', `${name} did not complete the TLS handshake within ${timeoutMs} ms`, { phase: 'connect', ...hopDetails(hop) }),
+    aborted: () => new SocxError('aborted', 'cancelled'),
+    failed: (error) => new SocxError('network', `TLS with ${name} failed: ${tlsErrorText(error)}`, { phase: 'connect', ...hopDetails(hop), cause: error }),
+  }).then((secured) => {
+    hop.trace?.(`* tls ${secured.getProtocol() ?? ''} with ${proxy.host}, certificate verified`);
+    return { socket: secured, head: Buffer.alloc(0) };
   });
 }
