@@ -338,13 +338,21 @@ export class UdpAssociation {
       this.#upstreamFrom = from;
       this.#upstreamHeader = encodeUdpHeader(from);
     }
-    const header = this.#upstreamHeader;
-    if (header.length + payload.length > this.#maxToClient) return this.#drop('too-big', payload.length);
+    this.#sendDown(this.#upstreamHeader, payload);
+  };
+
+  /** Relays `payload` to the client behind `header`; false when the two are too big to carry. */
+  #sendDown(header: Buffer, payload: Buffer): boolean {
+    if (header.length + payload.length > this.#maxToClient) {
+      this.#drop('too-big', payload.length);
+      return false;
+    }
     this.#active = true;
     this.counters.datagramsDown++;
     this.counters.bytesDown += payload.length;
     this.#relay.send([header, payload], this.#clientPort, this.#clientHost, this.#afterSendDown);
-  };
+    return true;
+  }
 
   #upstreamFrom: Address | undefined;
   #upstreamHeader: Buffer = Buffer.alloc(0);
@@ -385,12 +393,7 @@ export class UdpAssociation {
 
   readonly #onTargetDatagram = (msg: Buffer, rinfo: RemoteInfo): void => {
     if (this.#replyPort !== rinfo.port || this.#replyHost !== rinfo.address) this.#writeReplyHeader(rinfo);
-    const header = this.#replyHeader;
-    if (header.length + msg.length > this.#maxToClient) return this.#drop('too-big', msg.length);
-    this.#active = true;
-    this.counters.datagramsDown++;
-    this.counters.bytesDown += msg.length;
-    this.#relay.send([header, msg], this.#clientPort, this.#clientHost, this.#afterSendDown);
+    if (!this.#sendDown(this.#replyHeader, msg)) return;
     // A send the kernel could not take at once is queued with a reference to our header: use a fresh one.
     if (this.#relay.getSendQueueCount() > 0) {
       this.#replyStore = Buffer.allocUnsafe(22);
