@@ -41,8 +41,12 @@ const HOST = '127.0.0.1';
 // One buffer serves every source connection: it is only ever read, so writing the same memory again and again
 // costs no allocation and no copy on our side.
 let sourceBlock: Buffer | undefined;
-// Acks for up to this many blocks per read (a read is at most 64 kB, far below one block of 64 kB or more).
+// Acks for up to this many blocks at once; a read that completes more blocks (small ones) writes several.
 const ACKS = Buffer.alloc(4096, 0x06);
+// What every sink connection reads into, and throws away. Up to 1 MiB per read, as socksload's sink takes
+// (recv of 1 MiB): with the 64 kB of the other targets, a relay that writes in small pieces (microsocks)
+// measured ~15 % slower here than under socksload on the same run, and the ratios between proxies moved.
+const SINK_READ_BUFFER = Buffer.allocUnsafe(1024 * 1024);
 
 export async function startTargets(): Promise<Targets> {
   const sockets = new Set<Socket>();
@@ -147,6 +151,10 @@ abstract class Tracked implements RawOwner {
 }
 
 class Sink extends Tracked {
+  constructor(accept: Accept, all: Set<RawConnection>) {
+    super(accept, all, SINK_READ_BUFFER);
+  }
+
   /** The block size, once its 4 bytes are in; until then, those that arrived. */
   #block = 0;
   #header: number[] = [];
@@ -155,7 +163,7 @@ class Sink extends Tracked {
   received(bytes: number): void {
     let offset = 0;
     while (this.#block === 0 && offset < bytes) {
-      this.#header.push(sharedReadBuffer[offset++]!);
+      this.#header.push(SINK_READ_BUFFER[offset++]!);
       if (this.#header.length < SINK_HEADER_BYTES) continue;
       this.#block = Buffer.from(this.#header).readUInt32BE(0);
       if (this.#block === 0 || this.#block > MAX_BLOCK_BYTES) return this.close();
