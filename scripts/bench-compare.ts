@@ -3,9 +3,10 @@
 // Does `socx bench` tell the proxies apart as an independent generator does? Starts socx serve (from the
 // sources), microsocks and Dante once, then, round after round, runs `socx bench` and socksload's compare.sh
 // (C, epoll; ../shared/tools/socksload) against those same three processes and direct TCP, alternating which
-// goes first. For every metric both measure, it sets the ratios between proxies (and to direct) from each
-// tool's medians side by side, and writes the table to BENCHMARKS.md between the markers below. Both tools
-// and the proxies run at the same priority (nice -10 as root, inherited from here; compare.sh --no-nice).
+// goes first. For every metric both measure, it sets each tool's ratios between proxies (and to direct), the
+// median over the rounds of each round's ratio, side by side, and writes the table to BENCHMARKS.md between the
+// markers below. Both tools and the proxies run at the same priority (nice -10 as root, inherited from here;
+// compare.sh --no-nice).
 // Needs microsocks and dante-server from apt, and root for compare.sh to read the proxies' CPU.
 
 import { readFileSync } from 'node:fs';
@@ -38,28 +39,41 @@ type Tool = 'bench' | 'socksload';
 type BenchPathJson = BenchJson['direct'] | BenchJson['results'][number];
 interface SocksloadRow { readonly test: string; readonly name: string; readonly [field: string]: unknown }
 
-/** One metric both tools measure: where bench has it, where socksload has it, and which way is better. */
+/** One metric both tools measure: where bench has it, and where socksload has it. */
 interface Metric {
   readonly title: string;
   readonly bench: (path: BenchPathJson) => number | undefined;
   readonly test: string;
   readonly field: string;
-  readonly higherIsBetter: boolean;
+  /** The proxy's CPU per unit of work rather than a rate: what each proxy costs, which does not depend on how
+   * much of the machine the generator leaves it. Tallied apart. */
+  readonly cost?: true;
 }
 
+/** bench's proxy CPU (percent of a core over the run) per connection and per GiB, as socksload reports them. */
+const cpuPerConnectionUs = (p: BenchPathJson): number | undefined => {
+  const share = p.connections.cpu.proxy;
+  return share === null ? undefined : (share / 100) * 1e6 / p.connections.perSec;
+};
+const cpuPerGiB = (run: BenchPathJson['throughput']['upload']): number | undefined =>
+  run?.cpu.proxy == null ? undefined : (run.cpu.proxy / 100) / (run.MBps * 1e6 / 2 ** 30);
+
 const METRICS: readonly Metric[] = [
-  { title: 'connections/s, 16 concurrent', bench: (p) => p.connections.perSec, test: 'cr16', field: 'cps', higherIsBetter: true },
-  { title: 'connect + handshake p50 µs, c=16', bench: (p) => 1000 * ('handshakeMs' in p ? p.handshakeMs : p.connectMs).p50, test: 'cr16', field: 'hs_p50_us', higherIsBetter: false },
-  { title: 'first echoed byte p50 µs, c=16', bench: (p) => 1000 * p.firstByteMs.p50, test: 'cr16', field: 'echo_p50_us', higherIsBetter: false },
-  { title: '64 B round trip p50 µs', bench: (p) => 1000 * p.roundTripMs.p50, test: 'rtt', field: 'p50_us', higherIsBetter: false },
-  { title: 'upload, 1 stream MB/s', bench: (p) => p.throughput.upload?.MBps, test: 'tp1', field: 'MBps', higherIsBetter: true },
-  { title: 'upload, 4 streams MB/s', bench: (p) => p.throughput.uploadStreams?.MBps, test: 'tp4', field: 'MBps', higherIsBetter: true },
-  { title: 'download, 1 stream MB/s', bench: (p) => p.throughput.download?.MBps, test: 'tp1r', field: 'MBps', higherIsBetter: true },
+  { title: 'connections/s, 16 concurrent', bench: (p) => p.connections.perSec, test: 'cr16', field: 'cps' },
+  { title: 'connect + handshake p50 µs, c=16', bench: (p) => 1000 * ('handshakeMs' in p ? p.handshakeMs : p.connectMs).p50, test: 'cr16', field: 'hs_p50_us' },
+  { title: 'first echoed byte p50 µs, c=16', bench: (p) => 1000 * p.firstByteMs.p50, test: 'cr16', field: 'echo_p50_us' },
+  { title: '64 B round trip p50 µs', bench: (p) => 1000 * p.roundTripMs.p50, test: 'rtt', field: 'p50_us' },
+  { title: 'upload, 1 stream MB/s', bench: (p) => p.throughput.upload?.MBps, test: 'tp1', field: 'MBps' },
+  { title: 'upload, 4 streams MB/s', bench: (p) => p.throughput.uploadStreams?.MBps, test: 'tp4', field: 'MBps' },
+  { title: 'download, 1 stream MB/s', bench: (p) => p.throughput.download?.MBps, test: 'tp1r', field: 'MBps' },
+  { title: 'proxy CPU µs per connection, c=16', bench: cpuPerConnectionUs, test: 'cr16', field: 'proxy_cpu_us_per_conn', cost: true },
+  { title: 'proxy CPU s per GiB, upload, 1 stream', bench: (p) => cpuPerGiB(p.throughput.upload), test: 'tp1', field: 'proxy_cpu_s_per_GiB', cost: true },
+  { title: 'proxy CPU s per GiB, upload, 4 streams', bench: (p) => cpuPerGiB(p.throughput.uploadStreams), test: 'tp4', field: 'proxy_cpu_s_per_GiB', cost: true },
 ];
 const TESTS = [...new Set(METRICS.map((metric) => metric.test))].join(',');
 
-/** Samples per tool, metric and target ("direct" or a compare.sh name), in the order the rounds ran. */
-type Samples = Map<string, number[]>;
+/** Samples per tool, metric and target ("direct" or a compare.sh name), by round. */
+type Samples = Map<string, Map<number, number>>;
 const key = (tool: Tool, metric: Metric, target: string): string => `${tool}|${metric.title}|${target}`;
 
 /** Past this share of the machine's CPU used by processes outside the test (other people's builds), a bench
@@ -85,28 +99,30 @@ async function withForeignShare<T>(task: () => Promise<T>): Promise<{ value: T; 
   return { value, foreign: Math.max(0, foreign) };
 }
 
-function add(samples: Samples, tool: Tool, metric: Metric, target: string, value: unknown): void {
+function add(samples: Samples, tool: Tool, metric: Metric, target: string, round: number, value: unknown): void {
   if (typeof value !== 'number' || !Number.isFinite(value)) return;
-  const list = samples.get(key(tool, metric, target)) ?? [];
-  list.push(value);
-  samples.set(key(tool, metric, target), list);
+  // No proxy on the direct path: socksload writes 0 there.
+  if (metric.cost && target === 'direct') return;
+  const rounds = samples.get(key(tool, metric, target)) ?? new Map<number, number>();
+  rounds.set(round, value);
+  samples.set(key(tool, metric, target), rounds);
 }
 
-function addBench(samples: Samples, json: BenchJson, proxies: readonly Proxy[]): void {
+function addBench(samples: Samples, round: number, json: BenchJson, proxies: readonly Proxy[]): void {
   for (const metric of METRICS) {
-    add(samples, 'bench', metric, 'direct', metric.bench(json.direct));
+    add(samples, 'bench', metric, 'direct', round, metric.bench(json.direct));
     for (const result of json.results) {
       const name = proxies.find((proxy) => proxy.label === result.label)?.name ?? result.label;
-      add(samples, 'bench', metric, name, metric.bench(result));
+      add(samples, 'bench', metric, name, round, metric.bench(result));
     }
   }
 }
 
-function addSocksload(samples: Samples, rows: readonly SocksloadRow[]): void {
+function addSocksload(samples: Samples, round: number, rows: readonly SocksloadRow[]): void {
   for (const row of rows) {
     // compare.sh marks a failed sample; one with errors or timeouts is not a measurement either.
     if (row.mode === 'failed' || Number(row.errors ?? 0) > 0 || Number(row.timeouts ?? 0) > 0) continue;
-    for (const metric of METRICS.filter((m) => m.test === row.test)) add(samples, 'socksload', metric, row.name, row[metric.field]);
+    for (const metric of METRICS.filter((m) => m.test === row.test)) add(samples, 'socksload', metric, row.name, round, row[metric.field]);
   }
 }
 
@@ -117,7 +133,18 @@ async function socksloadRound(out: string, proxies: readonly Proxy[]): Promise<S
   return lines.map((line) => JSON.parse(line) as SocksloadRow & { meta?: boolean }).filter((row) => !row.meta);
 }
 
-const value = (samples: Samples, tool: Tool, metric: Metric, target: string): number => median(samples.get(key(tool, metric, target)) ?? []);
+const valuesOf = (samples: Samples, tool: Tool, metric: Metric, target: string): number[] => [...(samples.get(key(tool, metric, target))?.values() ?? [])];
+
+/** A tool's ratio a / b: the median over the rounds of that round's ratio. Both of a round's figures come from
+ * seconds apart, so a round on a slower (or busier) machine than the others moves both and not the ratio. */
+function ratioOf(samples: Samples, tool: Tool, metric: Metric, a: string, b: string): number {
+  const over = samples.get(key(tool, metric, b));
+  const ratios = [...(samples.get(key(tool, metric, a)) ?? [])].flatMap(([round, value]) => {
+    const base = over?.get(round);
+    return base === undefined ? [] : [value / base];
+  });
+  return median(ratios);
+}
 
 function format(number: number): string {
   if (!Number.isFinite(number)) return '-';
@@ -127,10 +154,10 @@ function format(number: number): string {
 /** Every tool's medians, then every ratio from both tools and how far apart they are. */
 interface Tally { agreed: number; compared: number }
 
-function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMap<string, string>): { figures: string; ratios: string; between: Tally; toDirect: Tally } {
+function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMap<string, string>): { figures: string; ratios: string; between: Tally; toDirect: Tally; costs: Tally } {
   // The spread tells the noise floor: a ratio cannot agree closer than each tool agrees with itself.
   const cell = (tool: Tool, metric: Metric, target: string): string => {
-    const list = samples.get(key(tool, metric, target)) ?? [];
+    const list = valuesOf(samples, tool, metric, target);
     const spread = list.length > 1 ? ` [${format(Math.min(...list))}–${format(Math.max(...list))}]` : '';
     return format(median(list)) + spread;
   };
@@ -147,23 +174,24 @@ function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMa
   // (its sink, its chunk sizes), which differ by design.
   const between: Tally = { agreed: 0, compared: 0 };
   const toDirect: Tally = { agreed: 0, compared: 0 };
+  const costs: Tally = { agreed: 0, compared: 0 };
   const rows: string[][] = [];
   for (const metric of METRICS) {
     for (const [a, b] of pairs) {
-      const ratio = (tool: Tool): number => value(samples, tool, metric, a) / value(samples, tool, metric, b);
+      const ratio = (tool: Tool): number => ratioOf(samples, tool, metric, a, b);
       const bench = ratio('bench');
       const socksload = ratio('socksload');
       if (!Number.isFinite(bench) || !Number.isFinite(socksload)) continue;
       const off = bench / socksload - 1;
       const agrees = Math.abs(off) <= AGREEMENT;
-      const tally = b === 'direct' ? toDirect : between;
+      const tally = metric.cost ? costs : b === 'direct' ? toDirect : between;
       tally.compared++;
       if (agrees) tally.agreed++;
       rows.push([metric.title, `${labels.get(a) ?? a} / ${labels.get(b) ?? b}`, bench.toFixed(2), socksload.toFixed(2), `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`, agrees ? 'yes' : 'no']);
     }
   }
   const ratios = renderMarkdown({ header: ['metric', 'ratio', 'bench', 'socksload', 'bench vs socksload', `within ±${AGREEMENT * 100}%`], rows });
-  return { figures, ratios, between, toDirect };
+  return { figures, ratios, between, toDirect, costs };
 }
 
 const proxies: Proxy[] = [];
@@ -195,9 +223,9 @@ runScript('bench:compare', proxies, async () => {
           foreignShares.push(foreign);
           date ||= json.date.slice(0, 10);
           machine ||= `${json.machine.cpus} cores (${json.machine.model}), ${json.machine.memoryGiB} GiB, ${json.machine.os}, node ${json.machine.node}`;
-          addBench(samples, json, proxies);
+          addBench(samples, round, json, proxies);
         } else {
-          addSocksload(samples, await socksloadRound(path.join(work, `round-${round}`), proxies));
+          addSocksload(samples, round, await socksloadRound(path.join(work, `round-${round}`), proxies));
         }
       }
     }
@@ -206,7 +234,7 @@ runScript('bench:compare', proxies, async () => {
   }
   const targets = ['direct', ...proxies.map((proxy) => proxy.name)];
   const labels = new Map(proxies.map((proxy) => [proxy.name, proxy.label]));
-  const { figures, ratios, between, toDirect } = tables(samples, targets, labels);
+  const { figures, ratios, between, toDirect, costs } = tables(samples, targets, labels);
   const section = [
     BEGIN,
     '## bench against socksload (`npm run bench:compare`)',
@@ -214,9 +242,9 @@ runScript('bench:compare', proxies, async () => {
     `- Date: ${date}; machine: ${machine}`,
     `- Priority: ${os.getPriority()} (nice) for the proxies, bench, socksload and the targets alike`,
     `- Peers: microsocks ${packageVersion('microsocks')}, Dante ${packageVersion('dante-server')} (Debian packages), socx serve from this tree; the same three processes for both tools`,
-    `- Command: \`npm run bench:compare -- --rounds ${rounds} --duration ${seconds}\`: ${rounds} rounds, each \`socx bench ${quote(benchArgs.filter((arg) => !/^socks5h:/.test(arg)))} -x …\` and \`compare.sh -r 1 --no-nice --tests ${TESTS} --cr-secs ${seconds} --tp-max ${seconds}\`, alternating which runs first; every figure is the median of the rounds`,
+    `- Command: \`npm run bench:compare -- --rounds ${rounds} --duration ${seconds}\`: ${rounds} rounds, each \`socx bench ${quote(benchArgs.filter((arg) => !/^socks5h:/.test(arg)))} -x …\` and \`compare.sh -r 1 --no-nice --tests ${TESTS} --cr-secs ${seconds} --tp-max ${seconds}\`, alternating which runs first; every figure is the median of the rounds, every ratio the median of the rounds' ratios`,
     `- Other processes on the machine used ${foreignShares.map((share) => `${Math.round(share * 100)}%`).join(', ')} of its CPU during the bench rounds kept (a round above ${FOREIGN_MAX * 100}% ran twice; compare.sh retries its own samples the same way)`,
-    `- **${between.agreed} of ${between.compared} ratios between proxies agree within ±${AGREEMENT * 100}%**; ${toDirect.agreed} of ${toDirect.compared} ratios to direct do.`,
+    `- **${between.agreed} of ${between.compared} ratios between proxies agree within ±${AGREEMENT * 100}%**; ${toDirect.agreed} of ${toDirect.compared} ratios to direct do; of what the proxies cost (their CPU per connection and per GiB), ${costs.agreed} of ${costs.compared} ratios do.`,
     '',
     ratios,
     '',
