@@ -2,6 +2,7 @@ import { isSea } from 'node:sea';
 import type { CAC } from 'cac';
 import { describeProxy, parseProxyUrl, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
 import { runBench, type BenchOptions, type ProxyUnderTest } from '../lib/bench/bench.ts';
+import { CONNECTIONS_ROLE, serveConnectionLoad } from '../lib/bench/connection-load.ts';
 import { killChildrenNow, TARGETS_ROLE_ENV, type SelfCommand } from '../lib/bench/processes.ts';
 import { toJson, type BenchJson } from '../lib/bench/summary.ts';
 import { cpuGrid, resultsGrid, tableNotes } from '../lib/bench/table.ts';
@@ -43,7 +44,12 @@ export function registerBench(cli: CAC): void {
     .example('socx bench -x socks5h://127.0.0.1:1080 --label dante -x socks5h://127.0.0.1:1081 --label microsocks --repeat 3')
     .example('socx bench --udp --udp-sizes 64,512,1200 -x socks5h://127.0.0.1:1080')
     .example('socx bench -x http://127.0.0.1:8888 --label tinyproxy -x socks5h://127.0.0.1:1080 --label socx')
-    .action((raw: Record<string, unknown>) => (process.env[TARGETS_ROLE_ENV] === 'targets' ? serveTargets() : bench(parseBenchOptions(raw))));
+    .action((raw: Record<string, unknown>) => {
+      const role = process.env[TARGETS_ROLE_ENV];
+      if (role === 'targets') return serveTargets();
+      if (role === CONNECTIONS_ROLE) return serveConnectionLoad();
+      return bench(parseBenchOptions(raw));
+    });
 }
 
 function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {

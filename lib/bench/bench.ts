@@ -1,6 +1,7 @@
 import { cpus, release, totalmem } from 'node:os';
 import type { ProxyConfig } from '../client/proxy-url.ts';
 import { SocxError } from '../errors.ts';
+import { generatorCount, startConnectionLoad } from './connection-load.ts';
 import { isLoopback } from '../server/listen-address.ts';
 import { findListenerPid } from './listener-pid.ts';
 import { directPath, proxyPath, type BenchPath } from './paths.ts';
@@ -81,8 +82,10 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       hooks.onProgress?.(`checking ${path.name}`);
       await preflight(path);
     }
+    hooks.onProgress?.('starting the connection-rate generators');
+    const connectionLoad = await startConnectionLoad(options.self, generatorCount(options.concurrency), children);
     const onProgress = (progress: Progress): void => hooks.onProgress?.(formatProgress(progress));
-    const samples = await runMeasurements(paths, options, { onProgress, signal: hooks.signal, targetsPid: targets.pid });
+    const samples = await runMeasurements(paths, options, { onProgress, signal: hooks.signal, targetsPid: targets.pid, connectionLoad });
     return { date: new Date().toISOString(), machine: machineInfo(), spec: options, targets: options.inProcessTargets ? 'in-process' : 'process', paths: samples };
   } catch (error) {
     if (hooks.signal?.aborted) throw new SocxError('aborted', 'cancelled');

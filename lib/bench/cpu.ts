@@ -85,10 +85,12 @@ export interface CpuShare {
   readonly proxy: number | undefined;
 }
 
-export function startCpuMeter(pids: { targets: number | undefined; proxy: number | undefined }): CpuMeter {
+/** `generators`: the processes that share the generator's work (the connection-rate loops), counted as its. */
+export function startCpuMeter(pids: { targets: number | undefined; proxy: number | undefined; generators?: readonly number[] }): CpuMeter {
   const tree = (pid: number | undefined): number | undefined => pid === undefined ? undefined : processTreeCpuMs(pid);
+  const generatorMs = (): number => (pids.generators ?? []).reduce((total, pid) => total + (tree(pid) ?? 0), ownCpuMs());
   const begun = performance.now();
-  const generator = ownCpuMs();
+  const generator = generatorMs();
   const targets = tree(pids.targets);
   const proxy = tree(pids.proxy);
   return {
@@ -98,7 +100,7 @@ export function startCpuMeter(pids: { targets: number | undefined; proxy: number
       const share = (before: number | undefined, after: number | undefined): number | undefined =>
         before === undefined || after === undefined ? undefined : (100 * (after - before)) / wallMs;
       return {
-        generator: (100 * (ownCpuMs() - generator)) / wallMs,
+        generator: (100 * (generatorMs() - generator)) / wallMs,
         targets: share(targets, tree(pids.targets)),
         proxy: share(proxy, tree(pids.proxy)),
       };

@@ -27,16 +27,26 @@ export interface BenchPath {
   open(target: TargetName): Promise<Opened>;
   /** How the connection-rate generator reaches the ping target. */
   readonly pings: ConnectionPlan;
+  /** The ping target itself: with `proxy`, all a generator process needs to rebuild `pings` (pingPlan). */
+  readonly pingTarget: { readonly host: string; readonly port: number };
   /** Datagrams to and from the UDP echo target. */
   openUdp(): Promise<UdpChannel>;
 }
 
+/** Straight to the ping target, or through the proxy with its handshake. */
+export function pingPlan(proxy: ProxyConfig | undefined, target: { host: string; port: number }): ConnectionPlan {
+  if (!proxy) return { host: target.host, port: target.port, script: [] };
+  return { host: proxy.host, port: proxy.port, script: handshakeScript(proxy, target) };
+}
+
 export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
+  const pingTarget = { host: targets.host, port: targets.ping };
   return {
     name: 'direct',
     proxy: undefined,
     pid: undefined,
-    pings: { host: targets.host, port: targets.ping, script: [] },
+    pings: pingPlan(undefined, pingTarget),
+    pingTarget,
     openUdp: () => directUdp(targets.host, targets.udpEcho),
     open: async (target) => {
       const socket = await dialCounting(targets.host, targets[target], { timeoutMs });
@@ -48,11 +58,13 @@ export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
 }
 
 export function proxyPath(targets: TargetPorts, proxy: ProxyConfig, options: { name?: string | undefined; pid?: number | undefined; timeoutMs: number }): BenchPath {
+  const pingTarget = { host: targets.host, port: targets.ping };
   return {
     name: options.name ?? describeProxy(proxy),
     proxy,
     pid: options.pid,
-    pings: { host: proxy.host, port: proxy.port, script: handshakeScript(proxy, { host: targets.host, port: targets.ping }) },
+    pings: pingPlan(proxy, pingTarget),
+    pingTarget,
     openUdp: () => proxy.kind === 'http'
       ? Promise.reject(new SocxError('protocol', 'an HTTP proxy has no UDP relay'))
       : proxiedUdp(proxy, { host: targets.host, port: targets.udpEcho }, options.timeoutMs),

@@ -55,7 +55,7 @@ function childEnv(): NodeJS.ProcessEnv {
 }
 
 /** Waits for the first line of `stream` that matches, within a time limit; fails if the child exits first. */
-function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<{ text: string; match: RegExpMatchArray }> {
+export function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<{ text: string; match: RegExpMatchArray }> {
   const output = child[stream];
   if (!output) throw new Error(`${what}: no ${stream} pipe`);
   const seen: string[] = [];
@@ -93,7 +93,7 @@ export function killChildrenNow(): void {
   for (const child of live) child.kill('SIGKILL');
 }
 
-function handle(child: ChildProcess): ChildHandle {
+export function handle(child: ChildProcess): ChildHandle {
   const pid = child.pid ?? 0;
   live.add(child);
   child.once('exit', () => live.delete(child));

@@ -1,4 +1,5 @@
 import { describeError, SocxError } from '../errors.ts';
+import type { ConnectionLoad } from './connection-load.ts';
 import { measureConnectionRate } from './connection-rate.ts';
 import { startCpuMeter, type CpuShare } from './cpu.ts';
 import { measureRoundTrips } from './latency.ts';
@@ -88,6 +89,8 @@ export interface RunHooks {
   readonly signal?: AbortSignal;
   /** PID of the targets' process, when they run in one of their own. */
   readonly targetsPid?: number | undefined;
+  /** The connection-rate generator's processes; without them, its loops run in this process. */
+  readonly connectionLoad?: ConnectionLoad | undefined;
 }
 
 const throughputKinds: Record<ThroughputKind, { direction: Direction; multi: boolean }> = {
@@ -163,16 +166,18 @@ export async function runMeasurements(paths: readonly BenchPath[], spec: RunSpec
 async function measureOne(entry: PathSamples, { kind, size }: PlannedMeasurement, spec: RunSpec, hooks: RunHooks): Promise<void> {
   const { path } = entry;
   if (kind === 'udp') return measureUdpOn(entry, size ?? 0, spec, hooks);
-  const { signal, targetsPid } = hooks;
+  const { signal, targetsPid, connectionLoad } = hooks;
   const { timeoutMs } = spec;
-  const meter = startCpuMeter({ targets: targetsPid, proxy: path.pid });
+  const generators = kind === 'connections' ? connectionLoad?.pids : undefined;
+  const meter = startCpuMeter({ targets: targetsPid, proxy: path.pid, generators });
   if (kind === 'latency') {
     const roundTrips = await measureRoundTrips(path, { messages: spec.messages, messageSize: spec.messageSize, timeoutMs }, signal).catch((error: unknown) => {
       throw failedMeasurement(path, 'round trips', error);
     });
     entry.latency.push({ roundTripMs: percentiles(roundTrips), cpu: meter.stop() });
   } else if (kind === 'connections') {
-    const result = await measureConnectionRate(path.pings, { concurrency: spec.concurrency, durationMs: spec.durationMs, timeoutMs }, signal);
+    const rateSpec = { concurrency: spec.concurrency, durationMs: spec.durationMs, timeoutMs };
+    const result = await (connectionLoad ? connectionLoad.measure(path, rateSpec, signal) : measureConnectionRate(path.pings, rateSpec, signal));
     if (signal?.aborted) throw new SocxError('aborted', 'cancelled');
     if (result.connections === 0) throw failedMeasurement(path, 'connection rate', new SocxError('network', result.firstError ?? 'no connection completed'));
     entry.connections.push({
