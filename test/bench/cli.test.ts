@@ -7,6 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { generatorCount } from '../../lib/bench/connection-load.ts';
 import type { BenchJson } from '../../lib/bench/summary.ts';
 import { SocksServer } from '../../lib/server/server.ts';
 import { freePort, run, type RunResult } from '../support/process.ts';
@@ -211,8 +212,9 @@ test('a proxy that grants and then swallows data fails at the --timeout deadline
   }
 });
 
-/** Spawns bench, waits for its children (the targets, and socx serve unless -x is given) and for the first
- * measurement to begin, sends SIGINT, and checks that it and its children are gone within a second. */
+/** Spawns bench, waits for its children (the targets, the connection-rate generators, and socx serve unless
+ * -x is given) and for the first measurement to begin, sends SIGINT, and checks that it and its children are
+ * gone within a second. */
 async function interrupt(args: string[], children: number): Promise<void> {
   const child = spawn(EXE, ['bench', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let stderr = '';
@@ -221,7 +223,8 @@ async function interrupt(args: string[], children: number): Promise<void> {
   for (let i = 0; i < 150 && !/\[1\/\d+\]/.test(stderr); i++) await sleep(100);
   assert.match(stderr, /\[1\/\d+\] upload/);
   const helpers = childrenOf(child.pid!);
-  assert.equal(helpers.length, children, `children: ${helpers.join(', ')}`);
+  // The default --concurrency, 8.
+  assert.equal(helpers.length, children + generatorCount(8), `children: ${helpers.join(', ')}`);
   child.kill('SIGINT');
   const code = await Promise.race([exited, sleep(1000).then(() => 'still running' as const)]);
   if (code === 'still running') child.kill('SIGKILL');
