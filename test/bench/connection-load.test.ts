@@ -4,34 +4,26 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startConnectionLoad } from '../../lib/bench/connection-load.ts';
-import { directPath, proxyPath, type BenchPath } from '../../lib/bench/paths.ts';
+import type { BenchPath } from '../../lib/bench/paths.ts';
 import type { ChildHandle } from '../../lib/bench/processes.ts';
-import { startTargets, type Targets } from '../../lib/bench/targets.ts';
-import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { SocxError } from '../../lib/errors.ts';
-import { usersAuthenticator } from '../../lib/server/auth.ts';
-import { SocksServer } from '../../lib/server/server.ts';
+import { startBenchFixture, type BenchFixture } from './fixture.ts';
 
 const self = { file: process.execPath, args: [path.resolve(import.meta.dirname, '../../cmd/main.ts')] };
 const SPEC = { concurrency: 3, durationMs: 300, timeoutMs: 5000 };
 
-let targets: Targets;
-let server: SocksServer;
+let fixture: BenchFixture;
 let paths: BenchPath[];
 const children: ChildHandle[] = [];
 
 before(async () => {
-  targets = await startTargets();
-  server = new SocksServer({ authenticate: usersAuthenticator(new Map([['bench', 'p@ss word']])) });
-  const [bound] = await server.listen([{ host: '127.0.0.1', port: 0 }]);
-  const proxy = parseProxyUrl(`socks5h://bench:p%40ss%20word@127.0.0.1:${bound!.port}`);
-  paths = [directPath(targets, 5000), proxyPath(targets, proxy, { name: 'socx', timeoutMs: 5000 })];
+  fixture = await startBenchFixture();
+  ({ paths } = fixture);
 });
 
 after(async () => {
   await Promise.all(children.map((child) => child.stop()));
-  await server.close(0);
-  await targets.close();
+  await fixture.close();
 });
 
 test('two generator processes share the loops; their counts and samples are merged', async () => {

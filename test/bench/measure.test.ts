@@ -4,34 +4,28 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { measureConnectionRate } from '../../lib/bench/connection-rate.ts';
 import { measureRoundTrips } from '../../lib/bench/latency.ts';
-import { directPath, proxyPath, type BenchPath } from '../../lib/bench/paths.ts';
+import { proxyPath, type BenchPath } from '../../lib/bench/paths.ts';
 import { formatProgress, measurementPlan, runMeasurements } from '../../lib/bench/runner.ts';
-import { startTargets, type Targets } from '../../lib/bench/targets.ts';
+import type { Targets } from '../../lib/bench/targets.ts';
 import { measureThroughput } from '../../lib/bench/throughput.ts';
 import { measureUdp } from '../../lib/bench/udp.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { SocksServer } from '../../lib/server/server.ts';
-import { usersAuthenticator } from '../../lib/server/auth.ts';
 import { hex, startRogue, WAIT_MS } from '../helpers/net.ts';
+import { startBenchFixture, type BenchFixture } from './fixture.ts';
 import { startTarpit } from './tarpit.ts';
 
+let fixture: BenchFixture;
 let targets: Targets;
-let server: SocksServer;
 let paths: BenchPath[];
 
 before(async () => {
-  targets = await startTargets();
-  server = new SocksServer({ authenticate: usersAuthenticator(new Map([['bench', 'p@ss word']])) });
-  const [bound] = await server.listen([{ host: '127.0.0.1', port: 0 }]);
-  const proxy = parseProxyUrl(`socks5h://bench:p%40ss%20word@127.0.0.1:${bound!.port}`);
-  paths = [directPath(targets, 5000), proxyPath(targets, proxy, { name: 'socx', timeoutMs: 5000 })];
+  fixture = await startBenchFixture();
+  ({ targets, paths } = fixture);
 });
 
-after(async () => {
-  await server.close(0);
-  await targets.close();
-});
+after(() => fixture.close());
 
 test('byte-bounded throughput moves the bytes asked for (rounded up to equal blocks)', async () => {
   for (const path of paths) {
