@@ -2,7 +2,7 @@
 // never how fast anything is.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { generatorCount } from '../../lib/bench/connection-load.ts';
 import type { BenchJson } from '../../lib/bench/summary.ts';
 import { SocksServer } from '../../lib/server/server.ts';
-import { freePort, run, type RunResult } from '../support/process.ts';
+import { childrenOf, freePort, isAlive, run, type RunResult } from '../support/process.ts';
 import { usersAuthenticator } from '../../lib/server/auth.ts';
 import { startTarpit } from './tarpit.ts';
 
@@ -179,27 +179,6 @@ test('an unreachable proxy exits 1, a refused login 3', T, async () => {
   assert.equal(denied.stdout.length, 0);
 });
 
-/** The children of `pid`, from /proc (Linux). */
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).flatMap((name) => {
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid ? [Number(name)] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 test('a proxy that grants and then swallows data fails at the --timeout deadline, exit 1', T, async () => {
   const tarpit = await startTarpit();
   try {
@@ -231,8 +210,8 @@ async function interrupt(args: string[], children: number): Promise<void> {
   assert.equal(code, 130, stderr);
   assert.match(stderr, /interrupted/);
   // A child killed last may take a moment to be reaped once bench, its parent, is gone.
-  for (let i = 0; i < 20 && helpers.some(alive); i++) await sleep(50);
-  assert.deepEqual(helpers.filter(alive), [], 'children left running');
+  for (let i = 0; i < 20 && helpers.some(isAlive); i++) await sleep(50);
+  assert.deepEqual(helpers.filter(isAlive), [], 'children left running');
 }
 
 test('SIGINT against a proxy that swallows data: bench and its children are gone within a second', T, async () => {

@@ -13,7 +13,7 @@ import { toAddress } from '../../lib/codec/address.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { closeServer, listen, startEcho, type EchoServer } from '../helpers/net.ts';
 import { assertOneErrorLine, runSocx, waitForOutput } from '../interop/socx.ts';
-import { freePort } from '../support/process.ts';
+import { freePort, isAlive, parentPid } from '../support/process.ts';
 import { tempFiles } from './cli.ts';
 import { startServe, type Program, type ServeProcess } from './serve-process.ts';
 
@@ -54,15 +54,6 @@ function workersOf(status: string): Map<number, { pid: number; open: number }> {
   return new Map([...status.matchAll(WORKER_LINE)].map((m) => [Number(m[1]), { pid: Number(m[2]), open: Number(m[3]) }]));
 }
 
-const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Opens connections (kept open) until the status shows each of the `count` workers holding at least one: the
@@ -90,7 +81,7 @@ for (const program of ['sea', 'bundle'] as const satisfies Program[]) {
       const pids = await everyWorkerServes(serve, 2, 'alice:argv-secret-42@');
       assert.equal(new Set(pids).size, 2);
       for (const pid of pids) {
-        assert.equal(parentOf(pid), serve.pid);
+        assert.equal(parentPid(pid), serve.pid);
         // Settings go over the IPC channel: the password is not on a worker's command line.
         assert.doesNotMatch(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /argv-secret-42/);
       }
@@ -98,7 +89,7 @@ for (const program of ['sea', 'bundle'] as const satisfies Program[]) {
       await waitForOutput({ output: () => (serve.child.exitCode === null ? '' : 'exited') }, /exited/, 10_000);
       assert.equal(serve.child.exitCode, 0, serve.output());
       assert.match(serve.output(), /SIGTERM: no longer accepting; open connections have 200 ms to finish/);
-      for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} outlived the primary`);
+      for (const pid of pids) assert.equal(isAlive(pid), false, `worker ${pid} outlived the primary`);
     } finally {
       release();
       await serve.stop();
@@ -130,7 +121,7 @@ test('a killed worker is logged in one line and replaced; the service goes on on
     const pids = [...workersOf(status).values()].map((worker) => worker.pid);
     assert.ok(pids.includes(survivor!) && !pids.includes(victim!), status);
     const replacement = pids.find((pid) => pid !== survivor)!;
-    assert.equal(parentOf(replacement), serve.pid);
+    assert.equal(parentPid(replacement), serve.pid);
     assert.deepEqual(new Set(await everyWorkerServes(serve, 2)), new Set([survivor, replacement]));
   } finally {
     release();
@@ -144,8 +135,8 @@ test('workers whose primary is killed drain and exit rather than serve unmanaged
     const pids = await everyWorkerServes(serve, 2);
     process.kill(serve.pid, 'SIGKILL');
     // --grace is 200 ms here: bounded, generous for a loaded machine.
-    for (let waited = 0; pids.some(alive) && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(pids.filter(alive), []);
+    for (let waited = 0; pids.some(isAlive) && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(pids.filter(isAlive), []);
   } finally {
     release();
     await serve.stop();

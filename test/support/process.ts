@@ -2,7 +2,7 @@
 // without a shell and stopped by PID, never by name, so parallel test runs
 // (and other engineers' processes) are never hit by accident.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -224,4 +224,30 @@ export function run(
       resolve({ code, signal, stdout: Buffer.concat(out), stderr, timedOut });
     });
   });
+}
+
+/** Whether `pid` is a live process (a signal 0 reaches it). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The parent of `pid`, from /proc (Linux); undefined once it has gone. */
+export function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) is in parentheses and may hold spaces; the parent is field 4.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The children of `pid`, from /proc (Linux). */
+export function childrenOf(pid: number): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name) && parentPid(Number(name)) === pid).map(Number);
 }
