@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { createInterface, type Interface } from 'node:readline';
 import { SocxError } from '../errors.ts';
 import { targetPorts, type TargetPorts } from './targets.ts';
 
@@ -54,8 +54,9 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Waits for the first line of `stream` that matches, within a time limit; fails if the child exits first. */
-export function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<{ text: string; match: RegExpMatchArray }> {
+/** Waits for the first line of `stream` that matches, within a time limit; fails if the child exits first.
+ * Resolves with the stream's lines too, for whoever reads on. */
+export function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<{ text: string; match: RegExpMatchArray; lines: Interface }> {
   const output = child[stream];
   if (!output) throw new Error(`${what}: no ${stream} pipe`);
   const seen: string[] = [];
@@ -70,16 +71,17 @@ export function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', patt
     };
     const timer = setTimeout(() => fail(`not ready after ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
     child.once('error', (error) => fail(error.message));
-    child.once('exit', (code, signal) => fail(`exited with ${code ?? signal}`));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited with ${code ?? signal}`);
+    child.once('exit', onExit);
     lines.on('line', (text) => {
       const match = text.match(pattern);
       if (!match) return void seen.push(text);
       clearTimeout(timer);
-      child.removeAllListeners('exit');
+      child.off('exit', onExit);
       // Later output still has to be read, or a chatty child would block on a full pipe.
       lines.removeAllListeners('line');
       lines.on('line', () => {});
-      resolve({ text, match });
+      resolve({ text, match, lines });
     });
   });
 }

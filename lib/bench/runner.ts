@@ -168,8 +168,7 @@ async function measureOne(entry: PathSamples, { kind, size }: PlannedMeasurement
   if (kind === 'udp') return measureUdpOn(entry, size ?? 0, spec, hooks);
   const { signal, targetsPid, connectionLoad } = hooks;
   const { timeoutMs } = spec;
-  const generators = kind === 'connections' ? connectionLoad?.pids : undefined;
-  const meter = startCpuMeter({ targets: targetsPid, proxy: path.pid, generators });
+  const meter = startCpuMeter({ targets: targetsPid, proxy: path.pid, generators: connectionLoad?.pids });
   if (kind === 'latency') {
     const roundTrips = await measureRoundTrips(path, { messages: spec.messages, messageSize: spec.messageSize, timeoutMs }, signal).catch((error: unknown) => {
       throw failedMeasurement(path, 'round trips', error);
