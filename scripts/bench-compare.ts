@@ -39,15 +39,24 @@ type Tool = 'bench' | 'socksload';
 type BenchPathJson = BenchJson['direct'] | BenchJson['results'][number];
 interface SocksloadRow { readonly test: string; readonly name: string; readonly [field: string]: unknown }
 
+/** What a metric says about a proxy, which decides where its agreement is tallied. */
+type MetricKind =
+  /** A rate or a latency: what the criterion is about. */
+  | 'rate'
+  /** The proxy's CPU per unit of work: what each proxy costs, which does not depend on how much of the
+   * machine the generator leaves it. */
+  | 'cost'
+  /** The proxy's share of a core during the run: how much of the machine the generator left it. Where a rate
+   * ratio differs and the cost ratio does not, this is where the difference lies. */
+  | 'share';
+
 /** One metric both tools measure: where bench has it, and where socksload has it. */
 interface Metric {
   readonly title: string;
+  readonly kind: MetricKind;
   readonly bench: (path: BenchPathJson) => number | undefined;
   readonly test: string;
-  readonly field: string;
-  /** The proxy's CPU per unit of work rather than a rate: what each proxy costs, which does not depend on how
-   * much of the machine the generator leaves it. Tallied apart. */
-  readonly cost?: true;
+  readonly socksload: (row: SocksloadRow) => unknown;
 }
 
 /** bench's proxy CPU (percent of a core over the run) per connection and per GiB, as socksload reports them. */
@@ -57,18 +66,23 @@ const cpuPerConnectionUs = (p: BenchPathJson): number | undefined => {
 };
 const cpuPerGiB = (run: BenchPathJson['throughput']['upload']): number | undefined =>
   run?.cpu.proxy == null ? undefined : (run.cpu.proxy / 100) / (run.MBps * 1e6 / 2 ** 30);
+const field = (name: string) => (row: SocksloadRow): unknown => row[name];
+/** socksload's proxy CPU seconds over the sample's seconds, as a percentage of one core like bench's. */
+const socksloadShare = (row: SocksloadRow): number => 100 * Number(row.proxy_cpu_s) / Number(row.secs);
 
 const METRICS: readonly Metric[] = [
-  { title: 'connections/s, 16 concurrent', bench: (p) => p.connections.perSec, test: 'cr16', field: 'cps' },
-  { title: 'connect + handshake p50 µs, c=16', bench: (p) => 1000 * ('handshakeMs' in p ? p.handshakeMs : p.connectMs).p50, test: 'cr16', field: 'hs_p50_us' },
-  { title: 'first echoed byte p50 µs, c=16', bench: (p) => 1000 * p.firstByteMs.p50, test: 'cr16', field: 'echo_p50_us' },
-  { title: '64 B round trip p50 µs', bench: (p) => 1000 * p.roundTripMs.p50, test: 'rtt', field: 'p50_us' },
-  { title: 'upload, 1 stream MB/s', bench: (p) => p.throughput.upload?.MBps, test: 'tp1', field: 'MBps' },
-  { title: 'upload, 4 streams MB/s', bench: (p) => p.throughput.uploadStreams?.MBps, test: 'tp4', field: 'MBps' },
-  { title: 'download, 1 stream MB/s', bench: (p) => p.throughput.download?.MBps, test: 'tp1r', field: 'MBps' },
-  { title: 'proxy CPU µs per connection, c=16', bench: cpuPerConnectionUs, test: 'cr16', field: 'proxy_cpu_us_per_conn', cost: true },
-  { title: 'proxy CPU s per GiB, upload, 1 stream', bench: (p) => cpuPerGiB(p.throughput.upload), test: 'tp1', field: 'proxy_cpu_s_per_GiB', cost: true },
-  { title: 'proxy CPU s per GiB, upload, 4 streams', bench: (p) => cpuPerGiB(p.throughput.uploadStreams), test: 'tp4', field: 'proxy_cpu_s_per_GiB', cost: true },
+  { title: 'connections/s, 16 concurrent', kind: 'rate', bench: (p) => p.connections.perSec, test: 'cr16', socksload: field('cps') },
+  { title: 'connect + handshake p50 µs, c=16', kind: 'rate', bench: (p) => 1000 * ('handshakeMs' in p ? p.handshakeMs : p.connectMs).p50, test: 'cr16', socksload: field('hs_p50_us') },
+  { title: 'first echoed byte p50 µs, c=16', kind: 'rate', bench: (p) => 1000 * p.firstByteMs.p50, test: 'cr16', socksload: field('echo_p50_us') },
+  { title: '64 B round trip p50 µs', kind: 'rate', bench: (p) => 1000 * p.roundTripMs.p50, test: 'rtt', socksload: field('p50_us') },
+  { title: 'upload, 1 stream MB/s', kind: 'rate', bench: (p) => p.throughput.upload?.MBps, test: 'tp1', socksload: field('MBps') },
+  { title: 'upload, 4 streams MB/s', kind: 'rate', bench: (p) => p.throughput.uploadStreams?.MBps, test: 'tp4', socksload: field('MBps') },
+  { title: 'download, 1 stream MB/s', kind: 'rate', bench: (p) => p.throughput.download?.MBps, test: 'tp1r', socksload: field('MBps') },
+  { title: 'proxy CPU µs per connection, c=16', kind: 'cost', bench: cpuPerConnectionUs, test: 'cr16', socksload: field('proxy_cpu_us_per_conn') },
+  { title: 'proxy CPU s per GiB, upload, 1 stream', kind: 'cost', bench: (p) => cpuPerGiB(p.throughput.upload), test: 'tp1', socksload: field('proxy_cpu_s_per_GiB') },
+  { title: 'proxy CPU s per GiB, upload, 4 streams', kind: 'cost', bench: (p) => cpuPerGiB(p.throughput.uploadStreams), test: 'tp4', socksload: field('proxy_cpu_s_per_GiB') },
+  { title: 'proxy CPU % of a core, upload, 1 stream', kind: 'share', bench: (p) => p.throughput.upload?.cpu.proxy ?? undefined, test: 'tp1', socksload: socksloadShare },
+  { title: 'proxy CPU % of a core, upload, 4 streams', kind: 'share', bench: (p) => p.throughput.uploadStreams?.cpu.proxy ?? undefined, test: 'tp4', socksload: socksloadShare },
 ];
 const TESTS = [...new Set(METRICS.map((metric) => metric.test))].join(',');
 
@@ -102,7 +116,7 @@ async function withForeignShare<T>(task: () => Promise<T>): Promise<{ value: T; 
 function add(samples: Samples, tool: Tool, metric: Metric, target: string, round: number, value: unknown): void {
   if (typeof value !== 'number' || !Number.isFinite(value)) return;
   // No proxy on the direct path: socksload writes 0 there.
-  if (metric.cost && target === 'direct') return;
+  if (metric.kind !== 'rate' && target === 'direct') return;
   const rounds = samples.get(key(tool, metric, target)) ?? new Map<number, number>();
   rounds.set(round, value);
   samples.set(key(tool, metric, target), rounds);
@@ -122,7 +136,7 @@ function addSocksload(samples: Samples, round: number, rows: readonly SocksloadR
   for (const row of rows) {
     // compare.sh marks a failed sample; one with errors or timeouts is not a measurement either.
     if (row.mode === 'failed' || Number(row.errors ?? 0) > 0 || Number(row.timeouts ?? 0) > 0) continue;
-    for (const metric of METRICS.filter((m) => m.test === row.test)) add(samples, 'socksload', metric, row.name, round, row[metric.field]);
+    for (const metric of METRICS.filter((m) => m.test === row.test)) add(samples, 'socksload', metric, row.name, round, metric.socksload(row));
   }
 }
 
@@ -135,15 +149,14 @@ async function socksloadRound(out: string, proxies: readonly Proxy[]): Promise<S
 
 const valuesOf = (samples: Samples, tool: Tool, metric: Metric, target: string): number[] => [...(samples.get(key(tool, metric, target))?.values() ?? [])];
 
-/** A tool's ratio a / b: the median over the rounds of that round's ratio. Both of a round's figures come from
+/** A tool's ratio a / b in each round; the ratio is their median. Both of a round's figures come from
  * seconds apart, so a round on a slower (or busier) machine than the others moves both and not the ratio. */
-function ratioOf(samples: Samples, tool: Tool, metric: Metric, a: string, b: string): number {
+function roundRatios(samples: Samples, tool: Tool, metric: Metric, a: string, b: string): number[] {
   const over = samples.get(key(tool, metric, b));
-  const ratios = [...(samples.get(key(tool, metric, a)) ?? [])].flatMap(([round, value]) => {
+  return [...(samples.get(key(tool, metric, a)) ?? [])].flatMap(([round, value]) => {
     const base = over?.get(round);
     return base === undefined ? [] : [value / base];
   });
-  return median(ratios);
 }
 
 function format(number: number): string {
@@ -151,10 +164,18 @@ function format(number: number): string {
   return number >= 100 ? String(Math.round(number)) : number.toPrecision(3);
 }
 
+/** How far a tool's ratios of single rounds stray from their median: the noise a ratio carries. */
+function spread(ratios: readonly number[]): string {
+  const mid = median(ratios);
+  const offs = ratios.map((ratio) => ratio / mid - 1);
+  const percent = (off: number): string => `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`;
+  return ratios.length > 1 ? `${percent(Math.min(...offs))} to ${percent(Math.max(...offs))}` : '-';
+}
+
 /** Every tool's medians, then every ratio from both tools and how far apart they are. */
 interface Tally { agreed: number; compared: number }
 
-function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMap<string, string>): { figures: string; ratios: string; between: Tally; toDirect: Tally; costs: Tally } {
+function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMap<string, string>): { figures: string; ratios: string; between: Tally; toDirect: Tally; costs: Tally; shares: Tally } {
   // The spread tells the noise floor: a ratio cannot agree closer than each tool agrees with itself.
   const cell = (tool: Tool, metric: Metric, target: string): string => {
     const list = valuesOf(samples, tool, metric, target);
@@ -175,23 +196,24 @@ function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMa
   const between: Tally = { agreed: 0, compared: 0 };
   const toDirect: Tally = { agreed: 0, compared: 0 };
   const costs: Tally = { agreed: 0, compared: 0 };
+  const shares: Tally = { agreed: 0, compared: 0 };
   const rows: string[][] = [];
   for (const metric of METRICS) {
     for (const [a, b] of pairs) {
-      const ratio = (tool: Tool): number => ratioOf(samples, tool, metric, a, b);
-      const bench = ratio('bench');
-      const socksload = ratio('socksload');
+      const [benchRounds, socksloadRounds] = (['bench', 'socksload'] as const).map((tool) => roundRatios(samples, tool, metric, a, b)) as [number[], number[]];
+      const bench = median(benchRounds);
+      const socksload = median(socksloadRounds);
       if (!Number.isFinite(bench) || !Number.isFinite(socksload)) continue;
       const off = bench / socksload - 1;
       const agrees = Math.abs(off) <= AGREEMENT;
-      const tally = metric.cost ? costs : b === 'direct' ? toDirect : between;
+      const tally = metric.kind === 'cost' ? costs : metric.kind === 'share' ? shares : b === 'direct' ? toDirect : between;
       tally.compared++;
       if (agrees) tally.agreed++;
-      rows.push([metric.title, `${labels.get(a) ?? a} / ${labels.get(b) ?? b}`, bench.toFixed(2), socksload.toFixed(2), `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`, agrees ? 'yes' : 'no']);
+      rows.push([metric.title, `${labels.get(a) ?? a} / ${labels.get(b) ?? b}`, bench.toFixed(2), socksload.toFixed(2), `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`, agrees ? 'yes' : 'no', `${spread(benchRounds)} / ${spread(socksloadRounds)}`]);
     }
   }
-  const ratios = renderMarkdown({ header: ['metric', 'ratio', 'bench', 'socksload', 'bench vs socksload', `within ±${AGREEMENT * 100}%`], rows });
-  return { figures, ratios, between, toDirect, costs };
+  const ratios = renderMarkdown({ header: ['metric', 'ratio', 'bench', 'socksload', 'bench vs socksload', `within ±${AGREEMENT * 100}%`, "rounds' ratios, bench / socksload"], rows });
+  return { figures, ratios, between, toDirect, costs, shares };
 }
 
 const proxies: Proxy[] = [];
@@ -234,7 +256,7 @@ runScript('bench:compare', proxies, async () => {
   }
   const targets = ['direct', ...proxies.map((proxy) => proxy.name)];
   const labels = new Map(proxies.map((proxy) => [proxy.name, proxy.label]));
-  const { figures, ratios, between, toDirect, costs } = tables(samples, targets, labels);
+  const { figures, ratios, between, toDirect, costs, shares } = tables(samples, targets, labels);
   const section = [
     BEGIN,
     '## bench against socksload (`npm run bench:compare`)',
@@ -244,7 +266,7 @@ runScript('bench:compare', proxies, async () => {
     `- Peers: microsocks ${packageVersion('microsocks')}, Dante ${packageVersion('dante-server')} (Debian packages), socx serve from this tree; the same three processes for both tools`,
     `- Command: \`npm run bench:compare -- --rounds ${rounds} --duration ${seconds}\`: ${rounds} rounds, each \`socx bench ${quote(benchArgs.filter((arg) => !/^socks5h:/.test(arg)))} -x …\` and \`compare.sh -r 1 --no-nice --tests ${TESTS} --cr-secs ${seconds} --tp-max ${seconds}\`, alternating which runs first; every figure is the median of the rounds, every ratio the median of the rounds' ratios`,
     `- Other processes on the machine used ${foreignShares.map((share) => `${Math.round(share * 100)}%`).join(', ')} of its CPU during the bench rounds kept (a round above ${FOREIGN_MAX * 100}% ran twice; compare.sh retries its own samples the same way)`,
-    `- **${between.agreed} of ${between.compared} ratios between proxies agree within ±${AGREEMENT * 100}%**; ${toDirect.agreed} of ${toDirect.compared} ratios to direct do; of what the proxies cost (their CPU per connection and per GiB), ${costs.agreed} of ${costs.compared} ratios do.`,
+    `- **${between.agreed} of ${between.compared} ratios between proxies agree within ±${AGREEMENT * 100}%**; ${toDirect.agreed} of ${toDirect.compared} ratios to direct do; of what the proxies cost (their CPU per connection and per GiB), ${costs.agreed} of ${costs.compared} ratios do; of how much of a core each generator left the proxies during uploads, ${shares.agreed} of ${shares.compared} do.`,
     '',
     ratios,
     '',
