@@ -164,12 +164,14 @@ function format(number: number): string {
   return number >= 100 ? String(Math.round(number)) : number.toPrecision(3);
 }
 
+/** A relative difference as a signed whole percentage: +16%, -3%, 0%. */
+const signedPercent = (off: number): string => `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`;
+
 /** How far a tool's ratios of single rounds stray from their median: the noise a ratio carries. */
 function spread(ratios: readonly number[]): string {
   const mid = median(ratios);
   const offs = ratios.map((ratio) => ratio / mid - 1);
-  const percent = (off: number): string => `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`;
-  return ratios.length > 1 ? `${percent(Math.min(...offs))} to ${percent(Math.max(...offs))}` : '-';
+  return ratios.length > 1 ? `${signedPercent(Math.min(...offs))} to ${signedPercent(Math.max(...offs))}` : '-';
 }
 
 /** Every tool's medians, then every ratio from both tools and how far apart they are. */
@@ -209,7 +211,7 @@ function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMa
       const tally = metric.kind === 'cost' ? costs : metric.kind === 'share' ? shares : b === 'direct' ? toDirect : between;
       tally.compared++;
       if (agrees) tally.agreed++;
-      rows.push([metric.title, `${labels.get(a) ?? a} / ${labels.get(b) ?? b}`, bench.toFixed(2), socksload.toFixed(2), `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`, agrees ? 'yes' : 'no', `${spread(benchRounds)} / ${spread(socksloadRounds)}`]);
+      rows.push([metric.title, `${labels.get(a) ?? a} / ${labels.get(b) ?? b}`, bench.toFixed(2), socksload.toFixed(2), signedPercent(off), agrees ? 'yes' : 'no', `${spread(benchRounds)} / ${spread(socksloadRounds)}`]);
     }
   }
   const ratios = renderMarkdown({ header: ['metric', 'ratio', 'bench', 'socksload', 'bench vs socksload', `within ±${AGREEMENT * 100}%`, "rounds' ratios, bench / socksload"], rows });
