@@ -25,15 +25,15 @@ export interface BenchPath {
   /** The proxy's process (and its children), when known, to tell its CPU use. */
   readonly pid: number | undefined;
   open(target: TargetName): Promise<Opened>;
-  /** How the connection-rate generator reaches the ping target. */
-  readonly pings: ConnectionPlan;
-  /** The ping target itself: with `proxy`, all a generator process needs to rebuild `pings` (pingPlan). */
+  /** The connection-rate generator's target: with `proxy`, all it needs to reach it (pingPlan), in this
+   * process or in a generator process of its own. */
   readonly pingTarget: { readonly host: string; readonly port: number };
   /** Datagrams to and from the UDP echo target. */
   openUdp(): Promise<UdpChannel>;
 }
 
-/** Straight to the ping target, or through the proxy with its handshake. */
+/** How the connection-rate generator reaches the ping target: straight, or through the proxy with its
+ * handshake. */
 export function pingPlan(proxy: ProxyConfig | undefined, target: { host: string; port: number }): ConnectionPlan {
   if (!proxy) return { host: target.host, port: target.port, script: [] };
   return { host: proxy.host, port: proxy.port, script: handshakeScript(proxy, target) };
@@ -45,7 +45,6 @@ export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
     name: 'direct',
     proxy: undefined,
     pid: undefined,
-    pings: pingPlan(undefined, pingTarget),
     pingTarget,
     openUdp: () => directUdp(targets.host, targets.udpEcho),
     open: async (target) => {
@@ -63,7 +62,6 @@ export function proxyPath(targets: TargetPorts, proxy: ProxyConfig, options: { n
     name: options.name ?? describeProxy(proxy),
     proxy,
     pid: options.pid,
-    pings: pingPlan(proxy, pingTarget),
     pingTarget,
     openUdp: () => proxy.kind === 'http'
       ? Promise.reject(new SocxError('protocol', 'an HTTP proxy has no UDP relay'))

@@ -3,7 +3,7 @@ import type { ConnectionLoad } from './connection-load.ts';
 import { measureConnectionRate } from './connection-rate.ts';
 import { startCpuMeter, type CpuShare } from './cpu.ts';
 import { measureRoundTrips } from './latency.ts';
-import type { BenchPath } from './paths.ts';
+import { pingPlan, type BenchPath } from './paths.ts';
 import { percentiles, type Percentiles } from './stats.ts';
 import { measureThroughput, type Direction } from './throughput.ts';
 import { measureUdp, type UdpResult } from './udp.ts';
@@ -176,7 +176,7 @@ async function measureOne(entry: PathSamples, { kind, size }: PlannedMeasurement
     entry.latency.push({ roundTripMs: percentiles(roundTrips), cpu: meter.stop() });
   } else if (kind === 'connections') {
     const rateSpec = { concurrency: spec.concurrency, durationMs: spec.durationMs, timeoutMs };
-    const result = await (connectionLoad ? connectionLoad.measure(path, rateSpec, signal) : measureConnectionRate(path.pings, rateSpec, signal));
+    const result = await (connectionLoad ? connectionLoad.measure(path, rateSpec, signal) : measureConnectionRate(pingPlan(path.proxy, path.pingTarget), rateSpec, signal));
     if (signal?.aborted) throw new SocxError('aborted', 'cancelled');
     if (result.connections === 0) throw failedMeasurement(path, 'connection rate', new SocxError('network', result.firstError ?? 'no connection completed'));
     entry.connections.push({

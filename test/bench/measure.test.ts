@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { measureConnectionRate } from '../../lib/bench/connection-rate.ts';
 import { measureRoundTrips } from '../../lib/bench/latency.ts';
-import { proxyPath, type BenchPath } from '../../lib/bench/paths.ts';
+import { pingPlan, proxyPath, type BenchPath } from '../../lib/bench/paths.ts';
 import { formatProgress, measurementPlan, runMeasurements } from '../../lib/bench/runner.ts';
 import type { Targets } from '../../lib/bench/targets.ts';
 import { measureThroughput } from '../../lib/bench/throughput.ts';
@@ -49,7 +49,7 @@ test('duration-bounded throughput runs for about the duration and counts what ar
 
 test('connection rate records one handshake and one first-byte time per connection', async () => {
   for (const path of paths) {
-    const result = await measureConnectionRate(path.pings, { concurrency: 3, durationMs: 150, timeoutMs: 5000 });
+    const result = await measureConnectionRate(pingPlan(path.proxy, path.pingTarget), { concurrency: 3, durationMs: 150, timeoutMs: 5000 });
     assert.equal(result.failures, 0, String(result.firstError));
     assert.ok(result.connections > 0);
     assert.equal(result.handshakeMs.length, result.connections);
@@ -101,7 +101,7 @@ test('a proxy that grants and then swallows data fails every measurement at its 
       }
     }
     await assert.rejects(measureRoundTrips(path, { messages: 10, messageSize: 64, timeoutMs: 300 }), timedOut);
-    const rate = await measureConnectionRate(path.pings, { concurrency: 2, durationMs: 700, timeoutMs: 300 });
+    const rate = await measureConnectionRate(pingPlan(path.proxy, path.pingTarget), { concurrency: 2, durationMs: 700, timeoutMs: 300 });
     assert.equal(rate.connections, 0);
     assert.ok(rate.timeouts >= 2, `timeouts: ${rate.timeouts}`);
     assert.match(rate.firstError ?? '', /no answer within 300 ms/);
@@ -119,7 +119,7 @@ test('an aborted measurement stops at once with "aborted"', async () => {
     const abort = new AbortController();
     const upload = measureThroughput(path, { direction: 'upload', streams: 1, bytes: undefined, durationMs: 60_000, timeoutMs: 60_000 }, abort.signal);
     const trips = measureRoundTrips(path, { messages: 10, messageSize: 64, timeoutMs: 60_000 }, abort.signal);
-    const rate = measureConnectionRate(path.pings, { concurrency: 2, durationMs: 60_000, timeoutMs: 60_000 }, abort.signal);
+    const rate = measureConnectionRate(pingPlan(path.proxy, path.pingTarget), { concurrency: 2, durationMs: 60_000, timeoutMs: 60_000 }, abort.signal);
     for (let i = 0; i < 300 && tarpit.granted < 4; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     abort.abort();
     await assert.rejects(upload, aborted);
@@ -211,17 +211,17 @@ test('connection rate through SOCKS4, and the refusal of a server that requires 
   const [bound] = await open.listen([{ host: '127.0.0.1', port: 0 }]);
   try {
     const socks4 = proxyPath(targets, parseProxyUrl(`socks4://127.0.0.1:${bound!.port}`), { timeoutMs: 5000 });
-    const granted = await measureConnectionRate(socks4.pings, { concurrency: 2, durationMs: 150, timeoutMs: 5000 });
+    const granted = await measureConnectionRate(pingPlan(socks4.proxy, socks4.pingTarget), { concurrency: 2, durationMs: 150, timeoutMs: 5000 });
     assert.equal(granted.failures, 0, granted.firstError);
     assert.ok(granted.connections > 0);
     // The suite's server has users, so it refuses SOCKS4 (CONTRACT.md).
     const refused = proxyPath(targets, parseProxyUrl(`socks4://127.0.0.1:${paths[1]!.proxy!.port}`), { timeoutMs: 5000 });
-    const result = await measureConnectionRate(refused.pings, { concurrency: 1, durationMs: 150, timeoutMs: 5000 });
+    const result = await measureConnectionRate(pingPlan(refused.proxy, refused.pingTarget), { concurrency: 1, durationMs: 150, timeoutMs: 5000 });
     assert.equal(result.connections, 0);
     assert.equal(result.firstError, 'SOCKS4 request refused: request rejected or failed');
     const wrongLogin = proxyPath(targets, parseProxyUrl(`socks5h://bench:nope@127.0.0.1:${paths[1]!.proxy!.port}`), { timeoutMs: 5000 });
     // socx serve answers a failed login after a delay (100 ms for the first one from an IP): run long enough.
-    assert.equal((await measureConnectionRate(wrongLogin.pings, { concurrency: 1, durationMs: 1000, timeoutMs: 5000 })).firstError, 'login refused');
+    assert.equal((await measureConnectionRate(pingPlan(wrongLogin.proxy, wrongLogin.pingTarget), { concurrency: 1, durationMs: 1000, timeoutMs: 5000 })).firstError, 'login refused');
   } finally {
     await open.close(0);
   }
