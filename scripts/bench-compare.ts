@@ -168,8 +168,7 @@ function format(number: number): string {
 const signedPercent = (off: number): string => `${off >= 0 ? '+' : ''}${Math.round(off * 100)}%`;
 
 /** How far a tool's ratios of single rounds stray from their median: the noise a ratio carries. */
-function spread(ratios: readonly number[]): string {
-  const mid = median(ratios);
+function spread(ratios: readonly number[], mid: number): string {
   const offs = ratios.map((ratio) => ratio / mid - 1);
   return ratios.length > 1 ? `${signedPercent(Math.min(...offs))} to ${signedPercent(Math.max(...offs))}` : '-';
 }
@@ -211,7 +210,7 @@ function tables(samples: Samples, targets: readonly string[], labels: ReadonlyMa
       const tally = metric.kind === 'cost' ? costs : metric.kind === 'share' ? shares : b === 'direct' ? toDirect : between;
       tally.compared++;
       if (agrees) tally.agreed++;
-      rows.push([metric.title, `${labels.get(a) ?? a} / ${labels.get(b) ?? b}`, bench.toFixed(2), socksload.toFixed(2), signedPercent(off), agrees ? 'yes' : 'no', `${spread(benchRounds)} / ${spread(socksloadRounds)}`]);
+      rows.push([metric.title, `${labels.get(a) ?? a} / ${labels.get(b) ?? b}`, bench.toFixed(2), socksload.toFixed(2), signedPercent(off), agrees ? 'yes' : 'no', `${spread(benchRounds, bench)} / ${spread(socksloadRounds, socksload)}`]);
     }
   }
   const ratios = renderMarkdown({ header: ['metric', 'ratio', 'bench', 'socksload', 'bench vs socksload', `within ±${AGREEMENT * 100}%`, "rounds' ratios, bench / socksload"], rows });

@@ -54,7 +54,6 @@ function workersOf(status: string): Map<number, { pid: number; open: number }> {
   return new Map([...status.matchAll(WORKER_LINE)].map((m) => [Number(m[1]), { pid: Number(m[2]), open: Number(m[3]) }]));
 }
 
-
 /**
  * Opens connections (kept open) until the status shows each of the `count` workers holding at least one: the
  * kernel spreads connections by a hash of their ports, so each new one lands on either worker; 64 tries make
