@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
-import { availableParallelism } from 'node:os';
 import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
+import { cpuBudget } from '../lib/cpu-budget.ts';
 import { usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
 import { isExposed, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
@@ -70,7 +70,7 @@ export function registerServe(cli: CAC): void {
     .option('--upstream <url>', 'Send requests on through this proxy (socks5h://, socks5://, socks4a://, socks4://, http://, https://, with user:pass@); repeatable: a chain, first hop first. NAME=URL makes a named upstream that rules pick with via=NAME (default: none, direct)')
     .option('--lookup-timeout <duration, bare = ms>', 'Time a name lookup may take; then reply 0x04 (host unreachable)', { default: '5s' })
     .option('--grace <duration, bare = ms>', 'On SIGINT/SIGTERM, how long open connections may run before they are cut', { default: '5s' })
-    .option('--workers <n|auto>', 'Processes serving the same listeners (Linux SO_REUSEPORT); auto: one per core. Per-IP caps, --max-connections and --max-handshakes are divided among them (README: "Workers")', { default: 1 })
+    .option('--workers <n|auto>', 'Processes serving the same listeners (Linux SO_REUSEPORT); auto: one per core this process may use (a CPU quota included). Per-IP caps, --max-connections and --max-handshakes are divided among them (README: "Workers")', { default: 1 })
     .option('--log-format <text|json>', 'The connection log: one line of text, or one JSON object, per connection (README: "Monitoring")', { default: 'text' })
     .option('--log-file <path>', 'Append the connection log to this file instead of stderr (status lines stay on stderr); reopened on SIGHUP, for logrotate')
     .option('--metrics <host:port>', 'Serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz and /readyz (503 while draining); a bare port is on 127.0.0.1; default off')
@@ -174,7 +174,7 @@ const MAX_WORKERS = 256;
 function parseWorkers(value: unknown): number {
   const text = stringOption(value, 'workers');
   if (text === undefined) return 1;
-  if (text === 'auto') return availableParallelism();
+  if (text === 'auto') return Math.min(cpuBudget(), MAX_WORKERS);
   const count = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(count >= 1 && count <= MAX_WORKERS)) throw usageError(`--workers must be a whole number from 1 to ${MAX_WORKERS} or auto, not "${text}"`);
   return count;

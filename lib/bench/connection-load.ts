@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { createInterface, type Interface } from 'node:readline';
 import type { ProxyConfig } from '../client/proxy-url.ts';
+import { cpuBudget } from '../cpu-budget.ts';
 import { SocxError } from '../errors.ts';
 import { measureConnectionRate, type ConnectionRateResult, type ConnectionRateSpec } from './connection-rate.ts';
 import { pingPlan, type BenchPath } from './paths.ts';
@@ -32,7 +32,7 @@ export const CONNECTIONS_ROLE = 'connections';
 const READY = '{"ready":true}';
 
 export function generatorCount(concurrency: number): number {
-  return Math.max(1, Math.min(availableParallelism(), concurrency));
+  return Math.max(1, Math.min(cpuBudget(), concurrency));
 }
 
 interface Generator {
