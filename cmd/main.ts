@@ -47,7 +47,10 @@ export async function run(argv: readonly string[]): Promise<number> {
       cli.outputHelp();
       return 2;
     }
-    rejectEmptyValues(argv, [...cli.globalCommand.options, ...cli.matchedCommand.options]);
+    const options = [...cli.globalCommand.options, ...cli.matchedCommand.options];
+    rejectEmptyValues(argv, options);
+    const joined = joinDashValues(argv, options);
+    if (joined !== argv) cli.parse(['socx', 'socx', ...joined], { run: false });
     const result: unknown = await cli.runMatchedCommand();
     return typeof result === 'number' ? result : 0;
   } catch (error) {
@@ -61,12 +64,43 @@ export async function run(argv: readonly string[]): Promise<number> {
  * shows what was typed. */
 type Option = CAC['globalCommand']['options'][number];
 
+/** Each spelling of the options that take a value, to its long one. */
+function valueTakers(options: readonly Option[]): Map<string, string> {
+  return new Map(options.filter((option) => option.required !== undefined).flatMap((option) => {
+    const names = option.rawName.split(/[ ,]+/).filter((word) => word.startsWith('-'));
+    const long = names.find((name) => name.startsWith('--')) ?? names[0]!;
+    return names.map((name) => [name, long] as const);
+  }));
+}
+
 function rejectEmptyValues(argv: readonly string[], options: readonly Option[]): void {
-  const takesValue = new Set(options.filter((option) => option.required !== undefined).flatMap((option) => option.rawName.split(/[ ,]+/).filter((word) => word.startsWith('-'))));
+  const takesValue = valueTakers(options);
   argv.forEach((arg, index) => {
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, argv[index + 1]];
     if (takesValue.has(flag) && inline === '') throw usageError(`${flag} needs a value, not an empty string`);
   });
+}
+
+/** mri reads a value that begins with "-" and a digit as an option of its own: `--max-connections -1` would be
+ * "unknown option `-1`" instead of the option's own error, and `--label -2` would not work at all. After an
+ * option that must have a value, such a word is that value: `--max-connections=-1`. The same argv when there is
+ * none. */
+function joinDashValues(argv: readonly string[], options: readonly Option[]): readonly string[] {
+  const takesValue = valueTakers(options);
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const long = takesValue.get(arg);
+    const next = argv[i + 1];
+    if (arg === '--') return [...joined, ...argv.slice(i)];
+    if (long === undefined || next === undefined || !/^-\d/.test(next)) {
+      joined.push(arg);
+      continue;
+    }
+    joined.push(`${long}=${next}`);
+    i++;
+  }
+  return joined.length === argv.length ? argv : joined;
 }
 
 const lowerFirst = (text: string): string => text.charAt(0).toLowerCase() + text.slice(1);

@@ -25,7 +25,8 @@ export function integerOption(value: unknown, name: string, min: number, max = N
   const text = stringOption(value, name);
   if (text === undefined) return undefined;
   const number = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(number >= min && number <= max)) throw usageError(`--${name} must be a whole number from ${min} to ${max}, not "${text}"`);
+  const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
+  if (!(number >= min && number <= max)) throw usageError(`--${name} must be a whole number ${range}, not "${text}"`);
   return number;
 }
 

@@ -183,6 +183,23 @@ describe('listen errors in plain words', () => {
     assert.equal(socxSource(['serve', '--listen=']).stderr, 'socx: --listen needs a value, not an empty string\n');
   });
 
+  test('a value that begins with "-" and a digit is the option\'s value, checked by the option, not an unknown option', () => {
+    const cases: Array<[string[], string]> = [
+      [['--max-connections', '-1'], 'socx: --max-connections must be a whole number 0 or more, not "-1"\n'],
+      [['--max-connections=-1'], 'socx: --max-connections must be a whole number 0 or more, not "-1"\n'],
+      [['-l', '-1'], 'socx: bad --listen "-1": "-1" is not an IP address (expected [host:]port with an IP address or localhost, e.g. 1080, 127.0.0.1:1080, 0.0.0.0:1080 or [::1]:0)\n'],
+      [['--handshake-timeout', '-5s'], 'socx: --handshake-timeout must be a duration such as 500ms, 10s, 2m or 1h (a bare number is milliseconds), not "-5s"\n'],
+      [['--max-handshakes', '0'], 'socx: --max-handshakes must be a whole number 1 or more, not "0"\n'],
+      // A flag in the value's place is still a missing value, and "-1" alone is still an unknown option.
+      [['--max-connections', '-q'], 'socx: option `--max-connections <n>` value is missing (see socx serve --help)\n'],
+      [['-1'], 'socx: unknown option `-1` (see socx serve --help)\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = socxSource(['serve', '--check-config', ...args]);
+      assert.deepEqual([r.code, r.stderr], [2, stderr], args.join(' '));
+    }
+  });
+
   test('an address this machine does not have, a port in use: exit 1 in words', T, async () => {
     const r = await runSocx(['serve', '-l', '192.0.2.1:1080', '--allow-open-proxy']);
     assert.equal(r.code, 1);
