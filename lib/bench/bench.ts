@@ -80,7 +80,7 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
     ];
     for (const path of paths.slice(1)) {
       hooks.onProgress?.(`checking ${path.name}`);
-      await preflight(path);
+      await preflight(path, hooks.signal);
     }
     hooks.onProgress?.('starting the connection-rate generators');
     const connectionLoad = await startConnectionLoad(options.self, generatorCount(options.concurrency), children);
@@ -108,8 +108,8 @@ function localPid(proxy: ProxyConfig): number | undefined {
 
 /** One connection through the proxy before anything is measured: an unreachable proxy, bad credentials or a
  * refusal fail here, with the error (and exit code) they deserve. */
-async function preflight(path: BenchPath): Promise<void> {
-  const { socket } = await path.open('echo');
+async function preflight(path: BenchPath, signal: AbortSignal | undefined): Promise<void> {
+  const { socket } = await path.open('echo', signal);
   socket.destroy();
 }
 

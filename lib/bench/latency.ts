@@ -18,7 +18,7 @@ const messages = new Map<number, Buffer>();
  * back. Resolves with each round trip in milliseconds. The loop runs in the read callback itself (the next
  * message leaves as soon as the last byte of this one is in), with no promise or timer per round trip. */
 export async function measureRoundTrips(path: BenchPath, spec: LatencySpec, signal?: AbortSignal): Promise<number[]> {
-  const { socket, head } = await path.open('echo');
+  const { socket, head } = await path.open('echo', signal);
   try {
     if (head.length > 0) throw new SocxError('protocol', 'echo target spoke first');
     return await roundTrips(socket, spec, signal);

@@ -24,12 +24,13 @@ export interface BenchPath {
   readonly proxy: ProxyConfig | undefined;
   /** The proxy's process (and its children), when known, to tell its CPU use. */
   readonly pid: number | undefined;
-  open(target: TargetName): Promise<Opened>;
+  /** A connection to `target`, its SOCKS handshake done; the signal cancels the setup too. */
+  open(target: TargetName, signal?: AbortSignal): Promise<Opened>;
   /** The connection-rate generator's target: with `proxy`, all it needs to reach it (pingPlan), in this
    * process or in a generator process of its own. */
   readonly pingTarget: { readonly host: string; readonly port: number };
-  /** Datagrams to and from the UDP echo target. */
-  openUdp(): Promise<UdpChannel>;
+  /** Datagrams to and from the UDP echo target; the signal cancels the UDP ASSOCIATE. */
+  openUdp(signal?: AbortSignal): Promise<UdpChannel>;
 }
 
 /** How the connection-rate generator reaches the ping target: straight, or through the proxy with its
@@ -47,8 +48,8 @@ export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
     pid: undefined,
     pingTarget,
     openUdp: () => directUdp(targets.host, targets.udpEcho),
-    open: async (target) => {
-      const socket = await dialCounting(targets.host, targets[target], { timeoutMs });
+    open: async (target, signal) => {
+      const socket = await dialCounting(targets.host, targets[target], { timeoutMs, signal });
       socket.on('error', ignore);
       socket.pause();
       return { socket, head: EMPTY };
@@ -63,11 +64,11 @@ export function proxyPath(targets: TargetPorts, proxy: ProxyConfig, options: { n
     proxy,
     pid: options.pid,
     pingTarget,
-    openUdp: () => proxy.kind === 'http'
+    openUdp: (signal) => proxy.kind === 'http'
       ? Promise.reject(new SocxError('protocol', 'an HTTP proxy has no UDP relay'))
-      : proxiedUdp(proxy, { host: targets.host, port: targets.udpEcho }, options.timeoutMs),
-    open: async (target) => {
-      const session = await openSession('connect', { type: 'ipv4', host: targets.host, port: targets[target] }, { proxy, timeoutMs: options.timeoutMs, dial: dialCounting });
+      : proxiedUdp(proxy, { host: targets.host, port: targets.udpEcho }, options.timeoutMs, signal),
+    open: async (target, signal) => {
+      const session = await openSession('connect', { type: 'ipv4', host: targets.host, port: targets[target] }, { proxy, timeoutMs: options.timeoutMs, dial: dialCounting, signal });
       // The session's reader has let go of the socket: without a listener, an error would be thrown.
       session.socket.on('error', ignore);
       return { socket: session.socket, head: session.head };

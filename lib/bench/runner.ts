@@ -205,7 +205,7 @@ async function measureUdpOn(entry: PathSamples, size: number, spec: RunSpec, hoo
   const runs = entry.udp.get(size)!;
   let channel;
   try {
-    channel = await path.openUdp();
+    channel = await path.openUdp(hooks.signal);
   } catch (error) {
     if (error instanceof SocxError && NO_UDP_RELAY.has(error.code)) return void runs.push({ error: describeError(error) });
     throw failedMeasurement(path, 'UDP', error);

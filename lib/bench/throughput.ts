@@ -46,7 +46,7 @@ const blocks = new Map<number, Buffer>();
  */
 export async function measureThroughput(path: BenchPath, spec: ThroughputSpec, signal?: AbortSignal): Promise<ThroughputResult> {
   const target = spec.direction === 'upload' ? 'sink' : 'source';
-  const opened = await Promise.all(Array.from({ length: spec.streams }, () => path.open(target)));
+  const opened = await openAll(Array.from({ length: spec.streams }, () => path.open(target, signal)));
   try {
     const start = performance.now();
     const plan = planStreams(spec, start);
@@ -60,6 +60,17 @@ export async function measureThroughput(path: BenchPath, spec: ThroughputSpec, s
   } finally {
     for (const { socket } of opened) socket.destroy();
   }
+}
+
+/** Every stream's connection, or none: when one fails (or the signal cancels them), those already open are
+ * closed before the error goes on. */
+async function openAll(opening: readonly Promise<Opened>[]): Promise<Opened[]> {
+  const settled = await Promise.allSettled(opening);
+  const failed = settled.find((result) => result.status === 'rejected');
+  const opened = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  if (!failed) return opened;
+  for (const { socket } of opened) socket.destroy();
+  throw failed.reason;
 }
 
 function planStreams(spec: ThroughputSpec, start: number): StreamPlan {

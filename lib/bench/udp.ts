@@ -30,8 +30,8 @@ export async function directUdp(host: string, port: number): Promise<UdpChannel>
   };
 }
 
-export async function proxiedUdp(proxy: ProxyConfig, target: { host: string; port: number }, timeoutMs: number): Promise<UdpChannel> {
-  const session = await openUdpSession({ proxy, timeoutMs });
+export async function proxiedUdp(proxy: ProxyConfig, target: { host: string; port: number }, timeoutMs: number, signal?: AbortSignal): Promise<UdpChannel> {
+  const session = await openUdpSession({ proxy, timeoutMs, signal });
   const address = { type: 'ipv4', host: target.host, port: target.port } as const;
   return {
     send: (payload) => session.send(address, payload, () => {}),

@@ -12,7 +12,7 @@ import { measureUdp } from '../../lib/bench/udp.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { SocksServer } from '../../lib/server/server.ts';
-import { hex, startRogue, WAIT_MS } from '../helpers/net.ts';
+import { hex, startRogue, WAIT_MS, withTimeout } from '../helpers/net.ts';
 import { startBenchFixture, type BenchFixture } from './fixture.ts';
 import { startTarpit } from './tarpit.ts';
 
@@ -127,6 +127,28 @@ test('an aborted measurement stops at once with "aborted"', async () => {
     assert.equal((await rate).connections, 0);
   } finally {
     await tarpit.close();
+  }
+});
+
+test('an abort during the SOCKS handshake ends the measurement (or the UDP ASSOCIATE) at once with "aborted", and closes every stream', async () => {
+  // A proxy that takes the greeting and never answers: each measurement is still setting up its connections.
+  const silent = await startRogue(() => {});
+  try {
+    const path = proxyPath(targets, parseProxyUrl(`socks5h://127.0.0.1:${silent.port}`), { name: 'silent', timeoutMs: 60_000 });
+    const aborted = (error: unknown): boolean => error instanceof SocxError && error.code === 'aborted';
+    const abort = new AbortController();
+    const upload = measureThroughput(path, { direction: 'upload', streams: 2, bytes: undefined, durationMs: 60_000, timeoutMs: 60_000 }, abort.signal);
+    const trips = measureRoundTrips(path, { messages: 10, messageSize: 64, timeoutMs: 60_000 }, abort.signal);
+    const udp = path.openUdp(abort.signal);
+    const peers = await Promise.all([0, 1, 2, 3].map((index) => silent.peer(index)));
+    abort.abort();
+    await assert.rejects(upload, aborted);
+    await assert.rejects(trips, aborted);
+    await assert.rejects(udp, aborted);
+    // The rogue's sockets are half-open ones: the client's close shows as the end of what it sends.
+    await withTimeout(Promise.all(peers.map(({ socket }) => socket.readableEnded || new Promise((resolve) => socket.once('end', resolve)))), WAIT_MS, 'the end of the four connections');
+  } finally {
+    await silent.close();
   }
 });
 
