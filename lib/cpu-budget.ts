@@ -4,14 +4,31 @@ import { posix } from 'node:path';
 
 /**
  * How many cores this process may use: the CPUs it may run on, capped by its cgroup's CPU quota (a container's
- * `--cpus`), rounded up. `os.availableParallelism()` gives the first, and libuv (1.52) reads the quota only in
- * part: cgroup v2 at /sys/fs/cgroup alone, and cgroup v1 only where the controller is named `cpu,cpuacct`
- * (on a machine that mounts `cpu` by itself it finds no quota; with `cpu,cpuacct` it builds a wrong path) and
- * never up the hierarchy. So the quota is read here, wherever /proc/self/mountinfo says the hierarchy is.
+ * `--cpus`), rounded up. `os.availableParallelism()` is not that: libuv (1.52) reads the quota only in part
+ * (cgroup v2 at /sys/fs/cgroup alone, rounded down; cgroup v1 only where the controller is named `cpu,cpuacct`,
+ * and then at a wrong path; never up a v1 hierarchy), so a machine that mounts `cpu` by itself gets no quota
+ * at all. So the CPUs come from the affinity mask and the quota from wherever /proc/self/mountinfo says the
+ * hierarchy is; availableParallelism() only where /proc has neither (not Linux).
  */
-export function cpuBudget(read: (path: string) => string | undefined = readText, cpus: number = availableParallelism()): number {
+export function cpuBudget(read: (path: string) => string | undefined = readText, cpus: number = allowedCpus(read) ?? availableParallelism()): number {
   const quota = cgroupCpuQuota(read);
   return quota === undefined ? cpus : Math.max(1, Math.min(cpus, Math.ceil(quota)));
+}
+
+/** The CPUs in this process's affinity mask, from /proc/self/status's `Cpus_allowed_list: 0-3,8-11`. */
+export function allowedCpus(read: (path: string) => string | undefined): number | undefined {
+  const list = /^Cpus_allowed_list:[ \t]*(\S+)/m.exec(read('/proc/self/status') ?? '')?.[1];
+  if (list === undefined) return undefined;
+  let count = 0;
+  for (const range of list.split(',')) {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(range);
+    if (!match) return undefined;
+    const first = Number(match[1]);
+    const last = match[2] === undefined ? first : Number(match[2]);
+    if (last < first) return undefined;
+    count += last - first + 1;
+  }
+  return count > 0 ? count : undefined;
 }
 
 /** The tightest CPU quota (in cores) on this process's cgroup or any cgroup above it, v1 and v2 alike. */

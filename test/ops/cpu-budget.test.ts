@@ -2,7 +2,7 @@
  * cgroup's CPU quota wherever the hierarchy is mounted (v1 or v2, a subtree or the whole), up the hierarchy. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cgroupCpuQuota, cpuBudget } from '../../lib/cpu-budget.ts';
+import { allowedCpus, cgroupCpuQuota, cpuBudget } from '../../lib/cpu-budget.ts';
 
 const V2_MOUNT = '29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate';
 const v1Mount = (root: string, point: string, controllers: string): string => `33 31 0:30 ${root} ${point} rw,nosuid,relatime shared:9 - cgroup cgroup rw,${controllers}`;
@@ -115,6 +115,22 @@ describe('cgroup CPU quota', () => {
       '/sys/fs/cgroup/cpu.max': '800000 100000\n',
     });
     assert.equal(cpuBudget(generous, 2), 2);
+  });
+
+  test('the CPUs come from the affinity list, so that a quota of 1.5 gives 2 (libuv, rounding down, says 1)', () => {
+    const status = (list: string): string => `Name:\tsocx\nCpus_allowed:\tff0f\nCpus_allowed_list:\t${list}\nMems_allowed_list:\t0\n`;
+    assert.equal(allowedCpus(files({ '/proc/self/status': status('0-3,8-11') })), 8);
+    assert.equal(allowedCpus(files({ '/proc/self/status': status('5') })), 1);
+    assert.equal(allowedCpus(files({ '/proc/self/status': status('0,2,4-5') })), 4);
+    for (const nonsense of ['3-1', 'a-b', '', '0,,1']) assert.equal(allowedCpus(files({ '/proc/self/status': status(nonsense) })), undefined, nonsense);
+    assert.equal(allowedCpus(files({})), undefined);
+    const read = files({
+      '/proc/self/status': status('0-3'),
+      '/proc/self/cgroup': '0::/\n',
+      '/proc/self/mountinfo': `${V2_MOUNT}\n`,
+      '/sys/fs/cgroup/cpu.max': '150000 100000\n',
+    });
+    assert.equal(cpuBudget(read), 2);
   });
 
   test('on this machine, at least one and never more than the CPUs', () => {
