@@ -45,7 +45,7 @@ export async function startConnectionLoad(self: SelfCommand, count: number, chil
   for (let i = 0; i < count; i++) {
     const child = spawn(self.file, [...self.args, 'bench'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, [TARGETS_ROLE_ENV]: CONNECTIONS_ROLE } });
     children.push(handle(child));
-    const { lines } = await firstLine(child, 'stdout', /^\{"ready":true\}$/, 'a bench generator');
+    const { lines } = await firstLine(child, 'stdout', READY, 'a bench generator');
     generators.push({ child, lines });
   }
   return {

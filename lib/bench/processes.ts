@@ -54,9 +54,9 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Waits for the first line of `stream` that matches, within a time limit; fails if the child exits first.
- * Resolves with the stream's lines too, for whoever reads on. */
-export function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<{ text: string; match: RegExpMatchArray; lines: Interface }> {
+/** Waits for the first line of `stream` that matches `expected` (a pattern, or the whole line), within a time
+ * limit; fails if the child exits first. Resolves with the stream's lines too, for whoever reads on. */
+export function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', expected: RegExp | string, what: string): Promise<{ text: string; match: readonly string[]; lines: Interface }> {
   const output = child[stream];
   if (!output) throw new Error(`${what}: no ${stream} pipe`);
   const seen: string[] = [];
@@ -74,7 +74,7 @@ export function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', patt
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited with ${code ?? signal}`);
     child.once('exit', onExit);
     lines.on('line', (text) => {
-      const match = text.match(pattern);
+      const match = typeof expected === 'string' ? (text === expected ? [text] : null) : text.match(expected);
       if (!match) return void seen.push(text);
       clearTimeout(timer);
       child.off('exit', onExit);
