@@ -6,9 +6,9 @@ import { posix } from 'node:path';
  * How many cores this process may use: the CPUs it may run on, capped by its cgroup's CPU quota (a container's
  * `--cpus`), rounded up. `os.availableParallelism()` is not that: libuv (1.52) reads the quota only in part
  * (cgroup v2 at /sys/fs/cgroup alone, rounded down; cgroup v1 only where the controller is named `cpu,cpuacct`,
- * and then at a wrong path; never up a v1 hierarchy), so a machine that mounts `cpu` by itself gets no quota
- * at all. So the CPUs come from the affinity mask and the quota from wherever /proc/self/mountinfo says the
- * hierarchy is; availableParallelism() only where /proc has neither (not Linux).
+ * and then at a wrong path; never up a v1 hierarchy): a machine that mounts `cpu` by itself gets no quota at
+ * all. Here the CPUs come from the affinity mask and the quota from wherever /proc/self/mountinfo says the
+ * hierarchy is; availableParallelism() serves only where /proc has no affinity list (not Linux).
  */
 export function cpuBudget(read: (path: string) => string | undefined = readText, cpus: number = allowedCpus(read) ?? availableParallelism()): number {
   const quota = cgroupCpuQuota(read);
