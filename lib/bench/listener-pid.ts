@@ -11,7 +11,7 @@ export function findListenerPid(port: number): number | undefined {
   if (inodes.size === 0) return undefined;
   const holders = new Map<number, number>();
   for (const pid of numericEntries('/proc')) {
-    if (holdsSocket(pid, inodes)) holders.set(pid, parentOf(pid));
+    if (holdsSocket(pid, inodes)) holders.set(pid, parentPid(pid) ?? 0);
   }
   for (const [pid, ppid] of holders) if (!holders.has(ppid)) return pid;
   return undefined;
@@ -52,12 +52,14 @@ function holdsSocket(pid: number, inodes: Set<string>): boolean {
   return false;
 }
 
-function parentOf(pid: number): number {
+/** The parent of `pid`, from /proc (Linux); undefined once it has gone. */
+export function parentPid(pid: number): number | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) is in parentheses and may hold spaces; the parent is field 4.
     return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
   } catch {
-    return 0;
+    return undefined;
   }
 }
 

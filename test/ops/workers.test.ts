@@ -13,7 +13,8 @@ import { toAddress } from '../../lib/codec/address.ts';
 import { SocxError } from '../../lib/errors.ts';
 import { closeServer, listen, startEcho, type EchoServer } from '../helpers/net.ts';
 import { assertOneErrorLine, runSocx, waitForOutput } from '../interop/socx.ts';
-import { freePort, isAlive, parentPid } from '../support/process.ts';
+import { parentPid } from '../../lib/bench/listener-pid.ts';
+import { freePort, isAlive } from '../support/process.ts';
 import { tempFiles } from './cli.ts';
 import { startServe, type Program, type ServeProcess } from './serve-process.ts';
 

@@ -2,10 +2,11 @@
 // without a shell and stopped by PID, never by name, so parallel test runs
 // (and other engineers' processes) are never hit by accident.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parentPid } from '../../lib/bench/listener-pid.ts';
 
 export interface StartOptions {
   /** Added to process.env (not a replacement). */
@@ -233,17 +234,6 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** The parent of `pid`, from /proc (Linux); undefined once it has gone. */
-export function parentPid(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) is in parentheses and may hold spaces; the parent is field 4.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
   }
 }
 
