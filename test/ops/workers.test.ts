@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { openSession } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
@@ -14,6 +13,7 @@ import { SocxError } from '../../lib/errors.ts';
 import { closeServer, listen, startEcho, type EchoServer } from '../helpers/net.ts';
 import { assertOneErrorLine, runSocx, waitForOutput } from '../interop/socx.ts';
 import { parentPid } from '../../lib/bench/listener-pid.ts';
+import { cpuBudget } from '../../lib/cpu-budget.ts';
 import { freePort, isAlive } from '../support/process.ts';
 import { tempFiles } from './cli.ts';
 import { startServe, type Program, type ServeProcess } from './serve-process.ts';
@@ -234,11 +234,11 @@ describe('counts', () => {
     });
   }
 
-  test('--workers auto starts one per core (os.availableParallelism)', async () => {
+  test('--workers auto starts one per usable core (cpuBudget: the affinity list, capped by a CPU quota)', async () => {
     const serve = await startServe(['-l', '127.0.0.1:0', '--workers', 'auto']);
     try {
       await serve.started();
-      const cores = availableParallelism();
+      const cores = cpuBudget();
       if (cores > 1) assert.match(serve.output(), new RegExp(`workers: ${cores} processes`));
       else assert.doesNotMatch(serve.output(), /workers:/);
     } finally {
