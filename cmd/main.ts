@@ -47,9 +47,9 @@ export async function run(argv: readonly string[]): Promise<number> {
       cli.outputHelp();
       return 2;
     }
-    const options = [...cli.globalCommand.options, ...cli.matchedCommand.options];
-    rejectEmptyValues(argv, options);
-    const joined = joinDashValues(argv, options);
+    const takesValue = valueTakers([...cli.globalCommand.options, ...cli.matchedCommand.options]);
+    rejectEmptyValues(argv, takesValue);
+    const joined = joinDashValues(argv, takesValue);
     if (joined !== argv) cli.parse(['socx', 'socx', ...joined], { run: false });
     const result: unknown = await cli.runMatchedCommand();
     return typeof result === 'number' ? result : 0;
@@ -73,8 +73,7 @@ function valueTakers(options: readonly Option[]): Map<string, string> {
   }));
 }
 
-function rejectEmptyValues(argv: readonly string[], options: readonly Option[]): void {
-  const takesValue = valueTakers(options);
+function rejectEmptyValues(argv: readonly string[], takesValue: ReadonlyMap<string, string>): void {
   argv.forEach((arg, index) => {
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, argv[index + 1]];
     if (takesValue.has(flag) && inline === '') throw usageError(`${flag} needs a value, not an empty string`);
@@ -85,8 +84,7 @@ function rejectEmptyValues(argv: readonly string[], options: readonly Option[]):
  * "unknown option `-1`" instead of the option's own error, and `--label -2` would not work at all. After an
  * option that must have a value, such a word is that value: `--max-connections=-1`. The same argv when there is
  * none. */
-function joinDashValues(argv: readonly string[], options: readonly Option[]): readonly string[] {
-  const takesValue = valueTakers(options);
+function joinDashValues(argv: readonly string[], takesValue: ReadonlyMap<string, string>): readonly string[] {
   const joined: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
