@@ -30,6 +30,21 @@ export function nameKey(name: string): string {
   return ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
 }
 
+/** A label as name servers and getaddrinfo read it literally. */
+const LABEL = /^[a-z0-9_-]{1,63}$/;
+
+/**
+ * Whether a destination name is read the same by the rules and by the resolver: in its ASCII form (nameKey),
+ * at most 253 characters in labels of 1-63 letters, digits, '-' and '_' (RFC 1035 §2.3.4, with the '_' real
+ * names use). Anything else is refused before any rule or lookup: c-ares and glibc read "\DDD" and "\c" as
+ * escapes and stop at a NUL, so "evil.example\0.good.test" would pass a rule for *.good.test and be looked
+ * up as evil.example; and no name server has an answer for a name with spaces or control characters.
+ */
+export function isHostName(name: string): boolean {
+  const key = nameKey(name);
+  return key.length >= 1 && key.length <= 253 && key.split('.').every((label) => LABEL.test(label));
+}
+
 /**
  * The UTS #46 mapping Node applies before getaddrinfo (fullwidth forms and "。" folded, invisible characters
  * dropped, upper case lowered, other scripts in punycode). `url.domainToASCII` does it, but also reads a name

@@ -1,5 +1,5 @@
 import { AddressSet } from './address-set.ts';
-import { nameKey } from './host-name.ts';
+import { isHostName, nameKey } from './host-name.ts';
 import { IpKey } from './ip-key.ts';
 import { COMMAND_BITS, parseRule, VIA_DIRECT, type Destination, type PolicyCommand, type Rule, type Verdict } from './rule.ts';
 import { describeSet, SETS } from './sets.ts';
@@ -130,6 +130,8 @@ export class Policy {
    * resolves the name here and checks each address with check(), as for a direct connection.
    */
   checkName(query: RequestQuery & { readonly destName: string }, exposedListener: boolean): Verdict | undefined {
+    // A name the upstream might read otherwise than the rules do goes to the resolver here, which refuses it.
+    if (!isHostName(query.destName)) return undefined;
     this.client.read(query.clientIp);
     const name = nameKey(query.destName);
     for (const rule of this.rules) {

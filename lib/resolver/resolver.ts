@@ -1,3 +1,4 @@
+import { isHostName } from '../policy/host-name.ts';
 import { AnswerCache } from './answer-cache.ts';
 import { dnsBackend, systemBackend, systemLookupSlots, type Backend, type BackendAnswer, type LookupFunction } from './backends.ts';
 import { HOSTS_FILE, HostsFile, hostKey } from './hosts-file.ts';
@@ -67,9 +68,6 @@ interface Pending {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function isDnsName(key: string): boolean {
-  return key.length <= 253 && key.split('.').every((label) => label.length >= 1 && label.length <= 63);
-}
 const NO_ADDRESSES: readonly ResolvedAddress[] = Object.freeze([]);
 
 /** The server's resolver: numeric hosts without a lookup, then the hosts file, then the cache, then — within
@@ -111,9 +109,9 @@ export class BoundedResolver implements ClosableResolver {
     if (numeric !== undefined) return this.#answerSoon(host, [numeric], callback);
     const key = hostKey(host);
     if (key === '') return process.nextTick(callback, lookupError('ENOTFOUND', host, 'empty host name'), NO_ADDRESSES);
-    // Not a DNS name at all (RFC 1035 §2.3.4: 253 characters, labels of 1-63): no name server is asked, as
-    // getaddrinfo refuses them too (some servers never answer such a query).
-    if (!isDnsName(key)) return process.nextTick(callback, lookupError('ENOTFOUND', host, `${host.length > 64 ? `${host.slice(0, 61)}...` : host}: not a valid DNS name`), NO_ADDRESSES);
+    // Not a host name (isHostName): no name server is asked, and the rules' reading of the name stays the one
+    // that is looked up.
+    if (!isHostName(host)) return process.nextTick(callback, lookupError('ENOTFOUND', host, `${host.length > 64 ? `${host.slice(0, 61)}...` : host}: not a valid DNS name`), NO_ADDRESSES);
     const local = this.#hosts?.get(key);
     if (local !== undefined && this.#wanted(local).length > 0) {
       this.#onLookup?.('hosts', undefined, 0);

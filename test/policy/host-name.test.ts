@@ -6,7 +6,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
-import { nameKey, normaliseNumericHost } from '../../lib/policy/host-name.ts';
+import { isHostName, nameKey, normaliseNumericHost } from '../../lib/policy/host-name.ts';
 import { parseInetAton } from '../../lib/policy/ip-key.ts';
 
 // [spelling, what the server must treat it as (undefined: a name, to be looked up)]
@@ -191,4 +191,14 @@ describe('against getaddrinfo', () => {
       if (!text.includes('%')) assert.equal(got, expected, text);
     });
   });
+});
+
+describe('isHostName: the names the server looks up, read the same by its rules and its resolver', () => {
+  for (const name of ['example.com', 'Example.COM.', '_dmarc.example.test', 'a-b.c', 'münchen.de', 'xn--mnchen-3ya.de', 'ＥＸＡＭＰＬＥ.test', `${'a'.repeat(63)}.test`]) {
+    test(`${JSON.stringify(name)} is one`, () => assert.equal(isHostName(name), true));
+  }
+  const tooLong = Array.from({ length: 4 }, () => 'a'.repeat(63)).join('.');
+  for (const name of ['', '.', 'a..b', '.a', 'evil.example\0.good.test', '\\101vil.test', 'e\\vil.test', 'a b.test', 'a\tb.test', 'a\nb', 'é\0.test', `${'a'.repeat(64)}.test`, tooLong, 'a/b.test', 'a:b']) {
+    test(`${JSON.stringify(name)} is not`, () => assert.equal(isHostName(name), false));
+  }
 });

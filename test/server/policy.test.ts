@@ -240,6 +240,60 @@ describe('bounded name resolution in the server', () => {
   });
 });
 
+describe('names the rules and the resolver would read differently', () => {
+  let dns: DnsResponder;
+  let echo: EchoServer;
+  before(async () => {
+    // Every name "resolves" to the echo server: only the rules stand between a client and it.
+    dns = await startDnsResponder(() => ({ a: ['127.0.0.1'] }));
+    echo = await startEcho();
+  });
+  after(async () => { await dns.close(); await echo.close(); });
+
+  // c-ares stops at a NUL and reads "\DDD" (decimal) and "\c" as escapes: each of these would be looked up
+  // as a name the rules did not see (evil.example, evil.test).
+  const tricks = ['evil.example\0.good.test', 'evil.test\0.good.test', '\\101vil.good.test', 'e\\vil.good.test', 'a b.good.test', 'tab\t.good.test'];
+  for (const name of tricks) {
+    test(`${JSON.stringify(name)} is refused with a complete 05 04 before any lookup, whatever the rules allow`, T, async () => {
+      const resolver = createResolver({ servers: [dns.server], hostsFile: null, timeoutMs: 5000 });
+      const server = await startSocksServer({ resolver, policy: Policy.parse(['allow to=*.good.test', 'deny any']) });
+      const queries = dns.queries.length;
+      try {
+        const c = await server.client();
+        await greet(c);
+        c.socket.write(domainRequest(name, echo.port));
+        assert.deepEqual(await c.end(), hex('05 04 00 01 00000000 0000'));
+        assert.equal((await server.record(0)).outcome, 'upstream-unreachable');
+        assert.deepEqual(dns.queries.slice(queries), []);
+      } finally {
+        await server.close();
+        resolver.close();
+      }
+    });
+  }
+
+  test('the same over SOCKS4a: 5B, no lookup; a good name under the same rule is relayed', T, async () => {
+    const resolver = createResolver({ servers: [dns.server], hostsFile: null, timeoutMs: 5000 });
+    const server = await startSocksServer({ resolver, policy: Policy.parse(['allow to=*.good.test', 'deny any']) });
+    const queries = dns.queries.length;
+    try {
+      const bad = await server.client();
+      bad.socket.write(Buffer.concat([hex('04 01'), Buffer.from([echo.port >> 8, echo.port & 0xff]), hex('00000001 00'), Buffer.from('\\101vil.good.test\0')]));
+      assert.deepEqual(await bad.end(), hex('00 5b 0000 00000000'));
+      assert.deepEqual(dns.queries.slice(queries), []);
+      const good = await server.client();
+      await greet(good);
+      good.socket.write(domainRequest('_svc.ok.good.test', echo.port));
+      assert.equal((await good.take(10))[1], 0x00);
+      assert.ok(dns.queries.slice(queries).includes('A _svc.ok.good.test'), dns.queries.join(', '));
+      good.socket.destroy();
+    } finally {
+      await server.close();
+      resolver.close();
+    }
+  });
+});
+
 async function closeAndRecord(c: { socket: import('node:net').Socket; end(ms?: number): Promise<Buffer> }, server: Awaited<ReturnType<typeof startSocksServer>>): Promise<import('../../lib/server/types.ts').ConnectionRecord> {
   c.socket.end();
   await c.end();
