@@ -1,4 +1,5 @@
 import { AddressSet } from './address-set.ts';
+import { HostAddresses } from './host-addresses.ts';
 import { isHostName, nameKey } from './host-name.ts';
 import { IpKey } from './ip-key.ts';
 import { COMMAND_BITS, parseRule, VIA_DIRECT, type Destination, type PolicyCommand, type Rule, type Verdict } from './rule.ts';
@@ -39,6 +40,8 @@ const NOT_AN_ADDRESS = refuse('default: deny (not an IP address)');
 const UNSPECIFIED = refuse('default: deny unspecified (not a destination)');
 const LOOPBACK = refuse('default: deny loopback (non-loopback listener)');
 const LINK_LOCAL = refuse('default: deny link-local (non-loopback listener)');
+const THIS_HOST = refuse("default: deny this host's addresses (non-loopback listener)");
+const HOST_ADDRESSES = new HostAddresses();
 const ALLOW: Verdict = { allowed: true, rule: 'default: allow' };
 
 type Match = 'yes' | 'no' | 'maybe';
@@ -46,8 +49,9 @@ type Match = 'yes' | 'no' | 'maybe';
 /**
  * The destination and client policy (`--allow` / `--deny`): user rules in order, first match wins, around
  * fixed defaults — the unspecified address is refused before any rule (it is not a destination: Linux dials
- * 0.0.0.0 as the host itself); after the rules, a listener that is not loopback-only refuses loopback and
- * link-local (the proxy host's own services, the cloud metadata service); everything else is allowed,
+ * 0.0.0.0 as the host itself); after the rules, a listener that is not loopback-only refuses loopback,
+ * link-local and this host's own addresses (the proxy host's own services, the cloud metadata service, the
+ * proxy's own listeners); everything else is allowed,
  * private networks included, as reaching them is what a SOCKS server is for.
  *
  * check() runs per connection and per datagram: addresses are read into reused numeric keys and compared
@@ -59,14 +63,16 @@ export class Policy {
   private readonly client = new IpKey();
 
   private readonly rules: readonly Rule[];
+  private readonly hostAddresses: HostAddresses;
 
-  private constructor(rules: readonly Rule[]) {
+  private constructor(rules: readonly Rule[], hostAddresses: HostAddresses) {
     this.rules = rules;
+    this.hostAddresses = hostAddresses;
   }
 
   /** Each rule "allow …" or "deny …", in order; throws a usage error naming the first bad rule. */
-  static parse(rules: readonly string[]): Policy {
-    return new Policy(rules.map(parseRule));
+  static parse(rules: readonly string[], hostAddresses = HOST_ADDRESSES): Policy {
+    return new Policy(rules.map(parseRule), hostAddresses);
   }
 
   check(query: PolicyQuery, exposedListener: boolean): Verdict {
@@ -101,6 +107,7 @@ export class Policy {
     if (exposedListener) {
       if (SETS.loopback.has(dest)) return LOOPBACK;
       if (SETS['link-local'].has(dest)) return LINK_LOCAL;
+      if (this.hostAddresses.has(dest)) return THIS_HOST;
     }
     return ALLOW;
   }
@@ -154,7 +161,7 @@ export class Policy {
       ...this.rules.map((rule, i) => `rule ${i + 1}: ${rule.verdict.rule}`),
       ...(exposed
         ? [
-          `then deny ${describeSet('loopback')} and ${describeSet('link-local')}: the listener is not loopback-only (--allow a rule to open them)`,
+          `then deny ${describeSet('loopback')}, ${describeSet('link-local')} and this host's addresses (${this.hostAddresses.list().join(', ')}): the listener is not loopback-only (--allow a rule to open them)`,
           `then allow everything else, ${describeSet('private')} included (--deny private to refuse it)`,
         ]
         : ['then allow everything else: the listener is loopback-only']),

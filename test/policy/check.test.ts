@@ -3,12 +3,20 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import type { NetworkInterfaceInfo } from 'node:os';
+import { HostAddresses, type InterfaceReader } from '../../lib/policy/host-addresses.ts';
 import { Policy, type PolicyQuery, type RequestQuery } from '../../lib/policy/policy.ts';
 
 const base: PolicyQuery = { clientIp: '192.0.2.10', destIp: '198.51.100.7', destName: undefined, port: 443, command: 'connect', user: undefined };
 
+/** A machine whose interfaces have these addresses, as os.networkInterfaces() lists them. */
+function interfaces(...addresses: string[]): InterfaceReader {
+  return () => ({ eth0: addresses.map((address) => ({ address, family: address.includes(':') ? 'IPv6' : 'IPv4', internal: false }) as NetworkInterfaceInfo) });
+}
+const thisHost = new HostAddresses(interfaces('127.0.0.1', '203.0.113.5', '2001:db8:5::5'));
+
 function verdictOf(rules: readonly string[], query: Partial<PolicyQuery>, exposed = true): string {
-  const verdict = Policy.parse(rules).check({ ...base, ...query }, exposed);
+  const verdict = Policy.parse(rules, thisHost).check({ ...base, ...query }, exposed);
   // The rule text says which way it went; check the flag agrees with it.
   assert.equal(verdict.allowed, verdict.rule.startsWith('allow') || verdict.rule === 'default: allow', verdict.rule);
   return verdict.rule;
@@ -18,6 +26,7 @@ const ALLOWED = 'default: allow';
 const UNSPECIFIED = 'default: deny unspecified (not a destination)';
 const LOOPBACK = 'default: deny loopback (non-loopback listener)';
 const LINK_LOCAL = 'default: deny link-local (non-loopback listener)';
+const THIS_HOST = "default: deny this host's addresses (non-loopback listener)";
 
 describe('named sets, at their edges', () => {
   const members: Readonly<Record<string, { in: readonly string[]; out: readonly string[] }>> = {
@@ -249,13 +258,39 @@ describe('precheck', () => {
   });
 });
 
+describe("this host's own addresses", () => {
+  test('are refused on an exposed listener, in any spelling, and a rule can open them', () => {
+    assert.equal(verdictOf([], { destIp: '203.0.113.5' }), THIS_HOST);
+    assert.equal(verdictOf([], { destIp: '::ffff:203.0.113.5' }), THIS_HOST);
+    assert.equal(verdictOf([], { destIp: '2001:db8:5:0::5' }), THIS_HOST);
+    assert.equal(verdictOf([], { destIp: '203.0.113.6' }), ALLOWED);
+    assert.equal(verdictOf(['allow to=203.0.113.5 port=443'], { destIp: '203.0.113.5' }), 'allow to=203.0.113.5 port=443');
+    assert.equal(verdictOf([], { destIp: '203.0.113.5' }, false), ALLOWED);
+  });
+
+  test('are read again once 10 s have passed, not before', () => {
+    let now = 0;
+    let addresses = ['198.51.100.1'];
+    const host = new HostAddresses(() => interfaces(...addresses)(), () => now);
+    const policy = Policy.parse([], host);
+    const verdict = (destIp: string): string => policy.check({ ...base, destIp }, true).rule;
+    assert.equal(verdict('198.51.100.1'), THIS_HOST);
+    addresses = ['198.51.100.2'];
+    now = 9_999;
+    assert.equal(verdict('198.51.100.2'), ALLOWED);
+    now = 10_000;
+    assert.equal(verdict('198.51.100.2'), THIS_HOST);
+    assert.equal(verdict('198.51.100.1'), ALLOWED);
+  });
+});
+
 describe('summary', () => {
   test('exposed listener', () => {
-    assert.deepEqual(Policy.parse(['deny to=*.corp', 'allow loopback port=8080']).summary(true), [
+    assert.deepEqual(Policy.parse(['deny to=*.corp', 'allow loopback port=8080'], thisHost).summary(true), [
       'always deny unspecified (0.0.0.0/8, ::): not a destination',
       'rule 1: deny to=*.corp',
       'rule 2: allow loopback port=8080',
-      'then deny loopback (127.0.0.0/8, ::1) and link-local (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200): the listener is not loopback-only (--allow a rule to open them)',
+      "then deny loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200) and this host's addresses (127.0.0.1, 203.0.113.5, 2001:db8:5::5): the listener is not loopback-only (--allow a rule to open them)",
       'then allow everything else, private (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7) included (--deny private to refuse it)',
     ]);
   });
