@@ -308,13 +308,10 @@ export class UdpAssociation {
       if (where === 'upstream') return this.#sendThrough(target ?? { type: family === 4 ? 'ipv4' : 'ipv6', host, port }, payload);
       if (where !== 'direct') return this.#drop(where, payload.length);
     } else if (this.#options.allow && !this.#options.allow(host, port, name)) return this.#drop('rule', payload.length);
-    let socket = family === 4 ? this.#up4 : this.#up6;
-    if (socket === undefined) {
-      socket = this.#openUpstream(family === 4 ? 'udp4' : 'udp6');
-      if (family === 4) this.#up4 = socket;
-      else this.#up6 = socket;
-    }
-    if (socket === null) return this.#drop('send', payload.length);
+    if ((family === 4 ? this.#up4 : this.#up6) === undefined) this.#openUpstream(family === 4 ? 'udp4' : 'udp6');
+    // Read after opening: a bind that failed at once has set it to null.
+    const socket = family === 4 ? this.#up4 : this.#up6;
+    if (!socket) return this.#drop('send', payload.length);
     this.#active = true;
     this.counters.datagramsUp++;
     this.counters.bytesUp += payload.length;
@@ -371,12 +368,13 @@ export class UdpAssociation {
   };
 
   /** Bound (by the first send) to the wildcard address of its family: targets may be anywhere. */
-  #openUpstream(type: SocketType): UdpSocket {
+  #openUpstream(type: SocketType): void {
     const socket = createUdpSocket(type);
+    if (type === 'udp4') this.#up4 = socket;
+    else this.#up6 = socket;
     const egress = type === 'udp6' ? this.#options.egress?.ipv6 : this.#options.egress?.ipv4;
-    // dgram queues the sends made before this bind completes.
-    if (egress) socket.bind({ address: egress, port: 0 });
     socket.on('message', this.#onTargetDatagram);
+    // Before the bind: with a literal lookup, a bind that fails (an --egress this machine lost) emits at once.
     socket.on('error', (error) => {
       // Without IPv6, say, the implicit bind fails; later datagrams of that family are dropped ('send').
       this.#options.debug?.(`UDP: ${type} socket towards targets failed: ${error.message}`);
@@ -388,7 +386,8 @@ export class UdpAssociation {
         // not running
       }
     });
-    return socket;
+    // dgram queues the sends made before this bind completes.
+    if (egress) socket.bind({ address: egress, port: 0 });
   }
 
   readonly #onTargetDatagram = (msg: Buffer, rinfo: RemoteInfo): void => {

@@ -94,4 +94,24 @@ describe('UdpAssociation', () => {
     assert.ok(elapsed >= 190 && elapsed < 1000, `ended after ${elapsed} ms`);
     client.close();
   });
+
+  test('an --egress address this machine does not have drops the datagrams (send) instead of crashing the server', T, async () => {
+    const client = await TestUdp.bind('127.0.0.1');
+    const echo = await startUdpEcho();
+    // TEST-NET-2: on no interface of a test machine, so the bind towards targets fails (EADDRNOTAVAIL).
+    const association = await openUdpAssociation(options(client, { egress: { ipv4: '198.51.100.254', ipv6: undefined } }));
+    try {
+      const target: Address = { type: 'ipv4', host: '127.0.0.1', port: echo.port };
+      for (let i = 0; i < 100 && association.counters.drops.send === 0; i++) {
+        await client.send(wrap(target, `d${i}`), association.port, '127.0.0.1');
+        await sleep(10);
+      }
+      assert.ok(association.counters.drops.send > 0, 'the datagrams after the failed bind are dropped as send');
+      assert.equal(echo.received.length, 0);
+    } finally {
+      association.close('control-closed');
+      client.close();
+      echo.close();
+    }
+  });
 });
