@@ -12,3 +12,9 @@ export function safeText(text: string): string {
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
   });
 }
+
+/** Peer text as one space-separated word of a log line: safeText, and a space as \x20, so that a name cannot
+ * make fields of its own ("h up=9.9GiB" is not a byte count). */
+export function safeWord(text: string): string {
+  return safeText(text).replaceAll(' ', '\\x20');
+}

@@ -111,7 +111,7 @@ export class BoundedResolver implements ClosableResolver {
     if (key === '') return process.nextTick(callback, lookupError('ENOTFOUND', host, 'empty host name'), NO_ADDRESSES);
     // Not a host name (isHostName): no name server is asked, and the rules' reading of the name stays the one
     // that is looked up.
-    if (!isHostName(host)) return process.nextTick(callback, lookupError('ENOTFOUND', host, `${host.length > 64 ? `${host.slice(0, 61)}...` : host}: not a valid DNS name`), NO_ADDRESSES);
+    if (!isHostName(host)) return process.nextTick(callback, lookupError('ENOTFOUND', host, `${host}: not a valid DNS name`), NO_ADDRESSES);
     const local = this.#hosts?.get(key);
     if (local !== undefined && this.#wanted(local).length > 0) {
       this.#onLookup?.('hosts', undefined, 0);

@@ -1,4 +1,4 @@
-import { safeText } from '../safe-text.ts';
+import { safeText, safeWord } from '../safe-text.ts';
 import type { ConnectionRecord } from './types.ts';
 import type { UdpCounters } from './udp-association.ts';
 
@@ -20,6 +20,14 @@ function udpFields(udp: UdpCounters): string[] {
   return fields;
 }
 
+/** The result is our words, with spaces; where it quotes the name the client asked for (a lookup's error),
+ * that name is written as in the target field. */
+function resultText(record: ConnectionRecord): string {
+  const result = safeText(record.result || (record.ok ? 'ok' : 'failed'));
+  const host = record.target?.slice(0, record.target.lastIndexOf(':'));
+  return host?.includes(' ') ? result.replaceAll(safeText(host), safeWord(host)) : result;
+}
+
 /** One line per connection (per request on an HTTP keep-alive connection): when it was accepted (ISO 8601,
  * UTC), client (behind a load balancer, the one its PROXY header names; balancer= the load balancer),
  * protocol and command, target, result, bytes each way, duration. The user name is shown, the password never
@@ -31,11 +39,10 @@ export function formatConnectionRecord(record: ConnectionRecord): string {
     record.client,
     record.version === undefined ? '-' : record.version === 'http' ? 'http' : `socks${record.version}`,
     record.command ?? '-',
-    // A space in a name would make a field of its own.
-    record.target === undefined ? '-' : safeText(record.target).replaceAll(' ', '\\x20'),
+    record.target === undefined ? '-' : safeWord(record.target),
   ];
   if (record.user !== undefined) parts.push(`user="${safeText(record.user).replaceAll('"', '\\x22')}"`);
-  parts.push(safeText(record.result || (record.ok ? 'ok' : 'failed')));
+  parts.push(resultText(record));
   parts.push(`up=${formatBytes(record.bytesUp)}`, `down=${formatBytes(record.bytesDown)}`, formatDuration(record.durationMs));
   if (record.command === 'bind' && record.bound !== undefined) parts.push(`bound=${record.bound}`);
   if (record.peer !== undefined) parts.push(`peer=${record.peer}`);

@@ -8,7 +8,7 @@ import { decodeSocks4Request } from '../codec/socks4.ts';
 import { decodeGreeting, decodeRequest, encodeMethodSelection, encodeUserPassReply } from '../codec/socks5.ts';
 import { dialErrorText, dialUpstream, egressFor, type Dialed } from '../dial.ts';
 import { describeError, errnoCode, SocxError } from '../errors.ts';
-import { safeText } from '../safe-text.ts';
+import { safeText, safeWord } from '../safe-text.ts';
 import { closeAfterReply } from './close-after-reply.ts';
 import { HttpForward, type ForwardEnd, type ForwardHost } from './http-forward.ts';
 import { isHttpStart, readHttpRequest, type ForwardPlan } from './http-request.ts';
@@ -484,7 +484,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     record.command = command;
     this.#host.handshakeDone(this);
     if (config.onDebug) {
-      this.#debug(`${request.version === 'http' ? 'HTTP' : `SOCKS${request.version}`} ${command ?? `command 0x${request.command.toString(16)}`} ${safeText(record.target)}${request.user ? ` user ${safeText(request.user)}` : ''}`);
+      this.#debug(`${request.version === 'http' ? 'HTTP' : `SOCKS${request.version}`} ${command ?? `command 0x${request.command.toString(16)}`} ${safeWord(record.target)}${request.user ? ` user ${safeWord(request.user)}` : ''}`);
     }
     const handler = command === 'bind' || command === 'udp' ? config.commands[command] : undefined;
     if (command !== 'connect' && !handler) return this.#refuse(Reply.COMMAND_NOT_SUPPORTED, 'refused-command', replyName(Reply.COMMAND_NOT_SUPPORTED));
@@ -566,7 +566,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
       else if (verdict.allowed) return this.#dial(address, port, verdict);
       else refused ??= verdict;
     }
-    if (uncarried && !refused) return this.#refuse(Reply.ADDRESS_TYPE_NOT_SUPPORTED, 'upstream-unreachable', `${safeText(host)} has only IPv6 addresses, which a SOCKS4 upstream cannot carry`);
+    if (uncarried && !refused) return this.#refuse(Reply.ADDRESS_TYPE_NOT_SUPPORTED, 'upstream-unreachable', `${host} has only IPv6 addresses, which a SOCKS4 upstream cannot carry`);
     this.#refusedByRule(refused ?? { allowed: false, rule: 'default: deny (no address)' });
   }
 

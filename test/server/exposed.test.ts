@@ -243,6 +243,26 @@ describe('logs a client cannot forge', () => {
     }
   });
 
+  test('a name with spaces cannot forge fields in the result or the debug line: every space of it is \\x20', T, async () => {
+    const server = await startSocksServer();
+    try {
+      const c = await server.client();
+      await greet(c);
+      const name = 'h ok up=9.9GiB down=1B 1ms) (';
+      const bytes = Buffer.from(name);
+      c.socket.write(Buffer.concat([hex('05 01 00 03'), Buffer.from([bytes.length]), bytes, hex('0050')]));
+      assert.deepEqual(await c.end(5000), hex('05 04 00 01 00000000 0000'));
+      const line = formatConnectionRecord(await server.record(0));
+      const escaped = 'h\\x20ok\\x20up=9.9GiB\\x20down=1B\\x201ms)\\x20(';
+      assert.equal(line.split(' ').filter((field) => field.startsWith('up=')).length, 1, line);
+      assert.ok(line.includes(`socks5 connect ${escaped}:80 host unreachable (${escaped}: not a valid DNS name) up=0B down=0B `), line);
+      assert.ok(server.debug.some((entry) => entry.includes(`SOCKS5 connect ${escaped}:80`)), server.debug.join('|'));
+      assert.ok(server.debug.every((entry) => !entry.includes(name)), server.debug.join('|'));
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a SOCKS4 USERID with control characters is escaped in the log line and the debug line', T, async () => {
     const echo = await startEcho();
     const server = await startSocksServer();
