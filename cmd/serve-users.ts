@@ -37,7 +37,10 @@ function readUsersFile(path: string): Map<string, StoredPassword> {
   }
   warnIfShared(path, 'users file');
   try {
-    return parseUsers(text);
+    const users = parseUsers(text);
+    // Else the server would start with no login at all: an open proxy where one was asked for.
+    if (users.size === 0) throw usageError(`users file ${path} has no users (one user:password a line; socx hash-password makes hashed ones)`);
+    return users;
   } catch (error) {
     if (error instanceof UsersFileError) throw usageError(`users file ${path}, line ${error.line}: ${error.message}`);
     throw error;

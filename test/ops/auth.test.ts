@@ -115,6 +115,12 @@ describe('serve: where users come from', () => {
     assert.deepEqual([file.code, file.stderr], [2, `socx: config file ${config}, line 1: users: alice: empty password (RFC 1929 needs 1-255 bytes)\n`]);
   });
 
+  test('a users file with no users in it is an error, not a server without logins', () => {
+    const empty = files.write('no-users.txt', '# nobody yet\n\n');
+    const r = socxSource(['serve', '--check-config', '--users', empty]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [2, '', `socx: users file ${empty} has no users (one user:password a line; socx hash-password makes hashed ones)\n`]);
+  });
+
   test('a users file readable by group or others gets a warning; mode 600 does not', () => {
     const shared = files.write('shared-users.txt', 'alice:x\n', 0o644);
     const warned = socxSource(['serve', '--check-config', '--users', shared]);
