@@ -30,8 +30,8 @@ export function nameKey(name: string): string {
   return ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
 }
 
-/** A label as name servers and getaddrinfo read it literally. */
-const LABEL = /^[a-z0-9_-]{1,63}$/;
+/** Labels as name servers and getaddrinfo read them literally, dot-separated. */
+const LABELS = /^[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*$/;
 
 /**
  * Whether a destination name is read the same by the rules and by the resolver: in its ASCII form (nameKey),
@@ -42,7 +42,7 @@ const LABEL = /^[a-z0-9_-]{1,63}$/;
  */
 export function isHostName(name: string): boolean {
   const key = nameKey(name);
-  return key.length >= 1 && key.length <= 253 && key.split('.').every((label) => LABEL.test(label));
+  return key.length <= 253 && LABELS.test(key);
 }
 
 /**
