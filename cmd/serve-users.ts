@@ -25,6 +25,8 @@ export function loadUsers(raw: Record<string, unknown>, env: NodeJS.ProcessEnv):
     if (!credential) throw usageError(`${source} must be user:password, each 1-255 bytes (RFC 1929)`);
     users.set(credential.username, credential.password);
   }
+  // Else the server would start with no login at all: an open proxy where logins were asked for.
+  if (usersFile !== undefined && users.size === 0) throw usageError(`users file ${usersFile} has no users, and no other users are given (one user:password a line; socx hash-password makes hashed ones)`);
   return users;
 }
 
@@ -37,10 +39,7 @@ function readUsersFile(path: string): Map<string, StoredPassword> {
   }
   warnIfShared(path, 'users file');
   try {
-    const users = parseUsers(text);
-    // Else the server would start with no login at all: an open proxy where one was asked for.
-    if (users.size === 0) throw usageError(`users file ${path} has no users (one user:password a line; socx hash-password makes hashed ones)`);
-    return users;
+    return parseUsers(text);
   } catch (error) {
     if (error instanceof UsersFileError) throw usageError(`users file ${path}, line ${error.line}: ${error.message}`);
     throw error;

@@ -115,10 +115,11 @@ describe('serve: where users come from', () => {
     assert.deepEqual([file.code, file.stderr], [2, `socx: config file ${config}, line 1: users: alice: empty password (RFC 1929 needs 1-255 bytes)\n`]);
   });
 
-  test('a users file with no users in it is an error, not a server without logins', () => {
+  test('a users file with no users in it, and no other users, is an error, not a server without logins', () => {
     const empty = files.write('no-users.txt', '# nobody yet\n\n');
     const r = socxSource(['serve', '--check-config', '--users', empty]);
-    assert.deepEqual([r.code, r.stdout, r.stderr], [2, '', `socx: users file ${empty} has no users (one user:password a line; socx hash-password makes hashed ones)\n`]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [2, '', `socx: users file ${empty} has no users, and no other users are given (one user:password a line; socx hash-password makes hashed ones)\n`]);
+    assert.equal(socxSource(['serve', '--check-config', '--users', empty, '--auth', 'bob:pw']).code, 0);
   });
 
   test('a users file readable by group or others gets a warning; mode 600 does not', () => {
