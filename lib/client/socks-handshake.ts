@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { formatAddress, type Address } from '../codec/address.ts';
 import { AuthStatus, Command, type CommandName, hexByte, Method, methodName, Reply, replyName, Socks4Reply, socks4ReplyName } from '../codec/constants.ts';
+import { replyTo } from '../codec/decoded.ts';
 import { decodeSocks4Reply, encodeSocks4Request } from '../codec/socks4.ts';
 import { decodeMethodSelection, decodeReply, decodeUserPassReply, encodeGreeting, encodeRequest, encodeUserPassRequest } from '../codec/socks5.ts';
 import { SocxError, type Phase } from '../errors.ts';
@@ -24,8 +25,9 @@ export async function socks5Handshake(socket: Socket, reader: MessageReader, com
   const { proxy, trace } = hop;
   const offered: number[] = proxy.username === undefined ? [Method.NONE] : [Method.NONE, Method.USERPASS];
   trace?.(`> socks5 greeting methods=${offered.map(methodToken).join(',')}`);
-  socket.write(encodeGreeting({ methods: offered }));
-  const { method } = await reader.read(decodeMethodSelection, 'greeting');
+  const greeting = encodeGreeting({ methods: offered });
+  socket.write(greeting);
+  const { method } = await reader.read(replyTo(greeting, 'SOCKS5 greeting', decodeMethodSelection), 'greeting');
   trace?.(`< socks5 method ${methodToken(method)}`);
   if (method === Method.NO_ACCEPTABLE) {
     const hint = proxy.username === undefined ? ` (it may require a username and password: ${hop.count === 1 ? '-U user:pass' : 'user:pass@ in its URL'})` : '';
@@ -52,8 +54,9 @@ export async function socks5Handshake(socket: Socket, reader: MessageReader, com
 export async function socks4Request(socket: Socket, reader: MessageReader, command: CommandName, target: Address, hop: Hop & { proxy: SocksProxy }): Promise<Address> {
   const userId = hop.proxy.username ?? '';
   hop.trace?.(`> socks4 ${commandWords[command]} ${traceAddress(target)}${userId === '' ? '' : ` user=${safeText(userId)}`}`);
-  socket.write(encodeSocks4Request({ command: commandCodes[command], address: target, userId }));
-  return checkSocks4Reply(await reader.read(decodeSocks4Reply, 'request'), 'request', hop);
+  const request = encodeSocks4Request({ command: commandCodes[command], address: target, userId });
+  socket.write(request);
+  return checkSocks4Reply(await reader.read(replyTo(request, 'SOCKS4 request', decodeSocks4Reply), 'request'), 'request', hop);
 }
 
 export function checkSocks5Reply(reply: { reply: number; address: Address }, phase: Phase, hop: Hop): Address {

@@ -13,6 +13,8 @@ export type CodecErrorCode =
   | 'bad-reserved'
   | 'bad-syntax'
   | 'too-long'
+  // Our own message came back: an echo service, not a SOCKS server
+  | 'echo'
   // PROXY protocol headers
   | 'bad-signature'
   | 'bad-command';
@@ -32,4 +34,19 @@ export function need<T>(bytes: number): Decoded<T> {
 
 export function done<T>(value: T, length: number): Decoded<T> {
   return { done: true, value, length };
+}
+
+/** The decoder for the answer to `sent`, the first message of a handshake: bytes that begin with all of `sent`
+ * are that message coming back (an echo service, not a SOCKS server), whatever `decode` would make of them —
+ * an echoed `05 01 00` reads as "GSSAPI chosen", an echoed SOCKS4 request as a reply with code 1. Only for a
+ * message whose answer is shorter than it and is followed by nothing until we speak again, so that no real
+ * answer can match: the SOCKS5 greeting (2 bytes back, RFC 1928 §3) and the SOCKS4 request (8 bytes back,
+ * with data behind them only after a grant, whose CD 0x5A no request has). */
+export function replyTo<T>(sent: Uint8Array, what: string, decode: Decoder<T>): Decoder<T> {
+  return (buf, offset = 0) => {
+    if (buf.length - offset >= sent.length && Buffer.compare(buf.subarray(offset, offset + sent.length), sent) === 0) {
+      throw new CodecError('echo', `the ${what} came back unchanged, as from an echo service`);
+    }
+    return decode(buf, offset);
+  };
 }

@@ -72,7 +72,8 @@ export function encodeSocks4Request(request: Socks4Request): Buffer {
 
 export function decodeSocks4Reply(buf: Uint8Array, offset = 0): Decoded<Socks4Reply> {
   if (buf.length < offset + 8) return need(offset + 8 - buf.length);
-  // The reply's VN is 0; some servers send 4, which clients (curl included) accept.
+  // The reply's VN is 0; some servers send 4, which Java's SocksSocketImpl accepts (curl does not). An echo of
+  // our request also starts with 4: `replyTo` tells that apart by the whole request coming back.
   if (buf[offset] !== 0 && buf[offset] !== Version.SOCKS4) {
     throw new CodecError('bad-version', `SOCKS4 reply: expected version 0, got ${buf[offset]}`);
   }

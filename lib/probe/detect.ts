@@ -5,7 +5,7 @@ import type { Trace } from '../client/hop.ts';
 import { methodToken } from '../client/socks-handshake.ts';
 import { safeText } from '../safe-text.ts';
 import { decodeHttpResponseHead, encodeHttpRequestHead } from '../codec/http-head.ts';
-import { done, need, type Decoded } from '../codec/decoded.ts';
+import { done, need, replyTo, type Decoded } from '../codec/decoded.ts';
 import { decodeMethodSelection, decodeUserPassReply, encodeGreeting, encodeUserPassRequest } from '../codec/socks5.ts';
 import { dialTcp, type Dial } from '../dial.ts';
 import { SocxError, describeError, errnoCode, socketErrorText } from '../errors.ts';
@@ -77,8 +77,9 @@ export async function offerMethod(method: number, { proxy, timeoutMs, dial = dia
   try {
     const clock = startClock();
     trace?.(`> socks5 greeting methods=${methodToken(method)}`);
-    socket.write(encodeGreeting({ methods: [method] }));
-    const answer = await reader.read(decodeFirstAnswer, 'greeting');
+    const greeting = encodeGreeting({ methods: [method] });
+    socket.write(greeting);
+    const answer = await reader.read(replyTo(greeting, 'SOCKS5 greeting', decodeFirstAnswer), 'greeting');
     const latencyMs = elapsedMs(clock);
     if (answer.type === 'http') {
       trace?.('< http (an HTTP status line)');

@@ -177,6 +177,17 @@ describe('socx connect: odd replies', () => {
     });
   });
 
+  test('a TCP echo server: exit 1, "came back unchanged", for SOCKS5 with and without credentials and for SOCKS4', T, async () => {
+    await withRogue((peer) => { peer.socket.on('data', (chunk: Buffer) => peer.socket.write(chunk)); }, async (rogue) => {
+      for (const proxy of [url(rogue), `socks5h://alice:s3cret@127.0.0.1:${rogue.port}`, `socks4://127.0.0.1:${rogue.port}`]) {
+        const r = await runSocx(['connect', '-x', proxy, ...TARGET], { env: NO_PROXY_ENV });
+        assert.equal(r.code, 1, describeRun(r));
+        const [scheme, what] = proxy.startsWith('socks4') ? ['socks4', 'SOCKS4 request'] : ['socks5h', 'SOCKS5 greeting'];
+        assert.equal(r.stderr, `socx: ${scheme}://127.0.0.1:${rogue.port} does not speak ${scheme === 'socks4' ? 'SOCKS4' : 'SOCKS5'} as expected: the ${what} came back unchanged, as from an echo service\n`);
+      }
+    });
+  });
+
   test('an HTTP server: exit 1, "answered HTTP, not SOCKS"', T, async () => {
     const server = http.createServer((_, res) => res.end('hello'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

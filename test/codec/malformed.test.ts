@@ -4,7 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readAddress } from '../../lib/codec/address.ts';
-import { CodecError, type CodecErrorCode, type Decoded } from '../../lib/codec/decoded.ts';
+import { CodecError, replyTo, type CodecErrorCode, type Decoded } from '../../lib/codec/decoded.ts';
 import {
   decodeGreeting, decodeMethodSelection, decodeReply, decodeRequest, decodeUdpDatagram, decodeUserPassReply,
   decodeUserPassRequest, encodeGreeting, encodeRequest, encodeUdpDatagram, encodeUserPassRequest,
@@ -109,6 +109,31 @@ describe('wrong version → bad-version', () => {
   test('a SOCKS4 reply with VN 4 (sent by some servers) is accepted', () => {
     const r = decodeSocks4Reply(bytes('04 5a 0050 01020304'));
     assert.deepStrictEqual(r, { done: true, value: { reply: 0x5a, port: 80, host: '1.2.3.4' }, length: 8 });
+  });
+});
+
+describe('our own first message coming back → echo', () => {
+  const greeting = bytes('05 01 01');
+  const socks4 = bytes('04 01 0050 7f000001 00');
+  const toGreeting = replyTo(greeting, 'SOCKS5 greeting', decodeMethodSelection);
+  const toSocks4 = replyTo(socks4, 'SOCKS4 request', decodeSocks4Reply);
+
+  test('the greeting or the SOCKS4 request echoed whole, alone or with more behind it, at an offset', () => {
+    for (const [decode, sent] of [[toGreeting, greeting], [toSocks4, socks4]] as const) {
+      assert.throws(() => decode(Buffer.concat([sent, bytes('00 01 02')])), isCodecError('echo'));
+      assert.throws(() => decode(Buffer.concat([bytes('ff ff'), sent]), 2), isCodecError('echo'));
+    }
+    assert.throws(() => toGreeting(greeting), { name: 'CodecError', code: 'echo', message: 'the SOCKS5 greeting came back unchanged, as from an echo service' });
+    assert.throws(() => toSocks4(socks4), { name: 'CodecError', code: 'echo', message: 'the SOCKS4 request came back unchanged, as from an echo service' });
+  });
+
+  test('real answers still decode: a VN 4 grant with data behind it, a refusal; a split echo is not caught', () => {
+    assert.deepStrictEqual(toSocks4(bytes('04 5a 0050 7f000001 00')), { done: true, value: { reply: 0x5a, port: 80, host: '127.0.0.1' }, length: 8 });
+    assert.deepStrictEqual(toSocks4(bytes('00 5b 0000 00000000')), { done: true, value: { reply: 0x5b, port: 0, host: '0.0.0.0' }, length: 8 });
+    // Only the whole message is the tell: the first bytes of an echo, when TCP splits it, read as an answer
+    // (of which the client then makes a protocol error or a refusal).
+    assert.deepStrictEqual(toGreeting(bytes('05 01')), { done: true, value: { method: 1 }, length: 2 });
+    assert.deepStrictEqual(toSocks4(bytes('04 01 0050 7f000001')), { done: true, value: { reply: 1, port: 80, host: '127.0.0.1' }, length: 8 });
   });
 });
 

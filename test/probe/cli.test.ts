@@ -9,7 +9,7 @@ import { closedPort } from '../helpers/net.ts';
 import { Cleanup, describeRun, runSocx, startSocxServe, type SocxServer } from '../interop/socx.ts';
 import type { ProbeReport } from '../../lib/probe/report.ts';
 import { PROBE_ENV as ENV, probeJson } from './run-probe.ts';
-import { startClosingAtOnce, startPatientHttp, startSilent, startYesMan } from './fakes.ts';
+import { startClosingAtOnce, startEcho, startPatientHttp, startSilent, startYesMan } from './fakes.ts';
 
 const T = { timeout: 60_000 };
 
@@ -231,6 +231,28 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
     assert.equal(json.kind, 'closed-at-once');
     assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
     assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+  });
+
+  test('a TCP echo server: not SOCKS, though its echoes of the greeting and the SOCKS4 request look like answers; exit 1', T, async () => {
+    const echo = cleanup.add(await startEcho());
+    const { json } = await probeJson([`socks5h://127.0.0.1:${echo.port}`], 1);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'other');
+    assert.equal(json.reason, 'the SOCKS5 greeting came back unchanged, as from an echo service');
+    assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
+    assert.deepEqual(json.methods, { none: false, gssapi: false, userpass: false });
+    assert.equal(json.auth, 'not-tested');
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+    assert.equal(json.latencyMs, null);
+    assert.deepEqual(json.details.socks4, { status: 'refused', reason: `socks4://127.0.0.1:${echo.port} does not speak SOCKS4 as expected: the SOCKS4 request came back unchanged, as from an echo service` });
+    assert.deepEqual(json.findings, []);
+    assert.equal(json.verdict, 'not a SOCKS proxy: the SOCKS5 greeting came back unchanged, as from an echo service');
+    const table = await runSocx(['probe', '--wide', `socks5h://127.0.0.1:${echo.port}`], { env: ENV });
+    assert.equal(table.code, 1, describeRun(table));
+    assert.equal(table.stderr, '');
+    assert.match(table.stdout.toString(), /\n│ Speaks SOCKS +│ no +│ other: the SOCKS5 greeting came back unchanged, as from an echo service +│\n└/);
+    assert.match(table.stdout.toString(), /\nnot a SOCKS proxy: the SOCKS5 greeting came back unchanged, as from an echo service\n$/);
   });
 
   test('a fake that says yes to everything and connects nowhere: the data round trip catches it', T, async () => {
