@@ -124,7 +124,7 @@ export function probeGrid(report: ProbeReport): Grid {
 function httpRows(report: ProbeReport, http: HttpProxyFindings): string[][] {
   const { required, schemes } = http.auth;
   return [
-    ['HTTP proxy', 'yes', http.server ?? ''],
+    ['HTTP proxy', yesNo(isHttpProxy(report)), http.server ?? ''],
     ['HTTP CONNECT', http.connect, httpDetail(http.details.connect, report.target && `to ${report.target}`)],
     ['HTTP forwarding', http.forward, httpDetail(http.details.forward)],
     ['Proxy auth', required ? 'required' : 'not required', required ? `407, Proxy-Authenticate: ${schemes.join(', ') || 'none'}` : ''],
@@ -194,7 +194,7 @@ export function failedChecks(report: ProbeReport, names: readonly FailOnCheck[])
     reachable: report.reachable,
     proxy: isProxy(report),
     socks: report.speaksSocks,
-    http: report.kind === 'http-proxy',
+    http: isHttpProxy(report),
     forward: report.http?.forward === 'ok',
     socks5: report.versions.socks5,
     socks4: report.versions.socks4,
@@ -209,6 +209,12 @@ export function failedChecks(report: ProbeReport, names: readonly FailOnCheck[])
     warnings: report.findings.length === 0,
   };
   return names.filter((name) => !passed[name]);
+}
+
+/** The "HTTP proxy" row and `--fail-on http`: an HTTP proxy alone, or beside SOCKS on the same port (socx
+ * serve, gost). A web server that is no proxy has `http` findings too, and is not one. */
+export function isHttpProxy(report: Verdictless): boolean {
+  return report.kind === 'http-proxy' || (report.speaksSocks && report.http !== undefined);
 }
 
 /** An endpoint `socx probe` can talk to as a proxy: exit 0. */

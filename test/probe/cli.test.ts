@@ -289,6 +289,19 @@ describe('socx probe: table and usage', () => {
     assert.equal(ok.code, 0, describeRun(ok));
   });
 
+  test('--fail-on http: passes against socx serve (SOCKS and an HTTP proxy on one port), fails with --no-http', T, async () => {
+    const served = cleanup.add(await startSocxServe());
+    const ok = await runSocx(['probe', served.authority, '--wide', '--fail-on', 'http'], { env: ENV });
+    assert.equal(ok.code, 0, describeRun(ok));
+    assert.equal(ok.stderr, '');
+    assert.match(ok.stdout.toString(), /\n│ HTTP proxy +│ yes +│/);
+    const socksOnly = cleanup.add(await startSocxServe(['--no-http']));
+    const failed = await runSocx(['probe', socksOnly.authority, '--fail-on', 'http'], { env: ENV });
+    assert.equal(failed.code, 1, describeRun(failed));
+    assert.equal(failed.stderr, 'socx: --fail-on: http did not pass\n');
+    assert.doesNotMatch(failed.stdout.toString(), /HTTP proxy/);
+  });
+
   test('repeated hints collapse into one note under the table', T, async () => {
     const authed = cleanup.add(await startSocxServe(['--auth', 'alice:s3cret']));
     const r = await runSocx(['probe', authed.authority, '--wide'], { env: ENV });

@@ -86,6 +86,21 @@ describe('verdict, table and the open-proxy rule', () => {
     assert.deepEqual(failedChecks({ ...base, auth: 'not-tested' }, ['auth']), ['auth']);
   });
 
+  test('--fail-on http passes where the "HTTP proxy" row says yes: beside SOCKS or alone, not for a web server', () => {
+    const http = { connect: 'ok', forward: 'ok', auth: { required: false, schemes: [], credentials: 'not-tested' }, details: { connect: { status: 'ok' }, forward: { status: 'ok' } } };
+    const httpRow = (report: ProbeReport): string | undefined => probeGrid(report).rows.find((row) => row[0] === 'HTTP proxy')?.join(' | ');
+    const beside = { ...base, http } as unknown as ProbeReport;
+    assert.deepEqual(failedChecks(beside, ['http']), []);
+    assert.equal(httpRow(beside), 'HTTP proxy | yes | ');
+    assert.deepEqual(failedChecks(base, ['http']), ['http']);
+    const alone = { ...base, speaksSocks: false, kind: 'http-proxy', http } as unknown as ProbeReport;
+    assert.deepEqual(failedChecks(alone, ['http']), []);
+    assert.equal(httpRow(alone), 'HTTP proxy | yes | ');
+    const webServer = { ...base, speaksSocks: false, kind: 'http', http: { ...http, connect: 'refused', forward: 'refused' } } as unknown as ProbeReport;
+    assert.deepEqual(failedChecks(webServer, ['http']), ['http']);
+    assert.equal(httpRow(webServer), 'HTTP proxy | no | ');
+  });
+
   test('the verdict names versions, auth, what works, what not, and counts warnings', () => {
     assert.equal(verdictFor(base), 'SOCKS5, SOCKS4 (username/password accepted); CONNECT works; BIND refused; UDP untested; 1 warning');
     assert.equal(verdictFor({ ...base, reachable: false, reason: 'nothing listens' }), 'unreachable: nothing listens');
