@@ -153,6 +153,7 @@ export async function checkHttp({ proxy, timeoutMs, dial = dialTcp, trace }: Ste
 function dialFailure(error: unknown, proxy: ProxyConfig, timeoutMs: number): GreetingOutcome {
   const where = formatAddress(proxy);
   if (errnoCode(error) === 'ECONNREFUSED') return { kind: 'refused', reason: `nothing listens on ${where} (connection refused)` };
+  if (isReset(error)) return resetAtOnce(undefined);
   if (error instanceof SocxError && error.hop !== undefined) return { kind: 'unreachable', reason: `${where} is not reachable through the chain: ${describeError(error)}` };
   if (error instanceof SocxError && error.code === 'timeout') return { kind: 'unreachable', reason: `${where} did not accept a TCP connection within ${timeoutMs} ms` };
   return { kind: 'unreachable', reason: `cannot connect to ${where}: ${errorText(error)}` };
@@ -162,13 +163,29 @@ function readFailure(error: unknown, timeoutMs: number, localAddress: string | u
   if (error instanceof SocxError && error.code === 'timeout') {
     return { kind: 'silent', reason: `it accepted the connection but sent nothing within ${timeoutMs} ms`, localAddress };
   }
-  if (error instanceof SocxError && (error.code === 'proxy-closed' || (error.code === 'network' && errnoCode(error.cause) === 'ECONNRESET'))) {
+  if (error instanceof SocxError && error.code === 'network' && isReset(error.cause)) return resetAtOnce(localAddress);
+  if (error instanceof SocxError && error.code === 'proxy-closed') {
     return { kind: 'closed-at-once', reason: 'it closed the connection without answering', localAddress };
   }
   return { kind: 'other', reason: errorText(error), localAddress };
 }
 
+/** The server reset the connection (a write after it did fails with EPIPE instead). */
+function isReset(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+/** A reset before any answer: the TCP connection was accepted (a port nobody listens on refuses it), then
+ * dropped at once, as a server limiting connections per client address does. Whether the reset came before
+ * Node saw the connect complete or after depends on timing, so both read the same. */
+function resetAtOnce(localAddress: string | undefined): GreetingOutcome {
+  return { kind: 'closed-at-once', reason: `${socketErrorText('ECONNRESET')} by the server right after accepting, before any answer (as a limit on connections per client address does)`, localAddress };
+}
+
+/** A failure in words: a socket error's from the one errno mapping, never Node's "connect ECONNRESET 1.2.3.4:5". */
 export function errorText(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return socketErrorText(errnoCode(error));
+  const code = errnoCode(error);
+  if (code === undefined && error instanceof Error) return error.message;
+  return socketErrorText(code);
 }

@@ -36,7 +36,7 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
   // Every connection to the proxy, the probe's raw ones and the clients', goes through the same dial.
   const dial = via ? chainDial(via) : undefined;
   const contact = await reach({ proxy, timeoutMs, dial });
-  if ('kind' in contact) return unreachable(options, contact);
+  if ('kind' in contact) return unprobed(options, contact);
   const targets = await startTargets(canonicalIp(contact.localAddress));
   try {
     const reached = { ...options, dial };
@@ -216,10 +216,13 @@ function commandClient(client: ClientOptions, socks5: boolean, socks4Works: bool
   return { reason: authReason ?? 'SOCKS5 authentication did not succeed' };
 }
 
-function unreachable(options: ProbeOptions, first: GreetingOutcome): ProbeReport {
+/** No connection to probe over: none at all (refused, unreachable), or one the server reset as soon as it
+ * accepted it, which is reachable. */
+function unprobed(options: ProbeOptions, first: GreetingOutcome): ProbeReport {
   const no = { status: 'untested' as const, reason: first.reason ?? 'unreachable' };
+  const reachable = first.kind === 'closed-at-once';
   return finish({
-    ...hops(options), reachable: false, speaksSocks: false, kind: first.kind === 'refused' ? 'refused' : 'unreachable', reason: first.reason,
+    ...hops(options), reachable, speaksSocks: false, kind: reachable || first.kind === 'refused' ? first.kind : 'unreachable', reason: first.reason,
     versions: { socks4: false, socks4a: false, socks5: false }, methods: { none: false, gssapi: false, userpass: false }, auth: 'not-tested',
     details: { connect: no, bind: no, udp: no, socks4: no, socks4a: no, ipv4: no, ipv6: no, domain: no }, findings: [], latencyMs: null,
   });

@@ -9,7 +9,7 @@ import { closedPort } from '../helpers/net.ts';
 import { Cleanup, describeRun, runSocx, startSocxServe, type SocxServer } from '../interop/socx.ts';
 import type { ProbeReport } from '../../lib/probe/report.ts';
 import { PROBE_ENV as ENV, probeJson } from './run-probe.ts';
-import { startClosingAtOnce, startEcho, startPatientHttp, startSilent, startYesMan } from './fakes.ts';
+import { startClosingAtOnce, startEcho, startPatientHttp, startResettingAtOnce, startSilent, startYesMan } from './fakes.ts';
 
 const T = { timeout: 60_000 };
 
@@ -231,6 +231,25 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
     assert.equal(json.kind, 'closed-at-once');
     assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
     assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+  });
+
+  test('a port that resets every connection as it accepts it (a per-address limit): reachable, kind closed-at-once, the reset in words', T, async () => {
+    const resetting = cleanup.add(await startResettingAtOnce());
+    const reason = 'connection reset by the server right after accepting, before any answer (as a limit on connections per client address does)';
+    const { json } = await probeJson([`127.0.0.1:${resetting.port}`], 1);
+    assert.equal(json.reachable, true);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'closed-at-once');
+    assert.equal(json.reason, reason);
+    assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
+    assert.deepEqual(json.commands, { connect: 'untested', bind: 'untested', udp: 'untested' });
+    assert.equal(json.verdict, `not a SOCKS proxy: ${reason}`);
+    const table = await runSocx(['probe', '--wide', `127.0.0.1:${resetting.port}`], { env: ENV });
+    assert.equal(table.code, 1, describeRun(table));
+    const out = table.stdout.toString();
+    assert.match(out, new RegExp(`\\n│ Reachable +│ yes +│ socks5h://127\\.0\\.0\\.1:${resetting.port} +│\\n`));
+    assert.ok(out.includes(`│ closed-at-once: ${reason} │\n`), out);
+    assert.doesNotMatch(out, /ECONNRESET|unreachable/);
   });
 
   test('a TCP echo server: not SOCKS, though its echoes of the greeting and the SOCKS4 request look like answers; exit 1', T, async () => {

@@ -1,5 +1,5 @@
 /** Endpoints that are not (good) SOCKS proxies, for `socx probe` to tell apart: one that never answers, one that
- * closes at once, an echo, one that says yes to everything without connecting anywhere, and one that cuts its error
+ * closes at once, one that resets at once, an echo, one that says yes to everything without connecting anywhere, and one that cuts its error
  * replies short. Each tracks its sockets and closes them on stop. */
 
 import { createServer, type Server, type Socket } from 'node:net';
@@ -38,6 +38,11 @@ export function startSilent(): Promise<Fake> {
 /** Accepts and closes at once. */
 export function startClosingAtOnce(): Promise<Fake> {
   return startFake((socket) => socket.destroy());
+}
+
+/** Accepts and resets at once (RST, not FIN), as a server at its per-address connection limit does. */
+export function startResettingAtOnce(): Promise<Fake> {
+  return startFake((socket) => socket.resetAndDestroy());
 }
 
 /** Sends back every byte it gets: TCP echo (RFC 862), which no reply decoder may take for a SOCKS server. */

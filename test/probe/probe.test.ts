@@ -5,7 +5,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
-import { decodeFirstAnswer } from '../../lib/probe/detect.ts';
+import { decodeFirstAnswer, errorText } from '../../lib/probe/detect.ts';
 import { openProxyFinding, probe } from '../../lib/probe/probe.ts';
 import { probeGrid, verdictFor, type ProbeReport } from '../../lib/probe/report.ts';
 import { hex } from '../helpers/net.ts';
@@ -55,6 +55,12 @@ describe('bytes from a peer', () => {
     assert.equal(escapeText('a b~'), 'a b~');
     assert.equal(escapeText('x\x1b[2J\x07\ty\u00e9'), 'x\\x1b[2J\\x07\\ty\\xe9');
   });
+});
+
+test('errorText: a socket error in the words of the errno mapping, not Node\'s message', () => {
+  const reset = Object.assign(new Error('connect ECONNRESET 127.0.0.1:1080'), { code: 'ECONNRESET', errno: -104, syscall: 'connect' });
+  assert.equal(errorText(reset), 'connection reset');
+  assert.equal(errorText(new Error('plain words')), 'plain words');
 });
 
 describe('verdict, table and the open-proxy rule', () => {
