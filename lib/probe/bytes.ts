@@ -1,6 +1,8 @@
 /** How the probe shows bytes a peer sent: everything here is peer-controlled, so nothing reaches a terminal
  * unescaped. */
 
+import { safeText } from '../safe-text.ts';
+
 /** "05 ff 00": at most `max` bytes, then "…". */
 export function hexBytes(bytes: Uint8Array, max = 64): string {
   const shown = Buffer.from(bytes.subarray(0, max)).toString('hex').replace(/(..)(?!$)/g, '$1 ');
@@ -22,19 +24,21 @@ export function escapeText(text: string): string {
   });
 }
 
-/** A banner ("SSH-2.0-OpenSSH_9.2\r\n") as quoted, escaped text when it starts with printable ASCII (tabs
- * allowed): its first line, and a count of what follows; else hex. */
+/** A banner ("SSH-2.0-OpenSSH_9.2\r\n") as quoted text when it starts as text: its first line (up to `max`
+ * bytes), every control character in it escaped by safeText, and a count of what follows; else hex. */
 export function showBytes(bytes: Uint8Array, max = 64): string {
   const head = bytes.subarray(0, max);
-  // The first line: a banner says what it is there.
-  let text = 0;
-  while (text < head.length && isPrintable(head[text] ?? 0)) if (head[text++] === 0x0a) break;
-  // A few printable bytes may be chance (a SOCKS4 reply's port); a banner is a line or more.
-  if (text < 4 && text < bytes.length) return hexBytes(bytes, 16);
-  const rest = bytes.length - text;
-  return `"${escapeText(Buffer.from(head.subarray(0, text)).toString('latin1'))}"${rest > 0 ? ` and ${rest} more bytes` : ''}`;
+  // A few printable bytes may be chance (a SOCKS4 reply's port); a banner starts with a word or more.
+  if (!startsAsText(head)) return hexBytes(bytes, 16);
+  const newline = head.indexOf(0x0a);
+  const line = newline < 0 ? head : head.subarray(0, newline + 1);
+  const rest = bytes.length - line.length;
+  return `"${safeText(Buffer.from(line).toString('utf8'))}"${rest > 0 ? ` and ${rest} more bytes` : ''}`;
 }
 
-function isPrintable(byte: number): boolean {
-  return (byte >= 0x20 && byte <= 0x7e) || byte === 0x0d || byte === 0x0a || byte === 0x09;
+const TEXT_START = 4;
+
+/** The first TEXT_START bytes (all of them, when fewer) are printable ASCII or tabs and line ends. */
+function startsAsText(bytes: Uint8Array): boolean {
+  return bytes.subarray(0, TEXT_START).every((byte) => (byte >= 0x20 && byte <= 0x7e) || byte === 0x09 || byte === 0x0d || byte === 0x0a);
 }

@@ -194,7 +194,7 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
     const { json } = await probeJson([`${sshd.host}:${sshd.port}`], 1);
     assert.equal(json.speaksSocks, false);
     assert.equal(json.kind, 'other');
-    assert.match(json.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_[^"]*\\r\\n"/);
+    assert.match(json.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_[^"\\]*\\x0d\\x0a"/);
   });
 
   test('a closed port: reachable false, kind refused, exit 1 with the JSON printed', T, async () => {

@@ -45,9 +45,13 @@ describe('decodeFirstAnswer', () => {
 });
 
 describe('bytes from a peer', () => {
-  test('a printable banner is quoted text with line ends escaped; anything else is hex', () => {
-    assert.equal(showBytes(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')), '"SSH-2.0-OpenSSH_9.2\\r\\n"');
-    assert.equal(showBytes(Buffer.from('SSH-2.0-X\r\n\x05\xff', 'latin1')), '"SSH-2.0-X\\r\\n" and 2 more bytes');
+  test('a banner is its first line as quoted text, control characters escaped; anything else is hex', () => {
+    assert.equal(showBytes(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')), '"SSH-2.0-OpenSSH_9.2\\x0d\\x0a"');
+    assert.equal(showBytes(Buffer.from('SSH-2.0-X\r\n\x05\xff', 'latin1')), '"SSH-2.0-X\\x0d\\x0a" and 2 more bytes');
+    // A control character inside the line is escaped, not the end of the text.
+    assert.equal(showBytes(Buffer.from('SSH-2.0-OpenSSH_9\x1b[2J\x00.2\r\nnext', 'latin1')), '"SSH-2.0-OpenSSH_9\\x1b[2J\\x00.2\\x0d\\x0a" and 4 more bytes');
+    assert.equal(showBytes(Buffer.from('220 caf\u00e9 \u202e\\ ready')), '"220 caf\u00e9 \\u{202e}\\\\ ready"');
+    assert.equal(showBytes(Buffer.from('A'.repeat(70))), `"${'A'.repeat(64)}" and 6 more bytes`);
     assert.equal(showBytes(Buffer.from('\x1b[31mEVIL\r\n')), '1b 5b 33 31 6d 45 56 49 4c 0d 0a');
     assert.equal(showBytes(hex('005b000000000000')), '00 5b 00 00 00 00 00 00');
   });
@@ -218,7 +222,16 @@ describe('probe() in process', () => {
     assert.equal(report.speaksSocks, false);
     assert.equal(report.kind, 'other');
     // Its 05 ff may come in the same read as the banner.
-    assert.match(report.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_9\.2p1 Debian\\r\\n"( and 2 more bytes)?$/);
+    assert.match(report.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_9\.2p1 Debian\\x0d\\x0a"( and 2 more bytes)?$/);
+  });
+
+  test('a banner with control characters in its line: the whole line, escaped, in the reason and the table', T, async () => {
+    const fake = await startScripted({ choose: () => Method.NO_ACCEPTABLE, banner: Buffer.from('SSH-2.0-OpenSSH_9\x1b]0;pwned\x07.6p1\r\n', 'latin1') });
+    stops.push(() => fake.stop());
+    const report = await probe({ proxy: parseProxyUrl(`127.0.0.1:${fake.port}`), timeoutMs: 1000 });
+    assert.match(report.reason ?? '', /^it answered the SOCKS5 greeting with "SSH-2\.0-OpenSSH_9\\x1b\]0;pwned\\x07\.6p1\\x0d\\x0a"( and 2 more bytes)?$/);
+    const row = probeGrid(report).rows.find((cells) => cells[0] === 'Speaks SOCKS');
+    assert.ok(row?.[2]?.startsWith('other: it answered the SOCKS5 greeting with "SSH-2.0-OpenSSH_9\\x1b]0;pwned\\x07.6p1\\x0d\\x0a"'), row?.join(' | '));
   });
 });
 
