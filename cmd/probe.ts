@@ -9,7 +9,7 @@ import { conformanceGrid, conformanceSummary } from '../lib/probe/conformance-re
 import { durationOption, flagOption, listOption, MINUTE, stringOption } from './options.ts';
 import { printError } from './output.ts';
 import { fitLine, renderGrid, stdoutShape } from './probe-table.ts';
-import { DEFAULT_PROXY, parseProxyOptions, traceOption } from './proxy-options.ts';
+import { parseProxyOptions, PROXY_FALLBACK, traceOption } from './proxy-options.ts';
 import { startSpinner } from './spinner.ts';
 
 interface ProbeCommandOptions extends ProbeOptions {
@@ -23,7 +23,7 @@ interface ProbeCommandOptions extends ProbeOptions {
 export function registerProbe(cli: CAC): void {
   cli
     .command('probe [url]', 'Tell what the SOCKS or HTTP proxy at URL supports: versions, methods, auth, CONNECT/BIND/UDP end to end, address types, latency; for an HTTP proxy CONNECT, plain forwarding and its 407')
-    .option('-x, --proxy <url>', `Proxy URL when none is given as an argument (socks5h://, socks5://, socks4a://, socks4://, http://); repeat for a chain, first hop first: the last is probed through the others; else the first of $SOCX_PROXY, $https_proxy, $HTTPS_PROXY, $all_proxy, $ALL_PROXY, then ${DEFAULT_PROXY}`)
+    .option('-x, --proxy <url>', `Proxy URL when none is given as an argument (socks5h://, socks5://, socks4a://, socks4://, http://); repeat for a chain, first hop first: the last is probed through the others; else ${PROXY_FALLBACK}`)
     .option('-U, --proxy-user <user:pass>', 'Credentials to test (SOCKS5 username/password, SOCKS4 USERID, HTTP Basic); with a chain, give each hop its own in its URL')
     .option('--timeout <duration, bare = ms>', 'Limit on each step: reaching the proxy, each reply, each data round trip', { default: '3s' })
     .option('--target <host:port>', "CONNECT here (any reply byte counts as a round trip) instead of the probe's own echo on the local address facing the proxy")

@@ -1,6 +1,6 @@
 import type { Command } from 'cac';
 import { chainOptions, unsupportedCommand, type Trace } from '../lib/client/client.ts';
-import { describeProxy, parseEnvironmentProxy, parseProxyUrl, proxyFromEnvironment, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
+import { describeProxy, parseEnvironmentProxy, parseProxyUrl, PROXY_VARIABLES, proxyFromEnvironment, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
 import type { CommandName } from '../lib/codec/constants.ts';
 import { usageError } from '../lib/errors.ts';
 import { durationOption, HOUR, listOption, stringOption } from './options.ts';
@@ -12,7 +12,8 @@ export const DEFAULT_PROXY = 'socks5h://127.0.0.1:1080';
 export const DEFAULT_TIMEOUT_MS = 20_000;
 
 const SCHEMES = 'socks5h://, socks5://, socks4a://, socks4://, http://, https://';
-const ENVIRONMENT = '$SOCX_PROXY, $ALL_PROXY, $all_proxy, $HTTPS_PROXY, $https_proxy';
+/** Where a command without -x finds its proxy, for --help: the variables in the order they are read. */
+export const PROXY_FALLBACK = `the first of ${PROXY_VARIABLES.map((variable) => `$${variable}`).join(', ')}, then ${DEFAULT_PROXY}`;
 
 /** What a command does with its proxy: the command it sends, and whether `-x` may be repeated (a chain). */
 export interface ProxyUse {
@@ -23,8 +24,8 @@ export interface ProxyUse {
 /** The options every client command shares: which proxy, whose credentials, how long to wait. */
 export function withProxyOptions(command: Command, { chain }: Pick<ProxyUse, 'chain'> = { chain: false }): Command {
   const proxy = chain
-    ? `Proxy URL: ${SCHEMES} [user:pass@]host[:port]; repeat for a chain, first hop first; else the first of ${ENVIRONMENT}, then ${DEFAULT_PROXY}`
-    : `Proxy URL: ${SCHEMES} [user:pass@]host[:port]; else the first of ${ENVIRONMENT}, then ${DEFAULT_PROXY}`;
+    ? `Proxy URL: ${SCHEMES} [user:pass@]host[:port]; repeat for a chain, first hop first; else ${PROXY_FALLBACK}`
+    : `Proxy URL: ${SCHEMES} [user:pass@]host[:port]; else ${PROXY_FALLBACK}`;
   return command
     .option('-x, --proxy <url>', proxy)
     .option('-U, --proxy-user <user:pass>', `Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID, HTTP Basic)${chain ? '; with a chain, give each hop its own in its URL' : ''}`)

@@ -140,6 +140,9 @@ const ENVIRONMENT: ReadonlyArray<{ readonly variable: string; readonly bareSchem
   { variable: 'https_proxy', bareScheme: 'http' },
 ];
 
+/** The variables a client command takes its proxy from, first first: what --help lists. */
+export const PROXY_VARIABLES: readonly string[] = ENVIRONMENT.map((entry) => entry.variable);
+
 /** The first non-empty of SOCX_PROXY, ALL_PROXY, all_proxy, HTTPS_PROXY, https_proxy. Whatever it holds is
  * the proxy: a command that cannot use it says so, naming the variable, rather than skip it. */
 export function proxyFromEnvironment(env: NodeJS.ProcessEnv): EnvironmentProxy | undefined {

@@ -353,6 +353,22 @@ describe('socx probe: table and usage', () => {
     assert.match(r.stdout.toString(), /unreachable: nothing listens on 127\.0\.0\.1:\d+ \(connection refused\)\n$/);
   });
 
+  test('--help lists the proxy variables in the order probe reads them', T, async () => {
+    const help = await runSocx(['probe', '--help'], { env: ENV });
+    const listed = /else the first of ((?:\$\w+(?:, )?)+), then socks5h:\/\/127\.0\.0\.1:1080/.exec(help.stdout.toString())?.[1]?.split(', ').map((name) => name.slice(1));
+    assert.deepEqual(listed, ['SOCX_PROXY', 'ALL_PROXY', 'all_proxy', 'HTTPS_PROXY', 'https_proxy']);
+    // Each variable set, each to its own loopback address (nothing listens there): probe takes the first listed,
+    // and the next once that one is unset.
+    const port = await closedPort();
+    const proxyFor = (position: number): string => `socks5h://127.0.0.${position + 1}:${port}`;
+    for (const [index, variable] of listed.entries()) {
+      const env = Object.fromEntries(listed.map((name, position) => [name, position >= index ? proxyFor(position) : '']));
+      const r = await runSocx(['probe', '--json'], { env: { ...ENV, ...env } });
+      assert.equal(r.code, 1, describeRun(r));
+      assert.equal((JSON.parse(r.stdout.toString()) as ProbeReport).proxy, proxyFor(index), variable);
+    }
+  });
+
   test('usage errors exit 2 with one line', T, async () => {
     for (const args of [['probe', '--target', 'nope'], ['probe', 'a:1', '-x', 'b:2'], ['probe', '--timeout', 'x'], ['probe', 'ftp://x'], ['probe', '--fail-on', 'connect,nope'], ['probe', '--conformance', '--handshake-deadline', 'soon']]) {
       const r = await runSocx(args, { env: ENV });
