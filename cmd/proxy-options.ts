@@ -1,6 +1,6 @@
 import type { Command } from 'cac';
 import { chainOptions, unsupportedCommand, type Trace } from '../lib/client/client.ts';
-import { describeProxy, parseEnvironmentProxy, parseProxyUrl, PROXY_VARIABLES, proxyFromEnvironment, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
+import { describeProxy, parseEnvironmentProxy, parseProxyUrl, PROXY_SCHEMES, PROXY_VARIABLES, proxyFromEnvironment, withCredentials, type ProxyConfig } from '../lib/client/proxy-url.ts';
 import type { CommandName } from '../lib/codec/constants.ts';
 import { usageError } from '../lib/errors.ts';
 import { durationOption, HOUR, listOption, stringOption } from './options.ts';
@@ -11,7 +11,6 @@ export const DEFAULT_PROXY = 'socks5h://127.0.0.1:1080';
  * longer still): the proxy's reply 0x06 says more than our own timeout would. */
 export const DEFAULT_TIMEOUT_MS = 20_000;
 
-const SCHEMES = 'socks5h://, socks5://, socks4a://, socks4://, http://, https://';
 /** Where a command without -x finds its proxy, for --help: the variables in the order they are read. */
 export const PROXY_FALLBACK = `the first of ${PROXY_VARIABLES.map((variable) => `$${variable}`).join(', ')}, then ${DEFAULT_PROXY}`;
 
@@ -21,15 +20,26 @@ export interface ProxyUse {
   readonly chain: boolean;
 }
 
-/** The options every client command shares: which proxy, whose credentials, how long to wait. */
-export function withProxyOptions(command: Command, { chain }: Pick<ProxyUse, 'chain'> = { chain: false }): Command {
-  const proxy = chain
-    ? `Proxy URL: ${SCHEMES} [user:pass@]host[:port]; repeat for a chain, first hop first; else ${PROXY_FALLBACK}`
-    : `Proxy URL: ${SCHEMES} [user:pass@]host[:port]; else ${PROXY_FALLBACK}`;
+/** The options every client command shares: which proxy, whose credentials, how long to wait. The schemes and
+ * credentials listed are those of proxies that can carry out the command (unsupportedCommand's rule); in a
+ * chain, the hops before the last only CONNECT, so any scheme will do there. */
+export function withProxyOptions(command: Command, use: ProxyUse): Command {
+  const schemes = PROXY_SCHEMES.map((name) => ({ url: `${name}://`, proxy: parseProxyUrl(`${name}://host`) }));
+  const usable = schemes.filter(({ proxy }) => unsupportedCommand(use.command, proxy) === undefined);
+  const hopsOnly = schemes.filter((scheme) => !usable.includes(scheme)).map(({ url }) => url);
+  const list = usable.map(({ url }) => url).join(', ');
+  const credentials = [...new Set(usable.map(({ proxy }) => credentialsOf(proxy)))].join(', ');
+  const chain = !use.chain ? '' : `; repeat for a chain, first hop first${hopsOnly.length > 0 ? ` (the hops before the last may also be ${hopsOnly.join(' or ')})` : ''}`;
   return command
-    .option('-x, --proxy <url>', proxy)
-    .option('-U, --proxy-user <user:pass>', `Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID, HTTP Basic)${chain ? '; with a chain, give each hop its own in its URL' : ''}`)
+    .option('-x, --proxy <url>', `Proxy URL: ${list} [user:pass@]host[:port]${chain}; else ${PROXY_FALLBACK}`)
+    .option('-U, --proxy-user <user:pass>', `Credentials for the proxy (${credentials})${use.chain ? '; with a chain, give each hop its own in its URL' : ''}`)
     .option('--timeout <duration, bare = ms>', `Limit on a local DNS lookup, on reaching the proxy, and on its handshake (above socx serve's 10 s --connect-timeout, so the proxy's own timeout reply reaches you)`, { default: '20s' });
+}
+
+/** What -U means for this kind of proxy. */
+function credentialsOf(proxy: ProxyConfig): string {
+  if (proxy.kind === 'http') return 'HTTP Basic';
+  return proxy.version === 5 ? 'SOCKS5 username/password' : 'SOCKS4 USERID';
 }
 
 export interface ProxyOptions {

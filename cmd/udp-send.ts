@@ -10,7 +10,7 @@ import { usageError } from '../lib/errors.ts';
 import { parseListenAddress } from '../lib/server/listen-address.ts';
 import { durationOption, flagOption, HOUR, integerOption, stringOption } from './options.ts';
 import { printError, printStatus } from './output.ts';
-import { parseProxyOptions, traceOption, withProxyOptions, type ProxyOptions } from './proxy-options.ts';
+import { parseProxyOptions, traceOption, withProxyOptions, type ProxyOptions, type ProxyUse } from './proxy-options.ts';
 
 interface UdpSendOptions extends ProxyOptions {
   readonly target: Address;
@@ -31,8 +31,10 @@ const BURST = 64;
 const MAX_COUNT = 10_000;
 const MAX_INTERVAL_MS = 60_000;
 
+const UDP_USE: ProxyUse = { command: 'udp', chain: false };
+
 export function registerUdpSend(cli: CAC): void {
-  withProxyOptions(cli.command('udp-send <host> <port> [data]', "Send DATA (or all of stdin) as one datagram to HOST:PORT through the proxy's UDP relay (SOCKS5 UDP ASSOCIATE); print each reply's payload"))
+  withProxyOptions(cli.command('udp-send <host> <port> [data]', "Send DATA (or all of stdin) as one datagram to HOST:PORT through the proxy's UDP relay (SOCKS5 UDP ASSOCIATE); print each reply's payload"), UDP_USE)
     .option('--count <n>', `Send the datagram N times (at most ${MAX_COUNT}); stderr then gets "sent N, received M"`, { default: 1 })
     .option('--interval <duration, bare = ms>', 'Time between two sends of --count; 0 sends as fast as the socket takes them', { default: '0ms' })
     .option('--wait <duration, bare = ms>', 'How long to wait for replies after the last send; 0 sends and exits', { default: '2s' })
@@ -46,7 +48,7 @@ export function registerUdpSend(cli: CAC): void {
 function parseUdpSendOptions(host: string, port: unknown, data: unknown, raw: Record<string, unknown>): UdpSendOptions {
   const localText = stringOption(raw.local, 'local');
   return {
-    ...parseProxyOptions(raw, process.env, { command: 'udp', chain: false }),
+    ...parseProxyOptions(raw, process.env, UDP_USE),
     ...traceOption(flagOption(raw.verbose)),
     target: parseTarget(String(host), String(port)),
     data: dataArgument(data, raw['--']),

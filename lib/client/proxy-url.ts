@@ -29,14 +29,18 @@ export type ProxyConfig = SocksProxy | HttpProxy;
 
 type Scheme = Pick<SocksProxy, 'kind' | 'version' | 'remoteDns'> | Pick<HttpProxy, 'kind' | 'tls'>;
 
+/** In the order --help lists them. */
 const schemes: Readonly<Record<string, Scheme>> = {
-  socks5: { kind: 'socks', version: 5, remoteDns: false },
   socks5h: { kind: 'socks', version: 5, remoteDns: true },
-  socks4: { kind: 'socks', version: 4, remoteDns: false },
+  socks5: { kind: 'socks', version: 5, remoteDns: false },
   socks4a: { kind: 'socks', version: 4, remoteDns: true },
+  socks4: { kind: 'socks', version: 4, remoteDns: false },
   http: { kind: 'http', tls: false },
   https: { kind: 'http', tls: true },
 };
+
+/** Every scheme a proxy URL may have: "socks5h", …, "https". */
+export const PROXY_SCHEMES: readonly string[] = Object.keys(schemes);
 
 export const DEFAULT_PROXY_PORT = 1080;
 /** As curl: every proxy defaults to 1080 but an HTTPS one, which defaults to 443. */

@@ -210,12 +210,33 @@ describe('socx connect through chains and HTTP proxies', () => {
     ]);
   });
 
-  test('--help: connect and bind say -x repeats for a chain; udp-send does not', T, async () => {
-    for (const [command, chain] of [['connect', true], ['bind', true], ['udp-send', false]] as const) {
+  test('--help: the schemes and credentials each command can use; connect and bind say -x repeats for a chain, udp-send does not', T, async () => {
+    const fallback = 'else the first of $SOCX_PROXY, $ALL_PROXY, $all_proxy, $HTTPS_PROXY, $https_proxy, then socks5h://127.0.0.1:1080';
+    const expected = {
+      connect: [
+        `Proxy URL: socks5h://, socks5://, socks4a://, socks4://, http://, https:// [user:pass@]host[:port]; repeat for a chain, first hop first; ${fallback}`,
+        'Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID, HTTP Basic); with a chain, give each hop its own in its URL',
+      ],
+      bind: [
+        `Proxy URL: socks5h://, socks5://, socks4a://, socks4:// [user:pass@]host[:port]; repeat for a chain, first hop first (the hops before the last may also be http:// or https://); ${fallback}`,
+        'Credentials for the proxy (SOCKS5 username/password, SOCKS4 USERID); with a chain, give each hop its own in its URL',
+      ],
+      'udp-send': [
+        `Proxy URL: socks5h://, socks5:// [user:pass@]host[:port]; ${fallback}`,
+        'Credentials for the proxy (SOCKS5 username/password)',
+      ],
+    };
+    for (const [command, [proxy, user]] of Object.entries(expected)) {
       const r = await runSocx([command, '--help'], { env: NO_PROXY_ENV });
-      assert.match(r.stdout.toString(), /-x, --proxy <url>\s+Proxy URL: socks5h:\/\/, socks5:\/\/, socks4a:\/\/, socks4:\/\/, http:\/\/, https:\/\//);
-      assert.equal(/repeat for a chain/.test(r.stdout.toString()), chain, command);
-      assert.match(r.stdout.toString(), /\$ALL_PROXY, \$all_proxy, \$HTTPS_PROXY, \$https_proxy/);
+      const help = r.stdout.toString();
+      const described = (flag: string): string | undefined => new RegExp(`^  ${flag} +(.+?) *$`, 'm').exec(help)?.[1];
+      assert.equal(described('-x, --proxy <url>'), proxy, command);
+      assert.equal(described('-U, --proxy-user <user:pass>'), user, command);
+    }
+    // What udp-send and bind no longer list is what they refuse.
+    for (const [command, url] of [['udp-send', 'socks4://127.0.0.1:1'], ['udp-send', 'http://127.0.0.1:1'], ['bind', 'https://127.0.0.1:1']] as const) {
+      const r = await runSocx([command, '-x', url, '127.0.0.1', '7'], { env: NO_PROXY_ENV });
+      assert.equal(r.code, 2, describeRun(r));
     }
   });
 });
