@@ -60,6 +60,8 @@ function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {
   const slots = Math.max(urls.length, 1);
   if (labels.length > slots) throw usageError(`${labels.length} --label for ${slots} proxies: give one per -x, in the same order`);
   if (pids.length > urls.length) throw usageError('--proxy-pid needs a -x in the same position');
+  // Checked with or without --udp: a bad value is a mistake either way.
+  const sizes = udpSizes(raw.udpSizes);
   const proxies = urls.map((url, index): ProxyUnderTest => ({
     proxy: benchable(withCredentials(parseProxyUrl(url), userPass)),
     label: labels[index],
@@ -76,7 +78,7 @@ function parseBenchOptions(raw: Record<string, unknown>): BenchCommandOptions {
     messageSize: sizeOption(raw.messageSize, 'message-size', { min: 1, max: 1024 * 1024 }) ?? 64,
     repeat: integerOption(raw.repeat, 'repeat', 1, 100) ?? 1,
     timeoutMs: durationOption(raw.timeout, 'timeout', 'ms', { min: 1, max: HOUR }) ?? 10_000,
-    udpSizes: flagOption(raw.udp) ? udpSizes(raw.udpSizes) : [],
+    udpSizes: flagOption(raw.udp) ? sizes : [],
     udpWindow: integerOption(raw.udpWindow, 'udp-window', 1, RING_SIZE / 4) ?? 32,
     inProcessTargets: flagOption(raw.inProcessTargets),
     json: flagOption(raw.json),

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { openSession } from '../client/client.ts';
+import { openSession, unsupportedCommand } from '../client/client.ts';
 import { describeProxy, type ProxyConfig } from '../client/proxy-url.ts';
 import { SocxError } from '../errors.ts';
 import type { ConnectionPlan } from './connection-rate.ts';
@@ -59,13 +59,15 @@ export function directPath(targets: TargetPorts, timeoutMs: number): BenchPath {
 
 export function proxyPath(targets: TargetPorts, proxy: ProxyConfig, options: { name?: string | undefined; pid?: number | undefined; timeoutMs: number }): BenchPath {
   const pingTarget = { host: targets.host, port: targets.ping };
+  // An HTTP or SOCKS4 proxy has no UDP relay: a result for that path, not a usage error that ends the run.
+  const noUdp = unsupportedCommand('udp', proxy);
   return {
     name: options.name ?? describeProxy(proxy),
     proxy,
     pid: options.pid,
     pingTarget,
-    openUdp: (signal) => proxy.kind === 'http'
-      ? Promise.reject(new SocxError('protocol', 'an HTTP proxy has no UDP relay'))
+    openUdp: (signal) => noUdp !== undefined
+      ? Promise.reject(new SocxError('protocol', noUdp))
       : proxiedUdp(proxy, { host: targets.host, port: targets.udpEcho }, options.timeoutMs, signal),
     open: async (target, signal) => {
       const session = await openSession('connect', { type: 'ipv4', host: targets.host, port: targets[target] }, { proxy, timeoutMs: options.timeoutMs, dial: dialCounting, signal });

@@ -169,6 +169,35 @@ test('bad arguments exit 2 with one line', T, async () => {
   }
 });
 
+test('--udp-sizes is checked without --udp too: 0, 70000, abc exit 2 with one line', T, async () => {
+  for (const sizes of ['0', '70000', 'abc']) {
+    const result = await bench(['--udp-sizes', sizes]);
+    assert.equal(result.code, 2, `${sizes}: ${result.stderr}`);
+    assert.equal(result.stdout.length, 0);
+    assert.equal(result.stderr, `socx: --udp-sizes takes payload sizes of 4-65497 bytes, separated by commas, not "${sizes}"\n`);
+  }
+});
+
+test('--udp with a SOCKS4 proxy: its UDP is null with udpError, every other figure measured, exit 0', T, async () => {
+  const open = new SocksServer({});
+  const [bound] = await open.listen([{ host: '127.0.0.1', port: 0 }]);
+  try {
+    const socks4 = `socks4://127.0.0.1:${bound!.port}`;
+    const json = parse(await bench(['--json', ...TINY, '--udp', '--udp-sizes', '64', '-x', socks4]));
+    checkJson(json, 1);
+    const [result] = json.results;
+    assert.equal(result?.proxy, socks4);
+    assert.equal(result?.udp, null);
+    assert.equal(result?.udpError, 'UDP ASSOCIATE needs SOCKS5: use a socks5:// or socks5h:// proxy URL');
+    positive(json.direct.udp?.datagramsPerSec, 'direct udp.datagramsPerSec');
+    const table = await bench([...TINY, '--udp', '--udp-sizes', '64', '-x', socks4]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout.toString(), /UDP 64 B: datagrams\/s +│ +\S+ +│ +no UDP relay +│/);
+  } finally {
+    await open.close(0);
+  }
+});
+
 test('an unreachable proxy exits 1, a refused login 3', T, async () => {
   const closed = await freePort();
   const unreachable = await bench([...TINY, '-x', `socks5h://127.0.0.1:${closed}`]);
