@@ -130,8 +130,9 @@ async function bench(options: BenchCommandOptions): Promise<number> {
       process.exit(130);
     }, FORCED_EXIT_MS).unref();
   };
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
+  // SIGHUP too: a closed terminal must not leave bench's socx serve behind, which takes SIGHUP as a reload.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.once(signal, interrupt);
   try {
     const run = await runBench(options, { onProgress: spinner.update, signal: abort.signal });
     spinner.stop();
@@ -153,8 +154,7 @@ async function bench(options: BenchCommandOptions): Promise<number> {
     }
     throw error;
   } finally {
-    process.off('SIGINT', interrupt);
-    process.off('SIGTERM', interrupt);
+    for (const signal of signals) process.off(signal, interrupt);
   }
 }
 

@@ -221,9 +221,9 @@ test('a proxy that grants and then swallows data fails at the --timeout deadline
 });
 
 /** Spawns bench, waits for its children (the targets, the connection-rate generators, and socx serve unless
- * -x is given) and for the first measurement to begin, sends SIGINT, and checks that it and its children are
+ * -x is given) and for the first measurement to begin, sends the signal, and checks that it and its children are
  * gone within a second. */
-async function interrupt(args: string[], children: number): Promise<void> {
+async function interrupt(args: string[], children: number, signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
   const child = spawn(EXE, ['bench', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
@@ -233,7 +233,7 @@ async function interrupt(args: string[], children: number): Promise<void> {
   const helpers = childrenOf(child.pid!);
   // The default --concurrency, 8.
   assert.equal(helpers.length, children + generatorCount(8), `children: ${helpers.join(', ')}`);
-  child.kill('SIGINT');
+  child.kill(signal);
   const code = await Promise.race([exited, sleep(1000).then(() => 'still running' as const)]);
   if (code === 'still running') child.kill('SIGKILL');
   assert.equal(code, 130, stderr);
@@ -254,4 +254,8 @@ test('SIGINT against a proxy that swallows data: bench and its children are gone
 
 test('SIGINT stops the run, its socx serve and its targets within a second, and exits 130', T, async () => {
   await interrupt(['--duration', '30s'], 2);
+});
+
+test('SIGHUP (the terminal closed) does the same: no socx serve is left behind to take it as a reload', T, async () => {
+  await interrupt(['--duration', '30s'], 2, 'SIGHUP');
 });
