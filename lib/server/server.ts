@@ -10,6 +10,7 @@ import type { ClosableResolver } from '../resolver/types.ts';
 import { bindCommand } from './bind-command.ts';
 import { defaultLimits, openFileCount, openFileLimit } from './limits.ts';
 import { isExposed } from './listen-address.ts';
+import { LOGIN_REFILL_MS, LoginLimiter, type LoginCheck, type LoginVerdict } from './login-limit.ts';
 import { onSharedRead, reset } from './pair-relay.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
 import { Session, type SessionHost } from './session.ts';
@@ -85,11 +86,6 @@ function completeConfig(config: Partial<ServerConfig>, resolver: () => ClosableR
   return { ...full, resolver: full.resolver ?? resolver() };
 }
 
-/** Failed logins from one IP, for the growing delay before `01 01`; forgotten after a quiet period. */
-const LOGIN_MEMORY_MS = 10 * 60_000;
-const MAX_LOGIN_ENTRIES = 10_000;
-const loginDelayMs = (failures: number): number => Math.min(100 * 2 ** Math.min(failures - 1, 10), 5000);
-
 /** What the server has carried so far, finished connections and open ones together: pulled (on a scrape, a
  * status) rather than pushed per read, so that a relay pays nothing for it. */
 export interface ServerTraffic {
@@ -122,9 +118,11 @@ export class SocksServer implements SessionHost {
   readonly #perIp = new Map<string, number>();
   readonly #ipKey = new IpKey();
   readonly #bindsPerIp = new Map<string, number>();
-  readonly #failedLogins = new Map<string, { failures: number; last: number }>();
   readonly sweeper = new Sweeper();
   readonly #warnings = new RateLimitedLog(10_000);
+  readonly #logins = new LoginLimiter({
+    onOverBudget: (source, failures) => this.#warnings.log(`login-${source}`, `${source}: ${failures} failed logins; its logins are refused unchecked, one let through every ${LOGIN_REFILL_MS / 1000} s (login-rate)`, this.#config.onWarning),
+  });
   readonly #startedAt = Date.now();
   #bytesUp = 0;
   #bytesDown = 0;
@@ -366,19 +364,8 @@ export class SocksServer implements SessionHost {
     if (this.#sessions.size === 0) this.#allDone?.();
   }
 
-  loginFailed(ip: string): number {
-    const now = Date.now();
-    const entry = this.#failedLogins.get(ip);
-    const failures = entry && now - entry.last < LOGIN_MEMORY_MS ? entry.failures + 1 : 1;
-    // Re-inserted so that the map's order is least recently failed first, which is what gets dropped.
-    this.#failedLogins.delete(ip);
-    this.#failedLogins.set(ip, { failures, last: now });
-    if (this.#failedLogins.size > MAX_LOGIN_ENTRIES) {
-      const oldest = this.#failedLogins.keys().next().value;
-      if (oldest !== undefined) this.#failedLogins.delete(oldest);
-    }
-    if (failures >= 5) this.#warnings.log(`login-${ip}`, `${ip}: ${failures} failed logins; each answer now waits ${loginDelayMs(failures)} ms`, this.#config.onWarning);
-    return loginDelayMs(failures);
+  login(ip: string, check: LoginCheck, done: (verdict: LoginVerdict) => void): void {
+    this.#logins.attempt(ip, check, done);
   }
 
   acquireBind(ip: string): boolean {

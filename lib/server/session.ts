@@ -21,6 +21,8 @@ import { refreshClock, type Sweepable, type Sweeper } from './sweep.ts';
 import { normaliseNumericHost } from '../policy/host-name.ts';
 import type { Verdict } from '../policy/policy.ts';
 import type { ResolvedAddress } from '../resolver/types.ts';
+import type { Authenticate } from './auth.ts';
+import { LOGIN_BURST, LOGIN_REFILL_MS, loginSource, MAX_PENDING_LOGINS, type LoginCheck, type LoginVerdict } from './login-limit.ts';
 import { openThrough } from './upstream-dial.ts';
 import { carriesIpv6, describeUpstream, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
 import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, LimitName, ListenerInfo, Outcome, ServerConfig, SessionRequest, SocksRequest } from './types.ts';
@@ -34,8 +36,8 @@ export interface SessionHost {
   handshakeDone(session: Session): void;
   /** The session is over: its record is final. */
   sessionDone(session: Session): void;
-  /** A failed login from `ip`: how long to wait before saying so. */
-  loginFailed(ip: string): number;
+  /** Runs a login's password check under the per-source limit on failed logins (login-limit.ts). */
+  login(ip: string, check: LoginCheck, done: (verdict: LoginVerdict) => void): void;
   /** A socket could not be opened for want of descriptors. */
   outOfDescriptors(detail: string): void;
   /** Takes one of `ip`'s BIND slots; false when it has none left. */
@@ -69,6 +71,11 @@ const NEED_MORE = -1;
 /** Bytes a client may send behind its request before the upstream is connected. */
 const EARLY_DATA_LIMIT = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** The log's words for a login refused without a check. */
+const LOGIN_REFUSALS = {
+  'over-budget': `more than ${LOGIN_BURST} failed logins, one more allowed every ${LOGIN_REFILL_MS / 1000} s,`,
+  'too-many-pending': `${MAX_PENDING_LOGINS} logins under way`,
+} as const;
 const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST || state === HTTP_REQUEST ? 'request' : state === PROXY_HEADER ? 'PROXY header' : 'greeting');
 
 /** RFC 1928 §3: with authentication required only username/password will do; without, only "no
@@ -390,23 +397,28 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     const password = data.toString('utf8', offset + 3 + ulen, offset + length);
     this.#user = username;
     this.record.user = username;
-    this.#state = AUTHENTICATING;
-    this.#authSync = true;
-    this.#authenticate?.(username, password, this.info, (ok) => this.#authenticated(ok));
-    this.#authSync = false;
+    const authenticate = this.#authenticate;
+    if (authenticate) this.#login(authenticate, username, password);
     return length;
   }
 
-  #authenticated(ok: boolean): void {
+  /** The one place a login is decided, SOCKS5's (RFC 1929) and HTTP's (Proxy-Authorization: Basic) alike.
+   * The session stays in AUTHENTICATING until the verdict: its reads are stopped, and a close ends it as usual. */
+  #login(authenticate: Authenticate, username: string, password: string): void {
+    this.#state = AUTHENTICATING;
+    this.#authSync = true;
+    this.#host.login(this.info.host, (done) => authenticate(username, password, this.info, done), (verdict) => this.#authenticated(verdict));
+    this.#authSync = false;
+  }
+
+  #authenticated(verdict: LoginVerdict): void {
     if (this.#state !== AUTHENTICATING) return;
-    if (!ok) {
-      const delay = this.#host.loginFailed(this.info.host);
+    if (verdict !== 'ok') {
       const reply = this.#version === 'http' ? encodeHttpError(407, 'authentication failed', [PROXY_AUTHENTICATE]) : encodeUserPassReply({ status: AuthStatus.FAILURE });
-      const refuse = (): void => this.#finish(reply, 'refused-auth', 'authentication failed');
-      // The session stays in AUTHENTICATING meanwhile: its reads are stopped, and a close ends it as usual.
-      if (delay > 0) setTimeout(() => { if (this.#state === AUTHENTICATING) refuse(); }, delay).unref();
-      else refuse();
-      return;
+      if (this.#version === 'http') this.record.httpStatus = 407;
+      if (verdict === 'failed') return this.#finish(reply, 'refused-auth', 'authentication failed');
+      this.record.limit = 'login-rate';
+      return this.#finish(reply, 'limit', `login refused unchecked: ${LOGIN_REFUSALS[verdict]} from ${loginSource(this.info.host)} (login-rate)`);
     }
     if (this.#version === 'http') return this.#httpAuthenticated();
     this.client.write(encodeUserPassReply({ status: AuthStatus.SUCCESS }));
@@ -828,10 +840,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     else if (!credentials) this.#httpRefuse(407, 'refused-auth', 'no Proxy-Authorization: Basic credentials', 'proxy authentication required');
     else {
       this.#httpPending = sessionRequest;
-      this.#state = AUTHENTICATING;
-      this.#authSync = true;
-      authenticate(credentials.username, credentials.password, this.info, (ok) => this.#authenticated(ok));
-      this.#authSync = false;
+      this.#login(authenticate, credentials.username, credentials.password);
     }
     return data.length - offset;
   }

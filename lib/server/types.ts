@@ -38,8 +38,9 @@ export interface ListenerInfo {
 export const OUTCOMES = ['ok', 'not-socks', 'bad-request', 'no-method', 'refused-auth', 'refused-rule', 'refused-command', 'upstream-refused', 'upstream-unreachable', 'timeout', 'limit', 'reset', 'aborted', 'error'] as const;
 export type Outcome = typeof OUTCOMES[number];
 
-/** The limit that ended a connection (or refused it before it became one): the name of its option. */
-export const LIMIT_NAMES = ['max-connections', 'max-connections-per-ip', 'max-handshakes', 'max-binds-per-ip', 'max-udp-associations', 'lookups'] as const;
+/** The limit that ended a connection (or refused it before it became one): the name of its option, or of a
+ * fixed one ('lookups' in flight per client, 'login-rate': failed logins per source, login-limit.ts). */
+export const LIMIT_NAMES = ['max-connections', 'max-connections-per-ip', 'max-handshakes', 'max-binds-per-ip', 'max-udp-associations', 'lookups', 'login-rate'] as const;
 export type LimitName = typeof LIMIT_NAMES[number];
 
 /** The SOCKS5 method the server chose ('no-acceptable': none of the client's); SOCKS4 has none. */
