@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { errnoCode, socketErrorText } from '../lib/errors.ts';
@@ -11,6 +12,7 @@ import { printError } from './output.ts';
  * abrupt end: truncated data is never a success. `head`: bytes the remote sent right behind the proxy's last
  * reply, written out first. */
 export async function relayStdio(socket: Socket, head: Buffer, remote: string): Promise<number> {
+  process.stdout.once('finish', closeStdoutPipe);
   const stdio = Duplex.from({ readable: process.stdin, writable: process.stdout });
   const result = await relay(stdio, socket, { headB: head });
   // The relay destroys the Duplex.from() wrapper, not process.stdin: when stdin is a socket (a parent that hands
@@ -20,6 +22,21 @@ export async function relayStdio(socket: Socket, head: Buffer, remote: string): 
   if (result.reason === 'completed') return 0;
   printError(describeEnd(result, remote));
   return 1;
+}
+
+/**
+ * The remote's EOF, passed on: Node never closes fd 1 (process.stdout's destroy does nothing), so a reader at
+ * the other end of a pipe — ssh, running us as its ProxyCommand — would see the end only when we exit, which
+ * is when stdin ends, and ssh never ends it. Once stdout has flushed, fd 1 is pointed at /dev/null: the pipe
+ * loses its writer, and nothing later can land in a file that would take fd 1's number.
+ */
+function closeStdoutPipe(): void {
+  const stat = fstatSync(1);
+  if (!stat.isFIFO() && !stat.isSocket()) return;
+  closeSync(1);
+  const fd = openSync('/dev/null', 'w');
+  // Another thread opened a file in between and got number 1: it is theirs now.
+  if (fd !== 1) closeSync(fd);
 }
 
 /** One line naming how the relay ended early and how much had got through by then. */

@@ -5,11 +5,12 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hex, startRogue, type RoguePeer, type RogueServer } from '../helpers/net.ts';
-import { assertOneErrorLine, describeRun, NO_PROXY_ENV, runSocx, spawnSocx, type Interactive } from '../interop/socx.ts';
+import { hex, startRogue, withTimeout, type RoguePeer, type RogueServer } from '../helpers/net.ts';
+import { assertOneErrorLine, describeRun, NO_PROXY_ENV, runSocx, socxBinary, spawnSocx, type Interactive } from '../interop/socx.ts';
 
 const T = { timeout: 30_000 };
 const TARGET = ['127.0.0.1', '9'];
@@ -85,6 +86,32 @@ describe('socx connect: each direction ends on its own', () => {
       assert.equal(r.code, 0, describeRun(r));
       assert.equal(r.stdout.length, down.length);
       assert.equal(sha(r.stdout), sha(down));
+    });
+  });
+});
+
+describe('socx connect: the remote\'s EOF reaches the reader of stdout while stdin stays open', () => {
+  test('the remote sends a banner and closes: a pipe reader (as ssh runs a ProxyCommand) sees the end at once', T, async () => {
+    await withRogue(async (peer) => {
+      await handshake(peer, Buffer.concat([GRANTED, Buffer.from('SSH-2.0-Fake\r\n')]));
+      peer.socket.end();
+    }, async (rogue) => {
+      // A real pipe to cat (spawn's own stdio are socketpairs, which a shutdown ends); cat's EOF prints END.
+      const shell = spawn('sh', ['-c', '"$0" "$@" | { cat; echo END >&2; }', socxBinary(), 'connect', '-x', url(rogue), ...TARGET], { env: { ...process.env, ...NO_PROXY_ENV } });
+      let stdout = '';
+      let stderr = '';
+      shell.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+      const ended = new Promise<void>((resolve) => shell.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; if (stderr.includes('END')) resolve(); }));
+      const exited = new Promise<number | null>((resolve) => shell.once('exit', resolve));
+      try {
+        await withTimeout(ended, 10_000, 'the end of the pipe, with stdin still open');
+        assert.equal(stdout, 'SSH-2.0-Fake\r\n');
+      } finally {
+        // stdin's EOF ends socx (the remote is gone), then cat: the whole pipeline, pass or fail.
+        shell.stdin.end();
+      }
+      assert.equal(await withTimeout(exited, 10_000, 'the exit after stdin EOF'), 0, stderr);
+      assert.equal(stderr, 'END\n');
     });
   });
 });
