@@ -7,7 +7,7 @@ import { registerBind } from './bind.ts';
 import { registerConnect } from './connect.ts';
 import { registerHashPassword } from './hash-password.ts';
 import { registerProbe } from './probe.ts';
-import { printError } from './output.ts';
+import { flushStdout, printError, watchStdout } from './output.ts';
 import { registerServe } from './serve.ts';
 import { registerUdpSend } from './udp-send.ts';
 
@@ -34,30 +34,38 @@ function buildCli(): CAC {
 
 /** Parses argv (without the node and script elements) and runs the command; resolves with the exit code. */
 export async function run(argv: readonly string[]): Promise<number> {
+  watchStdout();
   const cli = buildCli();
   try {
-    const parsed = cli.parse(['socx', 'socx', ...argv], { run: false });
-    if (parsed.options.help) return 0;
-    if (parsed.options.version && !cli.matchedCommand) {
-      process.stdout.write(`${VERSION}\n`);
-      return 0;
-    }
-    if (!cli.matchedCommand) {
-      if (parsed.args.length > 0) throw usageError(`unknown command "${parsed.args[0]}" (see socx --help)`);
-      cli.outputHelp();
-      return 2;
-    }
-    const takesValue = valueTakers([...cli.globalCommand.options, ...cli.matchedCommand.options]);
-    rejectEmptyValues(argv, takesValue);
-    const joined = joinDashValues(argv, takesValue);
-    if (joined !== argv) cli.parse(['socx', 'socx', ...joined], { run: false });
-    const result: unknown = await cli.runMatchedCommand();
-    return typeof result === 'number' ? result : 0;
+    const code = await runCommand(cli, argv);
+    // Output that did not reach stdout is lost data, whatever the command made of it.
+    await flushStdout();
+    return code;
   } catch (error) {
     const isCacError = error instanceof Error && error.name === 'CACError';
     printError(isCacError ? `${lowerFirst(error.message)} (see socx ${cli.matchedCommandName ?? ''} --help)`.replace('  ', ' ') : describeError(error));
     return isCacError ? 2 : exitCodeFor(error);
   }
+}
+
+async function runCommand(cli: CAC, argv: readonly string[]): Promise<number> {
+  const parsed = cli.parse(['socx', 'socx', ...argv], { run: false });
+  if (parsed.options.help) return 0;
+  if (parsed.options.version && !cli.matchedCommand) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (!cli.matchedCommand) {
+    if (parsed.args.length > 0) throw usageError(`unknown command "${parsed.args[0]}" (see socx --help)`);
+    cli.outputHelp();
+    return 2;
+  }
+  const takesValue = valueTakers([...cli.globalCommand.options, ...cli.matchedCommand.options]);
+  rejectEmptyValues(argv, takesValue);
+  const joined = joinDashValues(argv, takesValue);
+  if (joined !== argv) cli.parse(['socx', 'socx', ...joined], { run: false });
+  const result: unknown = await cli.runMatchedCommand();
+  return typeof result === 'number' ? result : 0;
 }
 
 /** mri reads an empty value as the number 0 (`-l ''` would listen on port 0): refuse it while the argv still

@@ -1,16 +1,16 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { errnoCode, socketErrorText } from '../lib/errors.ts';
+import { errnoCode, socketErrorText, SocxError } from '../lib/errors.ts';
 import { relay, type RelayResult } from '../lib/relay.ts';
-import { printError } from './output.ts';
+import { stdoutFailure } from './output.ts';
 
 /** nc-style, as the contract has it for `socx connect` (and `socx bind`): stdin to `socket`, `socket` to
  * stdout, each direction ending on its own. EOF on stdin half-closes the remote side; EOF from the remote ends
  * stdout while the upload goes on, since a receiver that half-closes first still wants every byte. Resolves
- * with 0 once both directions have ended and stdout is flushed, and with 1 at once on a reset or any other
- * abrupt end: truncated data is never a success. `head`: bytes the remote sent right behind the proxy's last
- * reply, written out first. */
+ * with 0 once both directions have ended and stdout is flushed, and rejects (exit 1) at once on a reset, a
+ * failed write to stdout or any other abrupt end: truncated data is never a success. `head`: bytes the remote
+ * sent right behind the proxy's last reply, written out first. */
 export async function relayStdio(socket: Socket, head: Buffer, remote: string): Promise<number> {
   process.stdout.once('finish', closeStdoutPipe);
   const stdio = Duplex.from({ readable: process.stdin, writable: process.stdout });
@@ -20,8 +20,7 @@ export async function relayStdio(socket: Socket, head: Buffer, remote: string): 
   // yielded something, long after the remote side had closed.
   process.stdin.destroy();
   if (result.reason === 'completed') return 0;
-  printError(describeEnd(result, remote));
-  return 1;
+  throw new SocxError(stdoutFailure() ? 'output' : 'network', describeEnd(result, remote));
 }
 
 /**
@@ -44,7 +43,7 @@ function describeEnd(result: RelayResult, remote: string): string {
   const counts = `after ${result.bytesAToB} bytes sent and ${result.bytesBToA} received`;
   if (result.side === 'a') {
     const why = result.error ? socketErrorText(errnoCode(result.error)) : 'closed';
-    return `stdin/stdout failed (${why}) ${counts}; the connection to ${remote} was closed`;
+    return `${stdoutFailure()?.message ?? `stdin/stdout failed (${why})`} ${counts}; the connection to ${remote} was closed`;
   }
   if (result.reason === 'reset') return `connection reset: the proxy or ${remote} ended the connection abruptly ${counts}`;
   const why = result.error ? socketErrorText(errnoCode(result.error)) : 'closed before both directions had ended';

@@ -9,7 +9,7 @@ import { formatAddress, isUnspecified, type Address } from '../lib/codec/address
 import { usageError } from '../lib/errors.ts';
 import { parseListenAddress } from '../lib/server/listen-address.ts';
 import { durationOption, flagOption, HOUR, integerOption, stringOption } from './options.ts';
-import { printError, printStatus } from './output.ts';
+import { flushStdout, printError, printStatus } from './output.ts';
 import { parseProxyOptions, traceOption, withProxyOptions, type ProxyOptions, type ProxyUse } from './proxy-options.ts';
 
 interface UdpSendOptions extends ProxyOptions {
@@ -102,7 +102,7 @@ async function udpSend(options: UdpSendOptions): Promise<number> {
     });
     await sendAll(session, target, payload, options.count, options.intervalMs);
     if (options.waitMs > 0) await waitOrEnd(session, options.waitMs);
-    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+    await flushStdout();
     // With --count, how many came back is the result: a relay drops datagrams without a word.
     const summary = options.count > 1 ? `sent ${options.count}, received ${replies}` : '';
     if (replies > 0 || options.waitMs === 0) {

@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'network'
   | 'not-allowed'
   | 'limit'
-  | 'aborted';
+  | 'aborted'
+  /** stdout would not take the data or the result: a full disk, a pipe whose reader has gone. */
+  | 'output';
 
 export type Phase = 'setup' | 'connect' | 'greeting' | 'auth' | 'request' | 'second-reply' | 'relay' | 'udp';
 
@@ -136,6 +138,11 @@ const socketErrors: Readonly<Record<string, { reply: number; text: string }>> = 
   EPERM: { reply: Reply.NOT_ALLOWED, text: 'operation not permitted' },
   EADDRINUSE: { reply: Reply.GENERAL_FAILURE, text: 'address already in use' },
   EPIPE: { reply: Reply.GENERAL_FAILURE, text: 'broken pipe' },
+  // What a write to stdout meets when it is a file: the relay's own side in connect, a command's results.
+  ENOSPC: { reply: Reply.GENERAL_FAILURE, text: 'no space left on device' },
+  EDQUOT: { reply: Reply.GENERAL_FAILURE, text: 'disk quota exceeded' },
+  EFBIG: { reply: Reply.GENERAL_FAILURE, text: 'file too large' },
+  EIO: { reply: Reply.GENERAL_FAILURE, text: 'input/output error' },
 };
 
 /** RFC 1928 §6 reply for a failed upstream operation, from the socket error's `code` (never its text). */
