@@ -23,13 +23,24 @@ function buildCli(): CAC {
   registerProbe(cli);
   registerHashPassword(cli);
   // cac shows a negated flag's implicit default (--no-socks4 "default: true"), which reads as the opposite.
-  cli.help((sections) => sections.map((section) => ({
-    ...section,
-    body: section.body.replace(/^(\s+--no-.*?) \(default: true\)$/gm, '$1'),
-  })));
+  cli.help((sections) => {
+    const commandHelp = !sections.some((section) => section.title === 'Commands');
+    return sections.map((section) => {
+      const body = section.body.replace(/^(\s+--no-.*?) \(default: true\)$/gm, '$1');
+      return { ...section, body: commandHelp && section.title === 'Options' ? withVersion(body) : body };
+    });
+  });
   // -v is --verbose in the commands, so --version has no short form.
-  cli.option('--version', 'Print the version');
+  cli.option('--version', VERSION_HELP);
   return cli;
+}
+
+const VERSION_HELP = 'Print the version';
+
+/** cac leaves the global --version out of a command's help, though `socx <command> --version` works too: it
+ * goes under -h, in the same columns. */
+function withVersion(options: string): string {
+  return options.replace(/^( +-h, --help +)\S.*$/m, (line, columns: string) => `${line}\n${'  --version'.padEnd(columns.length)}${VERSION_HELP} `);
 }
 
 /** Parses argv (without the node and script elements) and runs the command; resolves with the exit code. */
@@ -51,7 +62,8 @@ export async function run(argv: readonly string[]): Promise<number> {
 async function runCommand(cli: CAC, argv: readonly string[]): Promise<number> {
   const parsed = cli.parse(['socx', 'socx', ...argv], { run: false });
   if (parsed.options.help) return 0;
-  if (parsed.options.version && !cli.matchedCommand) {
+  // Before a command's own checks: `socx serve --version` prints the version, as `socx --version` does.
+  if (parsed.options.version) {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }

@@ -35,6 +35,13 @@ describe('dist/socx, alone in an empty directory with an empty environment', () 
     assert.equal(r.stderr, '');
   });
 
+  test('--version after a command prints the version too, and does nothing else (serve starts no proxy)', T, async () => {
+    for (const command of [['serve'], ['probe'], ['connect'], ['udp-send', '127.0.0.1', '7'], ['bench'], ['hash-password']]) {
+      const r = await alone([...command, '--version']);
+      assert.deepEqual([r.code, r.stdout.toString(), r.stderr], [0, `${version}\n`, ''], `${command.join(' ')} --version: ${describeRun(r)}`);
+    }
+  });
+
   test('--help lists serve and connect, on stdout, exit 0, no colour', T, async () => {
     const r = await alone(['--help']);
     assert.equal(r.code, 0, describeRun(r));
@@ -82,6 +89,9 @@ describe('dist/socx, alone in an empty directory with an empty environment', () 
     assert.match(help, /^\s+-x, --proxy <url>.*SOCX_PROXY.*ALL_PROXY/m);
     assert.match(help, /^\s+-U, --proxy-user <user:pass>/m);
     assert.match(help, /^\s+--timeout <duration, bare = ms>.*\(default: 20s\)/m);
+    // cac leaves the global option out of a command's help; it works there, so it is listed, in the columns.
+    const [, helpColumns, versionColumns] = /^(  -h, --help +)Display this message \n(  --version +)Print the version $/m.exec(help) ?? [];
+    assert.ok(helpColumns && versionColumns?.length === helpColumns.length, help);
   });
 
   const usage: Array<[string, string[]]> = [
