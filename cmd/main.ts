@@ -68,6 +68,8 @@ async function runCommand(cli: CAC, argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (!cli.matchedCommand) {
+    // As a command does with its own options: one line, not the help.
+    cli.globalCommand.checkUnknownOptions();
     if (parsed.args.length > 0) throw usageError(`unknown command "${parsed.args[0]}" (see socx --help)`);
     cli.outputHelp();
     return 2;

@@ -98,6 +98,10 @@ describe('dist/socx, alone in an empty directory with an empty environment', () 
     ['connect with an unknown option', ['connect', '--bogus', '127.0.0.1', '80']],
     ['connect without arguments', ['connect']],
     ['an unknown command', ['frobnicate']],
+    ['an unknown option before any command', ['--bogus']],
+    ['-v before any command (--version has no short form)', ['-v']],
+    ['-V before any command', ['-V']],
+    ['an unknown option, then a command', ['--bogus', 'connect', '127.0.0.1', '80']],
     ['serve with an unknown option', ['serve', '--bogus']],
     ['serve with a bad listen address', ['serve', '-l', '127.0.0.1:99999']],
     ['serve with --auth lacking a password', ['serve', '-l', '127.0.0.1:0', '--auth', 'nopass']],
@@ -110,6 +114,13 @@ describe('dist/socx, alone in an empty directory with an empty environment', () 
       assert.equal(r.stdout.length, 0, describeRun(r));
     });
   }
+
+  test('an unknown option before any command is named as a command\'s would be', T, async () => {
+    for (const [arg, line] of [['--bogus', 'unknown option `--bogus`'], ['-V', 'unknown option `-V`']] as const) {
+      const r = await alone([arg]);
+      assert.deepEqual([r.code, r.stdout.toString(), r.stderr], [2, '', `socx: ${line} (see socx --help)\n`]);
+    }
+  });
 
   test('serve refuses an open proxy on a non-loopback address without users: exit 2, before binding', T, async () => {
     const r = await alone(['serve', '-l', '0.0.0.0:0']);
