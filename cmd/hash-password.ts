@@ -1,7 +1,8 @@
 import { buffer } from 'node:stream/consumers';
 import type { CAC } from 'cac';
 import { SocxError, usageError } from '../lib/errors.ts';
-import { credentialProblem, hashPassword } from '../lib/server/auth.ts';
+import { credentialProblem, hashPassword, usersFileNameProblem } from '../lib/server/auth.ts';
+import { safeText } from '../lib/safe-text.ts';
 
 /** `socx hash-password [user]`: a $scrypt$ entry for a users file or the config's `users:` map, with the
  * password read from the terminal (not echoed, asked twice) or from stdin, never from argv or history. */
@@ -11,6 +12,9 @@ export function registerHashPassword(cli: CAC): void {
     .example('socx hash-password alice >> users.txt')
     .example("printf '%s\\n' \"$PASS\" | socx hash-password alice")
     .action(async (user: string | undefined) => {
+      // Before the password is asked for: the line printed must read back as this user.
+      const unfit = user === undefined ? undefined : usersFileNameProblem(user);
+      if (user !== undefined && unfit !== undefined) throw usageError(`user name "${safeText(user)}" cannot go in a users file: ${unfit}`);
       const password = process.stdin.isTTY ? await askTwice() : firstLine(await buffer(process.stdin));
       const problem = credentialProblem(user ?? 'x', password);
       if (problem) throw usageError(`cannot hash: ${problem}`);

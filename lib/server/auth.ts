@@ -107,19 +107,41 @@ export function readStoredPassword(text: string): StoredPassword | Error {
 /** `user:password` or `user:$scrypt$…` pairs, one a line; `#` starts a comment line. */
 export function parseUsers(text: string): Map<string, StoredPassword> {
   const users = new Map<string, StoredPassword>();
-  text.split(/\r?\n/).forEach((line, index) => {
-    // Only blank and comment lines are recognised by their trimmed form: a password may end in spaces.
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    const colon = line.indexOf(':');
-    if (colon < 0) throw new UsersFileError(index + 1, 'expected user:password or user:$scrypt$…');
-    const problem = credentialProblem(line.slice(0, colon), line.slice(colon + 1));
+  text.split(LINE_BREAK).forEach((line, index) => {
+    const entry = splitUsersLine(line);
+    if (entry === undefined) return;
+    if (entry === 'no colon') throw new UsersFileError(index + 1, 'expected user:password or user:$scrypt$…');
+    const problem = credentialProblem(entry.username, entry.password);
     if (problem) throw new UsersFileError(index + 1, problem);
-    const stored = readStoredPassword(line.slice(colon + 1));
+    const stored = readStoredPassword(entry.password);
     if (stored instanceof Error) throw new UsersFileError(index + 1, stored.message);
-    users.set(line.slice(0, colon), stored);
+    users.set(entry.username, stored);
   });
   return users;
+}
+
+const LINE_BREAK = /\r?\n/;
+
+/** A users-file line: undefined when it is blank or a comment, else the user name before the first colon and
+ * the password after it. */
+function splitUsersLine(line: string): { username: string; password: string } | 'no colon' | undefined {
+  // Only blank and comment lines are recognised by their trimmed form: a password may end in spaces.
+  const trimmed = line.trim();
+  if (trimmed === '' || trimmed.startsWith('#')) return undefined;
+  const colon = line.indexOf(':');
+  return colon < 0 ? 'no colon' : { username: line.slice(0, colon), password: line.slice(colon + 1) };
+}
+
+/** Why a users-file line for `username` would not read back as that user, by parseUsers' own steps (two lines,
+ * a comment, another user), or undefined when it would. */
+export function usersFileNameProblem(username: string): string | undefined {
+  const length = credentialProblem(username, 'x');
+  if (length) return length;
+  if (LINE_BREAK.test(username)) return 'it holds a line break, and the file has one user a line';
+  const entry = splitUsersLine(`${username}:x`);
+  if (entry === undefined) return 'a line that starts with "#" (after any spaces) is a comment';
+  if (entry === 'no colon' || entry.username !== username) return '":" ends the user name there (user:password)';
+  return undefined;
 }
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { hashPassword, parseCredential, parseScryptHash, parseUsers, ScryptHash, UsersFileError, usersAuthenticator, type Authenticate } from '../../lib/server/auth.ts';
+import fc from 'fast-check';
+import { hashPassword, parseCredential, parseScryptHash, parseUsers, ScryptHash, UsersFileError, usersAuthenticator, usersFileNameProblem, type Authenticate } from '../../lib/server/auth.ts';
 import { ROOT, socxSource, tempFiles } from './cli.ts';
 import { startEcho } from '../helpers/net.ts';
 import { login, startServe } from './serve-process.ts';
@@ -54,6 +55,22 @@ describe('users file', () => {
     assert.equal(String(parseScryptHash(String(hash))), String(hash));
     assert.equal(parseScryptHash('$scrypt$ln=20,r=32,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), undefined, '4 GiB of memory');
   });
+
+  test('a user name is fit for a users file exactly when its line reads back as that user', () => {
+    const readsBack = (name: string): boolean => {
+      try {
+        const users = parseUsers(`${name}:x`);
+        return users.size === 1 && users.get(name) === 'x';
+      } catch (error) {
+        if (error instanceof UsersFileError) return false;
+        throw error;
+      }
+    };
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom('a', ':', '#', ' ', '\t', '\n', '\r', '\ufeff'), maxLength: 6 }), (name) => {
+      assert.equal(usersFileNameProblem(name) === undefined, readsBack(name), JSON.stringify(name));
+    }), { numRuns: 2000 });
+    for (const name of ['alice', ' bob', 'a#b', 'a\rb', 'é'.repeat(127)]) assert.equal(usersFileNameProblem(name), undefined, name);
+  });
 });
 
 describe('usersAuthenticator', () => {
@@ -93,6 +110,20 @@ describe('hash-password', () => {
     const users = parseUsers(r.stdout);
     assert.equal(await check(usersAuthenticator(users), 'alice', 'open sesame'), true);
     assert.equal(await check(usersAuthenticator(users), 'alice', 'open sesame\n'), false, 'the line ending is not part of it');
+  });
+
+  test('a user name that a users file cannot hold is a usage error, before any password is read', () => {
+    const cases: Array<[string, string]> = [
+      ['al:ice', '":" ends the user name there (user:password)'],
+      ['#bob', 'a line that starts with "#" (after any spaces) is a comment'],
+      ['  #bob', 'a line that starts with "#" (after any spaces) is a comment'],
+      ['a\nb', 'it holds a line break, and the file has one user a line'],
+      ['', 'empty user name (RFC 1929 needs 1-255 bytes)'],
+    ];
+    for (const [user, why] of cases) {
+      const r = socxSource(['hash-password', user], { input: 'secret\n' });
+      assert.deepEqual([r.code, r.stdout, r.stderr], [2, '', `socx: user name "${user.replace('\n', '\\x0a')}" cannot go in a users file: ${why}\n`], JSON.stringify(user));
+    }
   });
 
   test('an empty password is refused (exit 2)', () => {
