@@ -18,7 +18,8 @@ export function loadUsers(raw: Record<string, unknown>, env: NodeJS.ProcessEnv):
     if (stored instanceof Error) throw usageError(`users: ${name}: ${stored.message}`);
     users.set(name, stored);
   }
-  const fromEnv = env.SOCX_AUTH === undefined ? [] : [['SOCX_AUTH', env.SOCX_AUTH] as const];
+  // Empty is unset, as for the proxy variables (SOCX_AUTH= in a unit file or `env SOCX_AUTH= socx serve`).
+  const fromEnv = env.SOCX_AUTH ? [['SOCX_AUTH', env.SOCX_AUTH] as const] : [];
   const fromFlags = listOption(raw.auth, 'auth').map((entry) => ['--auth', entry] as const);
   for (const [source, entry] of [...fromEnv, ...fromFlags]) {
     const credential = parseCredential(entry);

@@ -153,6 +153,13 @@ describe('serve: where users come from', () => {
     assert.equal(socxSource(['serve', '--check-config', '--users', empty, '--auth', 'bob:pw']).code, 0);
   });
 
+  test('an empty SOCX_AUTH is unset, as an empty proxy variable is: no user, no error', () => {
+    const unset = socxSource(['serve', '--check-config']);
+    const empty = socxSource(['serve', '--check-config'], { env: { SOCX_AUTH: '' } });
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.deepEqual(empty, unset);
+  });
+
   test('a users file readable by group or others gets a warning; mode 600 does not', () => {
     const shared = files.write('shared-users.txt', 'alice:x\n', 0o644);
     const warned = socxSource(['serve', '--check-config', '--users', shared]);
