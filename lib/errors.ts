@@ -137,6 +137,7 @@ const socketErrors: Readonly<Record<string, { reply: number; text: string }>> = 
   EACCES: { reply: Reply.NOT_ALLOWED, text: 'permission denied' },
   EPERM: { reply: Reply.NOT_ALLOWED, text: 'operation not permitted' },
   EADDRINUSE: { reply: Reply.GENERAL_FAILURE, text: 'address already in use' },
+  EINVAL: { reply: Reply.GENERAL_FAILURE, text: 'the system refused the address for this socket (invalid argument)' },
   EPIPE: { reply: Reply.GENERAL_FAILURE, text: 'broken pipe' },
   // What a write to stdout meets when it is a file: the relay's own side in connect, a command's results.
   ENOSPC: { reply: Reply.GENERAL_FAILURE, text: 'no space left on device' },

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { canonicalIp } from '../codec/ip.ts';
 import type { Egress } from '../dial.ts';
 import { errnoCode, socketErrorText, usageError } from '../errors.ts';
 import type { ListenAddress } from './server.ts';
@@ -61,6 +62,12 @@ export function listenErrorText(error: unknown, addresses: readonly ListenAddres
     return `port ${low.join(', ')} needs privileges (run as root, or grant CAP_NET_BIND_SERVICE: setcap cap_net_bind_service=+ep $(command -v socx)), or use a port from 1024`;
   }
   if (code === 'EADDRNOTAVAIL') return 'this machine has no such address';
+  // server.ts makes IPv6 listeners IPv6-only (so that [::] leaves IPv4 to 0.0.0.0), and such a socket cannot
+  // take ::ffff:a.b.c.d.
+  const mapped = addresses.filter((address) => isIP(address.host) === 6 && isIP(canonicalIp(address.host)) === 4);
+  if (code === 'EINVAL' && mapped.length > 0) {
+    return `an IPv4-mapped address cannot be listened on (IPv6 listeners are IPv6-only): listen on ${mapped.map((address) => `${canonicalIp(address.host)}:${address.port}`).join(', ')} instead`;
+  }
   if (code === 'EADDRINUSE') return 'address already in use (another server is listening there)';
   return code === undefined ? String(error) : socketErrorText(code);
 }

@@ -210,6 +210,26 @@ describe('listen errors in plain words', () => {
     assert.equal(busy.stderr, `socx: cannot listen on 127.0.0.1:${server.port}: address already in use (another server is listening there)\n`);
   });
 
+  test('an IPv4-mapped address: exit 1, the line says why and what to listen on instead', T, async () => {
+    const r = await runSocx(['serve', '-l', '[::ffff:127.0.0.1]:0']);
+    assert.deepEqual([r.code, r.stderr], [1, 'socx: cannot listen on [::ffff:127.0.0.1]:0: an IPv4-mapped address cannot be listened on (IPv6 listeners are IPv6-only): listen on 127.0.0.1:0 instead\n']);
+  });
+
+  test('every errno a listen meets is in words, never the bare code', () => {
+    const failed = (code: string): Error => Object.assign(new Error(`listen ${code}`), { code });
+    const somewhere = [{ host: '::1', port: 8080 }];
+    const words = ['EADDRNOTAVAIL', 'EADDRINUSE', 'EACCES', 'EPERM', 'EINVAL', 'EAFNOSUPPORT', 'EMFILE'].map((code) => listenErrorText(failed(code), somewhere));
+    assert.deepEqual(words, [
+      'this machine has no such address',
+      'address already in use (another server is listening there)',
+      'permission denied',
+      'operation not permitted',
+      'the system refused the address for this socket (invalid argument)',
+      'address family not supported',
+      'too many open files',
+    ]);
+  });
+
   test('EACCES on a low port says privileges are needed (tests run as root here, so the error is given)', () => {
     const error = Object.assign(new Error('listen EACCES'), { code: 'EACCES' });
     assert.match(listenErrorText(error, [{ host: '0.0.0.0', port: 80 }]), /^port 80 needs privileges \(run as root, or grant CAP_NET_BIND_SERVICE/);
