@@ -28,7 +28,8 @@ interface Reloaded {
  * - SIGHUP re-reads the config file and the users file (users, rules, limits, timeouts); connections already
  *   open keep the settings they started with; a bad file is one line on stderr and the old settings stay.
  * - SIGUSR1 prints the status. Having a listener also keeps Node from opening its inspector on this signal
- *   (the single executable is built with --disable-sigusr1 as well, for the moment before this runs).
+ *   (for the moment before any listener, the single executable pins the inspector to an address no machine
+ *   has: scripts/sea.ts).
  */
 export function watchServeSignals(server: SignalTarget, actions: SignalActions): { stopped: Promise<void>; dispose(): void } {
   const hup = (): void => {
