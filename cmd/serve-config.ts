@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { ConfigFileError, parseYamlTree, scalarOrList, type YamlEntry, type YamlValue } from '../lib/config/yaml-tree.ts';
 import { fileErrorText, SocxError, usageError } from '../lib/errors.ts';
 import { withoutWarnings } from './output.ts';
-import { redact } from '../lib/client/proxy-url.ts';
+import { rawKey, type ShownSettings } from './serve-settings.ts';
 import { warnIfShared } from './serve-users.ts';
 
 /**
@@ -36,14 +36,24 @@ const notKeys: Readonly<Record<string, string>> = {
   deny: 'policy rules go in "rules:", a list of "allow RULE" / "deny RULE" in the order they apply',
 };
 
+/** Where --check-config shows the file-only keys: beside the flag they stand for. */
+const shownWith: Readonly<Record<string, readonly string[]>> = {
+  listen: ['listen', 'listeners'],
+  users: ['users-file', 'users'],
+  allow: ['rules'],
+};
+
 /** The settings a listener may have of its own; anything else is refused by name rather than ignored. */
 const LISTENER_KEYS = new Set(['address', 'auth', 'proxy-protocol']);
+
+/** The flag's name in the file: its long form without the dashes and without "no-". */
+const fileKey = (option: Command['options'][number]): string | undefined => /--(?:no-)?([a-z0-9][a-z0-9-]*)/.exec(option.rawName)?.[1];
 
 /** The config keys that are flags, by their spelling in the file. */
 export function flagKeys(command: Command): Map<string, FlagKey> {
   const keys = new Map<string, FlagKey>();
   for (const option of command.options) {
-    const long = /--(?:no-)?([a-z0-9][a-z0-9-]*)/.exec(option.rawName)?.[1];
+    const long = fileKey(option);
     if (long === undefined || option.name in notKeys || option.name === 'help') continue;
     keys.set(long, { key: option.name, boolean: option.isBoolean === true, description: option.negated ? `false: ${option.description}` : option.description });
   }
@@ -101,8 +111,7 @@ export function configToRaw(tree: YamlValue, command: Command, lines?: Map<strin
 function readFlagKey(entry: YamlEntry, flags: ReadonlyMap<string, FlagKey>): string {
   const flag = flags.get(entry.key);
   if (flag) return flag.key;
-  const camel = entry.key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-  const why = notKeys[camel];
+  const why = notKeys[rawKey(entry.key)];
   if (why) throw new ConfigFileError(entry.line, `"${entry.key}" is not a config key: ${why}`);
   const spelt = [...flags.keys()].find((name) => name.replaceAll('-', '') === entry.key.replaceAll(/[-_]/g, '').toLowerCase());
   throw new ConfigFileError(entry.line, `unknown key "${entry.key}"${spelt ? ` (did you mean "${spelt}"?)` : ''}`);
@@ -227,19 +236,10 @@ export function parseMerged<T>(merged: MergedRaw, parse: (raw: Record<string, un
   }
 }
 
-/** The effective settings as YAML, in the file's own spelling, with every password masked. */
-export function formatEffectiveSettings(command: Command, raw: Readonly<Record<string, unknown>>, userKinds: ReadonlyMap<string, string>): string {
-  const shown: Record<string, unknown> = {};
-  for (const [long, flag] of flagKeys(command)) {
-    const value = raw[flag.key];
-    if (value === undefined || flag.key === 'quiet' || flag.key === 'verbose') continue;
-    shown[long] = flag.key === 'auth' ? [value].flat().map((entry) => `${String(entry).split(':')[0]}:***`) : value;
-  }
-  if (raw.users !== undefined) shown['users-file'] = raw.users;
-  if (userKinds.size > 0) shown.users = Object.fromEntries([...userKinds].map(([name, kind]) => [name, `*** (${kind})`]));
-  if (raw.rules !== undefined) shown.rules = raw.rules;
-  if (Array.isArray(raw.noAuthListeners) && raw.noAuthListeners.length > 0) shown['listeners without login'] = raw.noAuthListeners;
-  if (Array.isArray(raw.proxyProtocolListeners) && raw.proxyProtocolListeners.length > 0) shown['listeners with PROXY protocol'] = raw.proxyProtocolListeners;
-  // URLs in values (an upstream proxy, say) may carry credentials.
-  return stringify(shown, { lineWidth: 0 }).replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:[^\s@/]*@)/gi, (url) => redact(url));
+/** The effective settings (parseServeOptions's record, passwords already masked) as YAML, in the file's
+ * spelling and the order of the serve flags. */
+export function formatEffectiveSettings(command: Command, shown: ShownSettings): string {
+  const order = command.options.flatMap((option) => shownWith[option.name] ?? [fileKey(option) ?? option.name]);
+  const rank = (key: string): number => (order.includes(key) ? order.indexOf(key) : order.length);
+  return stringify(Object.fromEntries(Object.entries(shown).sort(([a], [b]) => rank(a) - rank(b))), { lineWidth: 0 });
 }

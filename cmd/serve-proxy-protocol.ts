@@ -14,8 +14,7 @@ export function markProxyProtocol(listen: readonly ListenAddress[], raw: Readonl
 
 /** --proxy-protocol-from: the balancers' addresses. There is no default: a PROXY header lets its sender name
  * any client, so the operator says who may send one (and a list without such a listener is a mistake). */
-export function parseProxyProtocolFrom(raw: Readonly<Record<string, unknown>>, listen: readonly ListenAddress[]): AddressSet | undefined {
-  const texts = listOption(raw.proxyProtocolFrom, 'proxy-protocol-from');
+export function parseProxyProtocolFrom(texts: readonly string[], listen: readonly ListenAddress[]): AddressSet | undefined {
   const listeners = listen.filter((address) => address.proxyProtocol).map(formatAddress);
   if (listeners.length === 0) {
     if (texts.length > 0) throw usageError('--proxy-protocol-from is given but no listener takes the PROXY protocol (add --proxy-protocol)');

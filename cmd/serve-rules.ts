@@ -1,5 +1,3 @@
-import { Policy } from '../lib/policy/policy.ts';
-
 /**
  * --allow and --deny in the order they were given: first match wins, and the option parser keeps each
  * option's values apart, so the order is read from argv itself. `--allow-open-proxy` is another option.
@@ -17,7 +15,8 @@ export function rulesFromArgv(argv: readonly string[]): string[] {
   return rules;
 }
 
-/** Rules from the command line come first (they override a config file's), then the file's. */
-export function parsePolicy(argvRules: readonly string[], fileRules: readonly string[] = []): Policy {
-  return Policy.parse([...argvRules, ...fileRules]);
+/** The rules serve enforces, in order: the command line's first (they override a config file's), then the
+ * file's. */
+export function effectiveRules(argvRules: readonly string[], fileRules: readonly string[]): string[] {
+  return [...argvRules, ...fileRules];
 }

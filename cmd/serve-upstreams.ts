@@ -17,7 +17,7 @@ export function parseUpstreams(texts: readonly string[], policy: Policy): Upstre
     const named = NAMED.exec(text);
     const name = named ? (named[1] ?? '').toLowerCase() : DEFAULT_ROUTE;
     const url = named ? named[2] ?? '' : text;
-    const shown = named ? `${name}=${redact(url)}` : redact(url);
+    const shown = shownUpstream(text);
     if (named && !ROUTE_NAME.test(name)) throw usageError(`--upstream ${shown}: an upstream's name is a letter, then letters, digits, - or _ (at most 32)`);
     if (named && (name === VIA_DIRECT || name === DEFAULT_ROUTE)) throw usageError(`--upstream ${shown}: "${name}" is reserved (via=direct bypasses the upstreams; unnamed ones are the default)`);
     let proxy: ProxyConfig;
@@ -36,4 +36,10 @@ export function parseUpstreams(texts: readonly string[], policy: Policy): Upstre
   const named = new Map([...chains].filter(([name]) => name !== DEFAULT_ROUTE).map(([name, hops]) => [name, upstream(name, hops)]));
   const unnamed = chains.get(DEFAULT_ROUTE);
   return { default: unnamed ? upstream(DEFAULT_ROUTE, unnamed) : undefined, named };
+}
+
+/** An --upstream value with its password masked: `corp=socks5h://alice:***@gw:1080`. */
+export function shownUpstream(text: string): string {
+  const named = NAMED.exec(text);
+  return named ? `${(named[1] ?? '').toLowerCase()}=${redact(named[2] ?? '')}` : redact(text);
 }

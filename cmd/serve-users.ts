@@ -64,8 +64,13 @@ export function hideAuthFromPs(args: readonly string[] = process.argv.slice(2)):
     const value = inline ? arg.slice('--auth='.length) : args[index - 1] === '--auth' ? arg : undefined;
     if (value === undefined) return arg;
     hidden = true;
-    const masked = `${value.split(':')[0] ?? ''}:***`;
+    const masked = maskCredential(value);
     return inline ? `--auth=${masked}` : masked;
   });
   if (hidden) process.title = ['socx', ...shown].join(' ');
+}
+
+/** `user:password` with the password masked: `user:***`. */
+export function maskCredential(credential: string): string {
+  return `${credential.split(':')[0] ?? ''}:***`;
 }

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { CAC, Command } from 'cac';
 import { formatAddress, isUnspecified, toAddress } from '../lib/codec/address.ts';
 import { cpuBudget } from '../lib/cpu-budget.ts';
+import { Policy } from '../lib/policy/policy.ts';
 import { usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
 import { isExposed, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
@@ -11,13 +12,14 @@ import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
 import { workerNumber } from '../lib/server/worker-child.ts';
 import { perWorker } from '../lib/server/workers.ts';
-import { durationOption, flagOption, HOUR, integerOption, listOption, MINUTE, stringOption } from './options.ts';
+import { flagOption, HOUR, integerOption, listOption, MINUTE } from './options.ts';
 import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
-import { parsePolicy, rulesFromArgv } from './serve-rules.ts';
+import { effectiveRules, rulesFromArgv } from './serve-rules.ts';
 import { markProxyProtocol, parseProxyProtocolFrom } from './serve-proxy-protocol.ts';
 import { serve } from './serve-run.ts';
-import { parseUpstreams } from './serve-upstreams.ts';
-import { hideAuthFromPs, loadUsers } from './serve-users.ts';
+import { SettingsReader, type ShownSettings } from './serve-settings.ts';
+import { parseUpstreams, shownUpstream } from './serve-upstreams.ts';
+import { hideAuthFromPs, loadUsers, maskCredential } from './serve-users.ts';
 import { serveWithWorkers, serveWorker, type WorkerSettings } from './serve-workers.ts';
 
 export interface ServeOptions {
@@ -33,6 +35,8 @@ export interface ServeOptions {
   readonly logFormat: 'text' | 'json';
   readonly logFile: string | undefined;
   readonly metrics: ListenAddress | undefined;
+  /** What --check-config prints: these settings as a config file writes them, defaults included. */
+  readonly settings: ShownSettings;
 }
 
 export function registerServe(cli: CAC): void {
@@ -83,96 +87,118 @@ export function registerServe(cli: CAC): void {
 /** Reads the settings (defaults, config file, flags); --check-config prints them, else the server starts,
  * and SIGHUP reads them again the same way. */
 function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, argvRules: readonly string[]): number | Promise<number> {
-  const loader = (settings: WorkerSettings) => (): { raw: Record<string, unknown>; options: ServeOptions } => {
-    const merged = mergeServeRaw(command, settings.cliRaw);
-    return { raw: merged.raw, options: parseMerged(merged, (raw) => parseServeOptions(raw, settings.argvRules)) };
-  };
+  const loader = (settings: WorkerSettings) => (): ServeOptions =>
+    parseMerged(mergeServeRaw(command, settings.cliRaw), (raw) => parseServeOptions(raw, settings.argvRules));
   const worker = workerNumber();
-  if (worker !== undefined) return serveWorker(worker, (settings) => () => loader(settings)().options);
+  if (worker !== undefined) return serveWorker(worker, loader);
   const load = loader({ cliRaw, argvRules });
-  const { raw, options } = load();
+  const options = load();
   if (flagOption(cliRaw.checkConfig)) {
-    const kinds = new Map([...options.users].map(([name, stored]) => [name, typeof stored === 'string' ? 'plain' : 'scrypt']));
-    process.stdout.write(formatEffectiveSettings(command, raw, kinds));
+    process.stdout.write(formatEffectiveSettings(command, options.settings));
     return 0;
   }
   hideAuthFromPs();
   // The workers get the count the primary resolved ("auto"), over the config file's.
-  if (options.workers > 1) return serveWithWorkers(options, () => load().options, { cliRaw: { ...cliRaw, workers: options.workers }, argvRules });
-  return serve(options, () => load().options);
+  if (options.workers > 1) return serveWithWorkers(options, load, { cliRaw: { ...cliRaw, workers: options.workers }, argvRules });
+  return serve(options, load);
 }
 
 export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {
+  const read = new SettingsReader(raw);
   const listenTexts = listOption(raw.listen, 'listen');
   const noAuth = new Set(listOption(raw.noAuthListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
   const listen = markProxyProtocol((listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map((text) => parseListenAddress(text))
     .map((address) => (noAuth.has(formatAddress(address)) ? { ...address, noAuth: true } : address)), raw);
-  const proxyProtocolFrom = parseProxyProtocolFrom(raw, listen);
+  const everyProxyProtocol = read.flag('proxy-protocol');
+  read.show(...shownListeners(listen, everyProxyProtocol));
+  const proxyProtocolFrom = parseProxyProtocolFrom(read.list('proxy-protocol-from'), listen);
   const users = loadUsers(raw, process.env);
+  read.show('users-file', read.text('users'));
+  read.list('auth', maskCredential);
+  read.showAs('users', users, users.size > 0 ? Object.fromEntries([...users].map(([name, stored]) => [name, `*** (${typeof stored === 'string' ? 'plain' : 'scrypt'})`])) : undefined);
   // Open: reachable from elsewhere and nobody has to log in there (no users at all, or "auth: false").
   const exposed = listen.filter((address) => isExposed(address) && (users.size === 0 || address.noAuth === true));
   const openProxy = exposed.length > 0;
-  if (openProxy && !flagOption(raw.allowOpenProxy)) {
+  const allowOpenProxy = read.flag('allow-open-proxy');
+  if (openProxy && !allowOpenProxy) {
     const fix = users.size === 0 ? 'add users (--auth user:pass or --users FILE), or pass' : 'it takes clients without a login (auth: false); pass';
     throw usageError(`refusing to run an open proxy on ${exposed.map(formatAddress).join(', ')}: ${fix} --allow-open-proxy if anyone who can reach it may use it`);
   }
-  const egress = parseEgress(listOption(raw.egress, 'egress'));
-  const policy = parsePolicy(argvRules, listOption(raw.rules, 'rules'));
-  const workers = parseWorkers(raw.workers);
+  const egress = parseEgress(read.list('egress'));
+  const policy = Policy.parse(read.show('rules', effectiveRules(argvRules, listOption(raw.rules, 'rules'))));
+  const workers = read.show('workers', parseWorkers(read.text('workers')));
   const share = (cap: number): number => perWorker(cap, workers);
+  const metrics = read.value('metrics') === undefined ? undefined : parseListenAddress(nonBlank(read.text('metrics'), 'metrics') ?? '', 'metrics', null);
   return {
     listen,
     users,
     openProxy,
-    graceMs: durationOption(raw.grace, 'grace', 'ms', { min: 0, max: HOUR }) ?? 5000,
+    graceMs: read.duration('grace', 'ms', 5000, { min: 0, max: HOUR }),
     workers,
-    quiet: flagOption(raw.quiet),
-    verbose: flagOption(raw.verbose),
-    logFormat: parseLogFormat(stringOption(raw.logFormat, 'log-format')),
-    logFile: nonEmpty(stringOption(raw.logFile, 'log-file'), 'log-file'),
-    metrics: raw.metrics === undefined ? undefined : parseListenAddress(nonEmpty(stringOption(raw.metrics, 'metrics'), 'metrics') ?? '', 'metrics', null),
+    quiet: read.flag('quiet'),
+    verbose: read.flag('verbose'),
+    logFormat: read.show('log-format', parseLogFormat(read.text('log-format'))),
+    logFile: nonBlank(read.string('log-file'), 'log-file'),
+    metrics: read.showAs('metrics', metrics, metrics && formatAddress(metrics)),
     config: {
       authenticate: users.size > 0 ? usersAuthenticator(users) : undefined,
       egress,
       proxyProtocolFrom,
-      socks4: raw.socks4 !== false,
-      http: raw.http !== false,
-      advertise: parseAdvertise(stringOption(raw.advertise, 'advertise')),
-      commands: enabledCommands(raw),
-      handshakeTimeoutMs: durationOption(raw.handshakeTimeout, 'handshake-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 10_000,
-      connectTimeoutMs: durationOption(raw.connectTimeout, 'connect-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 10_000,
-      bindTimeoutMs: durationOption(raw.bindTimeout, 'bind-timeout', 's', { min: 1, max: HOUR }) ?? 60_000,
-      idleTimeoutMs: durationOption(raw.idleTimeout, 'idle-timeout', 's') ?? 0,
-      udpIdleTimeoutMs: durationOption(raw.udpIdleTimeout, 'udp-idle-timeout', 's') ?? 120_000,
-      udpPortRange: parsePortRange(stringOption(raw.udpPorts, 'udp-ports')),
-      maxUdpAssociationsPerClient: share(integerOption(raw.maxUdpAssociations, 'max-udp-associations', 0) ?? 32),
-      ...connectionLimits(raw, workers),
+      socks4: read.on('socks4'),
+      http: read.on('http'),
+      advertise: parseAdvertise(read.string('advertise')),
+      commands: enabledCommands(read),
+      handshakeTimeoutMs: read.duration('handshake-timeout', 'ms', 10_000, { min: 1, max: 5 * MINUTE }),
+      connectTimeoutMs: read.duration('connect-timeout', 'ms', 10_000, { min: 1, max: 5 * MINUTE }),
+      bindTimeoutMs: read.duration('bind-timeout', 's', 60_000, { min: 1, max: HOUR }),
+      idleTimeoutMs: read.duration('idle-timeout', 's', 0),
+      udpIdleTimeoutMs: read.duration('udp-idle-timeout', 's', 120_000),
+      udpPortRange: parsePortRange(read.string('udp-ports')),
+      maxUdpAssociationsPerClient: share(read.integer('max-udp-associations', 0, 32)),
+      ...connectionLimits(read, workers),
       policy,
-      upstreams: parseUpstreams(listOption(raw.upstream, 'upstream'), policy),
-      lookupTimeoutMs: durationOption(raw.lookupTimeout, 'lookup-timeout', 'ms', { min: 1, max: 5 * MINUTE }) ?? 5000,
-      maxBindsPerIp: share(integerOption(raw.maxBindsPerIp, 'max-binds-per-ip', 0) ?? defaultServerConfig.maxBindsPerIp),
-      keepAliveMs: durationOption(raw.keepalive, 'keepalive', 's', { min: 0, max: 2 * HOUR }) ?? defaultServerConfig.keepAliveMs,
+      upstreams: parseUpstreams(read.list('upstream', shownUpstream), policy),
+      lookupTimeoutMs: read.duration('lookup-timeout', 'ms', 5000, { min: 1, max: 5 * MINUTE }),
+      maxBindsPerIp: share(read.integer('max-binds-per-ip', 0, defaultServerConfig.maxBindsPerIp)),
+      keepAliveMs: read.duration('keepalive', 's', defaultServerConfig.keepAliveMs, { min: 0, max: 2 * HOUR }),
     },
+    settings: read.shown,
   };
 }
 
-/** Each worker's part of the caps given (the defaults come from the fd limit, which every process has whole). */
-function connectionLimits(raw: Record<string, unknown>, workers: number): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
-  const given = integerOption(raw.maxConnections, 'max-connections', 0);
+/** The listeners as the file writes them: `listen:` addresses, or `listeners:` when one has a setting of its
+ * own (`auth: false`; `proxy-protocol: true` unless every listener has it). */
+function shownListeners(listen: readonly ListenAddress[], everyProxyProtocol: boolean): [string, unknown] {
+  const own = (address: ListenAddress): Record<string, boolean> => ({
+    ...(address.noAuth === true ? { auth: false } : {}),
+    ...(address.proxyProtocol === true && !everyProxyProtocol ? { 'proxy-protocol': true } : {}),
+  });
+  if (listen.some((address) => Object.keys(own(address)).length > 0)) {
+    return ['listeners', listen.map((address) => (Object.keys(own(address)).length > 0 ? { address: formatAddress(address), ...own(address) } : formatAddress(address)))];
+  }
+  const addresses = listen.map(formatAddress);
+  return ['listen', addresses.length === 1 ? addresses[0] : addresses];
+}
+
+/** Each worker's part of the caps given (the defaults come from the fd limit, which every process has whole).
+ * Shown are the totals, the values that give each worker its part again. */
+function connectionLimits(read: SettingsReader, workers: number): Pick<ServerConfig, 'maxConnections' | 'maxConnectionsPerIp' | 'maxPendingHandshakes'> {
+  const given = integerOption(read.value('max-connections'), 'max-connections', 0);
   const maxConnections = given === undefined ? defaultServerConfig.maxConnections : perWorker(given, workers);
   const derived = maxConnections === 0 || given === undefined ? defaultServerConfig.maxPendingHandshakes : Math.max(1, Math.floor(maxConnections / 4));
-  const handshakes = integerOption(raw.maxHandshakes, 'max-handshakes', 1);
+  const handshakes = integerOption(read.value('max-handshakes'), 'max-handshakes', 1);
+  read.showAs('max-connections', undefined, given ?? maxConnections * workers);
+  read.showAs('max-handshakes', undefined, handshakes ?? derived * workers);
   return {
     maxConnections,
-    maxConnectionsPerIp: perWorker(integerOption(raw.maxConnectionsPerIp, 'max-connections-per-ip', 0) ?? 0, workers),
+    maxConnectionsPerIp: perWorker(read.integer('max-connections-per-ip', 0, 0), workers),
     maxPendingHandshakes: handshakes === undefined ? derived : perWorker(handshakes, workers),
   };
 }
 
 const MAX_WORKERS = 256;
 
-function parseWorkers(value: unknown): number {
-  const text = stringOption(value, 'workers');
+function parseWorkers(text: string | undefined): number {
   if (text === undefined) return 1;
   if (text === 'auto') return Math.min(cpuBudget(), MAX_WORKERS);
   const count = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -180,10 +206,10 @@ function parseWorkers(value: unknown): number {
   return count;
 }
 
-function enabledCommands(raw: Record<string, unknown>): ServerConfig['commands'] {
+function enabledCommands(read: SettingsReader): ServerConfig['commands'] {
   const commands: { -readonly [K in keyof ServerConfig['commands']]: CommandHandler } = {};
-  if (raw.bind !== false) commands.bind = bindCommand;
-  if (raw.udp !== false) commands.udp = udpCommand;
+  if (read.on('bind')) commands.bind = bindCommand;
+  if (read.on('udp')) commands.udp = udpCommand;
   return commands;
 }
 
@@ -192,7 +218,7 @@ function parseLogFormat(text: string | undefined): ServeOptions['logFormat'] {
   throw usageError(`--log-format must be text or json, not "${text}"`);
 }
 
-function nonEmpty(text: string | undefined, name: string): string | undefined {
+function nonBlank(text: string | undefined, name: string): string | undefined {
   if (text?.trim() === '') throw usageError(`--${name} needs a value`);
   return text;
 }

@@ -127,7 +127,7 @@ describe('--check-config', () => {
     assert.equal(shown['handshake-timeout'], '7s');
     assert.equal(shown['connect-timeout'], '3s');
     assert.equal(shown.udp, false);
-    assert.equal(shown['bind-timeout'], '60s', 'default');
+    assert.equal(shown['bind-timeout'], '1m', 'default');
     assert.equal(shown.socks4, true, 'default of a negated flag');
   });
 

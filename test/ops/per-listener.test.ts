@@ -60,7 +60,7 @@ describe('per-listener auth', () => {
     assert.match(refused.stderr, /^socx: (config file .*open\.yaml, line \d+: )?refusing to run an open proxy on 0\.0\.0\.0:1080: it takes clients without a login \(auth: false\); pass --allow-open-proxy if anyone who can reach it may use it\n$/);
     const allowed = socxSource(['serve', '--config', config, '--check-config', '--allow-open-proxy']);
     assert.equal(allowed.code, 0, allowed.stderr);
-    assert.match(allowed.stdout, /listeners without login:\n\s+- 0\.0\.0\.0:1080/);
+    assert.match(allowed.stdout, /^listeners:\n {2}- address: 0\.0\.0\.0:1080\n {4}auth: false\n/m);
   });
 
   test('auth must be true or false, with its line', () => {

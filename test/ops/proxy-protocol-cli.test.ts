@@ -52,7 +52,7 @@ describe('serve --proxy-protocol', () => {
     ].join('\n'));
     const r = check('--config', config);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /listeners with PROXY protocol:\n\s+- 127\.0\.0\.1:1080\n/);
+    assert.match(r.stdout, /^listeners:\n {2}- address: 127\.0\.0\.1:1080\n {4}proxy-protocol: true\n {2}- 127\.0\.0\.1:1081\n/m);
     const bad = files.write('pp-bad.yaml', 'listeners:\n  - address: "127.0.0.1:0"\n    proxy-protocol: yes please\n');
     const refused = check('--config', bad);
     assert.equal(refused.code, 2);
