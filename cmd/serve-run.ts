@@ -78,6 +78,13 @@ export async function startMetrics(options: ServeOptions, source: MetricsSource 
   return serveMetrics(source, { ready }, at.host, at.port).catch((error: unknown) => { throw cannotListen(error, [at], ' for --metrics'); });
 }
 
+/** --check-config: builds what serve builds before it listens (the server and its connection log, the
+ * --log-file opened for appending as serve opens it: created when missing, never truncated), then drops it.
+ * A failure is serve's own, with its exit code; nothing listens. */
+export async function checkServe(options: ServeOptions): Promise<void> {
+  await new Instance(options).close(0);
+}
+
 /** One process serving on its own (`--workers 1`, the default). */
 export async function serve(first: ServeOptions, reload: () => ServeOptions): Promise<number> {
   let options = first;

@@ -16,7 +16,7 @@ import { flagOption, HOUR, integerOption, listOption, MINUTE } from './options.t
 import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { effectiveRules, rulesFromArgv } from './serve-rules.ts';
 import { markProxyProtocol, parseProxyProtocolFrom } from './serve-proxy-protocol.ts';
-import { serve } from './serve-run.ts';
+import { checkServe, serve } from './serve-run.ts';
 import { SettingsReader, type ShownSettings } from './serve-settings.ts';
 import { parseUpstreams, shownUpstream } from './serve-upstreams.ts';
 import { hideAuthFromPs, loadUsers, maskCredential } from './serve-users.ts';
@@ -44,7 +44,7 @@ export function registerServe(cli: CAC): void {
   const command: Command = cli.command('serve', 'Run a SOCKS4/4a/5 proxy server', { ignoreOptionDefaultValue: true });
   command
     .option('--config <file>', 'Read settings from this YAML file (README: "Config file"); flags given here override it')
-    .option('--check-config', 'Validate the settings and the config file, print the effective settings (passwords masked) and exit: 0 valid, 2 not')
+    .option('--check-config', 'Do what serve does up to listening (read the settings, open --log-file for appending), print the settings it would run with (passwords masked) and exit: 0 valid, 2 not')
     .option('-l, --listen <[host:]port>', 'Address to listen on, repeatable; port 0 picks a free port', { default: '127.0.0.1:1080' })
     .option('--auth <user:pass>', 'Accept this user (repeatable; also $SOCX_AUTH); SOCKS5 clients must then authenticate, SOCKS4 is refused')
     .option('--users <file>', 'Read users from a file, one user:password or user:$scrypt$… hash (socx hash-password) a line, # comments')
@@ -84,8 +84,8 @@ export function registerServe(cli: CAC): void {
     .action((cliRaw: Record<string, unknown>) => runServe(command, cliRaw, rulesFromArgv(cli.rawArgs)));
 }
 
-/** Reads the settings (defaults, config file, flags); --check-config prints them, else the server starts,
- * and SIGHUP reads them again the same way. */
+/** Reads the settings (defaults, config file, flags); --check-config goes as far as serve does before it
+ * listens and prints them, else the server starts, and SIGHUP reads them again the same way. */
 function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, argvRules: readonly string[]): number | Promise<number> {
   const loader = (settings: WorkerSettings) => (): ServeOptions =>
     parseMerged(mergeServeRaw(command, settings.cliRaw), (raw) => parseServeOptions(raw, settings.argvRules));
@@ -94,8 +94,10 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
   const load = loader({ cliRaw, argvRules });
   const options = load();
   if (flagOption(cliRaw.checkConfig)) {
-    process.stdout.write(formatEffectiveSettings(command, options.settings));
-    return 0;
+    return checkServe(options).then(() => {
+      process.stdout.write(formatEffectiveSettings(command, options.settings));
+      return 0;
+    });
   }
   hideAuthFromPs();
   // The workers get the count the primary resolved ("auto"), over the config file's.

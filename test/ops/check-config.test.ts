@@ -1,6 +1,8 @@
-/** --check-config prints the settings serve runs with, read by the same code: rules from the flags and the
- * file in their order, each listener's own settings, every default with its unit. */
+/** --check-config prints the settings serve runs with, read by the same code (rules from the flags and the
+ * file in their order, each listener's own settings, every default with its unit), and fails where a real
+ * start fails before it listens (a --log-file that cannot be opened). */
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { defaultServerConfig } from '../../lib/server/server.ts';
 import { socxSource, tempFiles } from './cli.ts';
@@ -184,5 +186,38 @@ describe('--check-config shows what serve runs with', () => {
     const again = check('--config', files.write('again.yaml', first.stdout));
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout, first.stdout);
+  });
+});
+
+describe('--check-config opens the --log-file as serve does', () => {
+  const dir = files.path('logs');
+  mkdirSync(dir);
+  for (const [what, path, message] of [
+    ['in a directory that does not exist', files.path('missing/access.log'), 'no such file'],
+    ['a directory', dir, 'is a directory'],
+  ] as const) {
+    test(`${what}: exit 2 with the line a real start gives`, () => {
+      const checked = check('-l', '127.0.0.1:0', '--log-file', path);
+      const started = socxSource(['serve', '-l', '127.0.0.1:0', '--log-file', path]);
+      const line = `socx: --log-file: cannot open ${path}: ${message}\n`;
+      assert.deepEqual([checked.code, checked.stderr, checked.stdout], [2, line, '']);
+      assert.deepEqual([started.code, started.stderr], [2, line]);
+    });
+  }
+
+  test('from the config file too', () => {
+    const config = files.write('log.yaml', `log-file: ${dir}\n`);
+    const r = check('--config', config);
+    assert.deepEqual([r.code, r.stderr], [2, `socx: --log-file: cannot open ${dir}: is a directory\n`]);
+  });
+
+  test('for appending: an existing log keeps its lines; a missing one is created empty', () => {
+    const existing = files.path('logs/old.log');
+    writeFileSync(existing, 'a line from before\n');
+    assert.equal(check('--log-file', existing).code, 0);
+    assert.equal(readFileSync(existing, 'utf8'), 'a line from before\n');
+    const fresh = files.path('logs/new.log');
+    assert.equal(check('--log-file', fresh).code, 0);
+    assert.equal(readFileSync(fresh, 'utf8'), '');
   });
 });
