@@ -10,7 +10,7 @@ export function configSchema(command: Command): Record<string, unknown> {
   for (const [long, flag] of flagKeys(command)) {
     properties[long] = flag.boolean
       ? { type: 'boolean', description: flag.description }
-      : { description: flag.description, anyOf: [scalar, { type: 'array', items: scalar }] };
+      : flag.repeatable ? { description: flag.description, anyOf: [scalar, { type: 'array', items: scalar }] } : { description: flag.description, ...scalar };
   }
   properties['users-file'] = { type: 'string', description: 'Users file: one user:password or user:$scrypt$… (socx hash-password) a line, # comments' };
   properties.users = {

@@ -24,6 +24,10 @@ export interface FlagKey {
   /** The raw record's key (cac's camelCase name). */
   readonly key: string;
   readonly boolean: boolean;
+  /** The flag may be given more than once, so the key takes a list: its --help says "repeatable". */
+  readonly repeatable: boolean;
+  /** What one value is, in words: "a duration". */
+  readonly value: string;
   readonly description: string;
 }
 
@@ -46,6 +50,13 @@ const shownWith: Readonly<Record<string, readonly string[]>> = {
 /** The settings a listener may have of its own; anything else is refused by name rather than ignored. */
 const LISTENER_KEYS = new Set(['address', 'auth', 'proxy-protocol']);
 
+/** A flag's value placeholder (`<duration, bare = ms>`) in words, for "must be …, not a list". */
+function valueWords(placeholder: string): string {
+  if (placeholder.startsWith('duration')) return 'a duration';
+  const words: Readonly<Record<string, string>> = { 'n': 'a whole number', 'n|auto': 'a whole number or auto', 'text|json': 'text or json', 'path': 'a file name', 'addr': 'an IP address', 'low-high': 'a port range LOW-HIGH', 'host:port': 'an address host:port' };
+  return words[placeholder] ?? 'one value';
+}
+
 /** The flag's name in the file: its long form without the dashes and without "no-". */
 const fileKey = (option: Command['options'][number]): string | undefined => /--(?:no-)?([a-z0-9][a-z0-9-]*)/.exec(option.rawName)?.[1];
 
@@ -55,13 +66,28 @@ export function flagKeys(command: Command): Map<string, FlagKey> {
   for (const option of command.options) {
     const long = fileKey(option);
     if (long === undefined || option.name in notKeys || option.name === 'help') continue;
-    keys.set(long, { key: option.name, boolean: option.isBoolean === true, description: option.negated ? `false: ${option.description}` : option.description });
+    keys.set(long, {
+      key: option.name,
+      boolean: option.isBoolean === true,
+      repeatable: /\brepeatable\b/.test(option.description),
+      value: valueWords(/<([^>]*)>/.exec(option.rawName)?.[1] ?? ''),
+      description: option.negated ? `false: ${option.description}` : option.description,
+    });
   }
   return keys;
 }
 
-/** `lines` receives the line of each raw key the file sets. */
-export function readConfigFile(path: string, command: Command, lines?: Map<string, number>): Record<string, unknown> {
+/** Where a config file entry set raw keys: its line, and for a list or a map the line and value of each item
+ * or entry (a list or map of that one alone), so that a problem with one of them can be given its own line. */
+export interface FileSpot {
+  readonly line: number;
+  /** The raw keys the entry set, its own first (`listeners:` sets `listen` and the per-listener lists). */
+  readonly keys: readonly [string, ...string[]];
+  readonly parts: ReadonlyArray<{ readonly line: number; readonly value: unknown }>;
+}
+
+/** `spots` receives where each entry of the file is. */
+export function readConfigFile(path: string, command: Command, spots?: FileSpot[]): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -69,7 +95,7 @@ export function readConfigFile(path: string, command: Command, lines?: Map<strin
     throw usageError(`cannot read config file ${path}: ${fileErrorText(error)}`);
   }
   try {
-    const raw = configToRaw(parseYamlTree(text), command, lines);
+    const raw = configToRaw(parseYamlTree(text), command, spots);
     // A users file named in the config sits beside it, wherever serve is started from.
     if (typeof raw.users === 'string') raw.users = resolve(dirname(path), raw.users);
     if (raw.inlineUsers !== undefined || raw.auth !== undefined) warnIfShared(path, 'config file with passwords');
@@ -81,7 +107,7 @@ export function readConfigFile(path: string, command: Command, lines?: Map<strin
 }
 
 /** The raw options record of a parsed config file. */
-export function configToRaw(tree: YamlValue, command: Command, lines?: Map<string, number>): Record<string, unknown> {
+export function configToRaw(tree: YamlValue, command: Command, spots?: FileSpot[]): Record<string, unknown> {
   if (tree.kind === 'scalar' && tree.value === null) return {};
   if (tree.kind !== 'map') throw new ConfigFileError(tree.line, 'a config file is a map of settings (key: value lines)');
   const flags = flagKeys(command);
@@ -95,12 +121,16 @@ export function configToRaw(tree: YamlValue, command: Command, lines?: Map<strin
   for (const entry of tree.entries) {
     const special = fileOnly[entry.key];
     const key = special ? special[0] : readFlagKey(entry, flags);
-    raw[key] = special ? special[1](entry) : readFlagValue(entry, flags.get(entry.key));
-    lines?.set(key, entry.line);
-    const noAuth = entry.key === 'listeners' ? listenersWhere(entry, 'auth', false) : [];
-    if (noAuth.length > 0) raw.noAuthListeners = noAuth;
-    const proxied = entry.key === 'listeners' ? listenersWhere(entry, 'proxy-protocol', true) : [];
-    if (proxied.length > 0) raw.proxyProtocolListeners = proxied;
+    const value = special ? special[1](entry) : readFlagValue(entry, flags.get(entry.key));
+    raw[key] = value;
+    const keys: [string, ...string[]] = [key];
+    const listeners = entry.key === 'listeners' ? { noAuthListeners: listenersWhere(entry, 'auth', false), proxyProtocolListeners: listenersWhere(entry, 'proxy-protocol', true) } : {};
+    for (const [listKey, addresses] of Object.entries(listeners)) {
+      if (addresses.length === 0) continue;
+      raw[listKey] = addresses;
+      keys.push(listKey);
+    }
+    spots?.push({ line: entry.line, keys, parts: partsOf(entry.value, value) });
   }
   if (tree.entries.some((e) => e.key === 'listen') && tree.entries.some((e) => e.key === 'listeners')) {
     throw new ConfigFileError(tree.entries.find((e) => e.key === 'listeners')?.line ?? 1, 'give either "listen:" or "listeners:", not both');
@@ -117,15 +147,29 @@ function readFlagKey(entry: YamlEntry, flags: ReadonlyMap<string, FlagKey>): str
   throw new ConfigFileError(entry.line, `unknown key "${entry.key}"${spelt ? ` (did you mean "${spelt}"?)` : ''}`);
 }
 
+/** Each item of a list, each entry of a map, alone, in the form the raw record holds it. */
+function partsOf(yaml: YamlValue, value: unknown): FileSpot['parts'] {
+  if (yaml.kind === 'list' && Array.isArray(value) && value.length === yaml.items.length) {
+    return yaml.items.map((item, index) => ({ line: item.line, value: [value[index]] }));
+  }
+  if (yaml.kind === 'map' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const entries = new Map(Object.entries(value));
+    return yaml.entries.flatMap((entry) => (entries.has(entry.key) ? [{ line: entry.line, value: { [entry.key]: entries.get(entry.key) } }] : []));
+  }
+  return [];
+}
+
 function readFlagValue(entry: YamlEntry, flag: FlagKey | undefined): unknown {
   const value = scalarOrList(entry.value);
   if (flag?.boolean) {
     if (typeof value !== 'boolean') throw new ConfigFileError(entry.value.line, `"${entry.key}" must be true or false`);
     return value;
   }
-  const items = Array.isArray(value) ? value : [value];
-  if (value === undefined || items.some((item) => item === null || typeof item === 'boolean')) {
-    throw new ConfigFileError(entry.value.line, `"${entry.key}" needs a value (a string or number, or a list of them)`);
+  if (Array.isArray(value) && flag?.repeatable === false) throw new ConfigFileError(entry.value.line, `"${entry.key}" must be ${flag.value}, not a list`);
+  const items = entry.value.kind === 'list' ? entry.value.items : [entry.value];
+  const bad = items.find((item) => item.kind !== 'scalar' || item.value === null || typeof item.value === 'boolean');
+  if (value === undefined || bad !== undefined) {
+    throw new ConfigFileError(bad?.line ?? entry.value.line, `"${entry.key}" needs a value (a string or number, or a list of them)`);
   }
   // Numbers stay numbers, as cac (through mri) gives them for the same text on the command line.
   return value;
@@ -196,8 +240,8 @@ export interface MergedRaw {
   readonly raw: Record<string, unknown>;
   readonly defaults: Readonly<Record<string, unknown>>;
   readonly path: string | undefined;
-  /** The config file's line for each raw key it set and the command line did not override. */
-  readonly fileLines: ReadonlyMap<string, number>;
+  /** Where the config file set each raw key that the command line did not override. */
+  readonly fileSpots: readonly FileSpot[];
 }
 
 /** Defaults, then the file, then the flags actually given: cac's raw record for the command, with the
@@ -208,29 +252,35 @@ export function mergeServeRaw(command: Command, cliRaw: Readonly<Record<string, 
   const given = Object.fromEntries(Object.entries(cliRaw).filter(([key, value]) => value !== undefined && key !== '--'));
   const path = typeof given.config === 'string' ? given.config : undefined;
   if (given.config !== undefined && path === undefined) throw usageError('--config needs one file name');
-  const fileLines = new Map<string, number>();
-  const file = path === undefined ? {} : readConfigFile(path, command, fileLines);
-  for (const key of Object.keys(given)) fileLines.delete(key);
-  return { raw: { ...defaults, ...file, ...given }, defaults, path, fileLines };
+  const spots: FileSpot[] = [];
+  const file = path === undefined ? {} : readConfigFile(path, command, spots);
+  return { raw: { ...defaults, ...file, ...given }, defaults, path, fileSpots: spots.filter((spot) => !(spot.keys[0] in given)) };
 }
 
-/** Parses the merged settings; a usage error that one file value causes on its own is given that value's
- * line (found by trying each file value alone over the defaults, warnings muted). */
+/** Parses the merged settings; a usage error that one file entry causes on its own is given that entry's
+ * line, or the line of the item in it that causes it alone (found by trying each entry, then each of its
+ * items, over the defaults, warnings muted). */
 export function parseMerged<T>(merged: MergedRaw, parse: (raw: Record<string, unknown>) => T): T {
   try {
     return parse(merged.raw);
   } catch (error) {
     if (!(error instanceof SocxError) || error.code !== 'usage' || merged.path === undefined) throw error;
-    for (const [key, line] of merged.fileLines) {
+    const causes = (values: Readonly<Record<string, unknown>>): boolean => {
       const alone = withoutWarnings(() => {
         try {
-          parse({ ...merged.defaults, [key]: merged.raw[key] });
+          parse({ ...merged.defaults, ...values });
           return undefined;
         } catch (trial) {
           return trial;
         }
       });
-      if (alone instanceof SocxError && alone.message === error.message) throw usageError(`config file ${merged.path}, line ${line}: ${error.message}`);
+      return alone instanceof SocxError && alone.message === error.message;
+    };
+    for (const spot of merged.fileSpots) {
+      const entry = Object.fromEntries(spot.keys.map((key) => [key, merged.raw[key]]));
+      if (!causes(entry)) continue;
+      const part = spot.parts.find(({ value }) => causes({ ...entry, [spot.keys[0]]: value }));
+      throw usageError(`config file ${merged.path}, line ${part?.line ?? spot.line}: ${error.message}`);
     }
     throw error;
   }

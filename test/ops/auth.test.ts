@@ -143,7 +143,7 @@ describe('serve: where users come from', () => {
     assert.deepEqual([env.code, env.stderr], [2, 'socx: SOCX_AUTH must be user:password, each 1-255 bytes (RFC 1929)\n']);
     const config = files.write('empty.yaml', 'users:\n  alice: ""\n');
     const file = socxSource(['serve', '--check-config', '--config', config]);
-    assert.deepEqual([file.code, file.stderr], [2, `socx: config file ${config}, line 1: users: alice: empty password (RFC 1929 needs 1-255 bytes)\n`]);
+    assert.deepEqual([file.code, file.stderr], [2, `socx: config file ${config}, line 2: users: alice: empty password (RFC 1929 needs 1-255 bytes)\n`]);
   });
 
   test('a users file with no users in it, and no other users, is an error, not a server without logins', () => {

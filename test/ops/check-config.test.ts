@@ -221,3 +221,29 @@ describe('--check-config opens the --log-file as serve does', () => {
     assert.equal(readFileSync(fresh, 'utf8'), '');
   });
 });
+
+describe('config errors name the line of the entry at fault', () => {
+  for (const [what, text, line, message] of [
+    ['a bad rule, the second of a list', '# policy\nrules:\n  - deny private\n  - deny port=99999\n', 4, 'bad rule "deny port=99999": port=99999: expected a port (0-65535) or a range N-M'],
+    ['an empty password, the second user', 'users:\n  alice: "ok"\n  eve: ""\n', 3, 'users: eve: empty password (RFC 1929 needs 1-255 bytes)'],
+    ['a bad listen address in a list', 'listen:\n  - 127.0.0.1:0\n  - nonsense\n', 3, 'bad --listen "nonsense": "nonsense" is not an IP address (expected [host:]port with an IP address or localhost, e.g. 1080, 127.0.0.1:1080, 0.0.0.0:1080 or [::1]:0)'],
+    ['a bad upstream in a chain', 'upstream:\n  - socks5h://127.0.0.1:1\n  - ftp://127.0.0.1:2\n', 3, '--upstream: unsupported proxy scheme "ftp:" in ftp://127.0.0.1:2: use socks5h://, socks5://, socks4a://, socks4://, http:// or https://'],
+    ['a PROXY listener without proxy-protocol-from', 'listeners:\n  - 127.0.0.1:1081\n  - address: 127.0.0.1:1082\n    proxy-protocol: true\n', 3, '--proxy-protocol on 127.0.0.1:1082 needs --proxy-protocol-from CIDR (repeatable): the load balancers\' addresses, the only peers whose PROXY header is believed'],
+    ['a map in a list', 'listen:\n  - 127.0.0.1:0\n  - {a: 1}\n', 3, '"listen" needs a value (a string or number, or a list of them)'],
+    ['a list for a duration', 'quiet: true\nhandshake-timeout: [1]\n', 2, '"handshake-timeout" must be a duration, not a list'],
+    ['a block list for a duration', 'grace:\n  - 1s\n', 2, '"grace" must be a duration, not a list'],
+    ['a list for a number', 'max-connections: [1, 2]\n', 1, '"max-connections" must be a whole number, not a list'],
+    ['a list for log-format', 'log-format: [json]\n', 1, '"log-format" must be text or json, not a list'],
+  ] as const) {
+    test(what, () => {
+      const config = files.write('bad.yaml', text);
+      const r = check('--config', config);
+      assert.deepEqual([r.code, r.stderr, r.stdout], [2, `socx: config file ${config}, line ${line}: ${message}\n`, '']);
+    });
+  }
+
+  test('a list on the command line is still "may be given only once"', () => {
+    const r = check('--grace', '1s', '--grace', '2s');
+    assert.deepEqual([r.code, r.stderr], [2, 'socx: --grace may be given only once\n']);
+  });
+});

@@ -181,6 +181,6 @@ describe('--check-config', () => {
     const bad = files.write('bad-rules.yaml', 'rules:\n  - deny port=99999\n');
     const r = socxSource(['serve', '--config', bad, '--check-config']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^socx: config file .*bad-rules\.yaml, line 1: bad rule "deny port=99999": port=99999: expected a port \(0-65535\) or a range N-M\n$/);
+    assert.match(r.stderr, /^socx: config file .*bad-rules\.yaml, line 2: bad rule "deny port=99999": port=99999: expected a port \(0-65535\) or a range N-M\n$/);
   });
 });
