@@ -10,10 +10,10 @@ import { warnIfShared } from './serve-users.ts';
 
 /**
  * `socx serve --config FILE`: the file yields the same raw options record that cac makes of the command line
- * (camelCase keys), so parseServeOptions validates both in one place. Every flag of the serve command is a key,
- * spelt as the flag without its dashes (`max-connections: 100`, `handshake-timeout: 10s`; `--no-udp` is
- * `udp: false`); a flag added to the command is a key without any change here. Precedence: cac's defaults,
- * then the file, then the flags actually given.
+ * (camelCase keys), so parseServeOptions validates both in one place. Every flag of the serve command but those
+ * in notKeys is a key, spelt as the flag without its dashes (`max-connections: 100`, `handshake-timeout: 10s`;
+ * `--no-udp` is `udp: false`); a flag added to the command is a key without any change here. Precedence: cac's
+ * defaults, then the file, then the flags actually given.
  *
  * Keys that are not flags: `users-file` (the --users flag), `users` (a map of user: password or $scrypt$ hash),
  * `rules` (an ordered list of "allow RULE" / "deny RULE", passed on as raw.rules), `listeners` (a list of
