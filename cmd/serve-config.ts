@@ -83,7 +83,8 @@ export interface FileSpot {
   readonly line: number;
   /** The raw keys the entry set, its own first (`listeners:` sets `listen` and the per-listener lists). */
   readonly keys: readonly [string, ...string[]];
-  readonly parts: ReadonlyArray<{ readonly line: number; readonly value: unknown }>;
+  /** Each item or map entry alone: the raw values it sets, for the keys above. */
+  readonly parts: ReadonlyArray<{ readonly line: number; readonly values: Readonly<Record<string, unknown>> }>;
 }
 
 /** `spots` receives where each entry of the file is. */
@@ -125,12 +126,14 @@ export function configToRaw(tree: YamlValue, command: Command, spots?: FileSpot[
     raw[key] = value;
     const keys: [string, ...string[]] = [key];
     const listeners = entry.key === 'listeners' ? { noAuthListeners: listenersWhere(entry, 'auth', false), proxyProtocolListeners: listenersWhere(entry, 'proxy-protocol', true) } : {};
-    for (const [listKey, addresses] of Object.entries(listeners)) {
-      if (addresses.length === 0) continue;
-      raw[listKey] = addresses;
+    for (const [listKey, positions] of Object.entries(listeners)) {
+      if (positions.length === 0) continue;
+      raw[listKey] = positions;
       keys.push(listKey);
     }
-    spots?.push({ line: entry.line, keys, parts: partsOf(entry.value, value) });
+    // A listener alone is the first of its list, with its own settings.
+    const alone = (index: number): Record<string, number[]> => Object.fromEntries(Object.entries(listeners).map(([listKey, positions]) => [listKey, positions.includes(index) ? [0] : []]));
+    spots?.push({ line: entry.line, keys, parts: partsOf(entry.value, value).map((part, index) => ({ line: part.line, values: { [key]: part.value, ...alone(index) } })) });
   }
   if (tree.entries.some((e) => e.key === 'listen') && tree.entries.some((e) => e.key === 'listeners')) {
     throw new ConfigFileError(tree.entries.find((e) => e.key === 'listeners')?.line ?? 1, 'give either "listen:" or "listeners:", not both');
@@ -148,7 +151,7 @@ function readFlagKey(entry: YamlEntry, flags: ReadonlyMap<string, FlagKey>): str
 }
 
 /** Each item of a list, each entry of a map, alone, in the form the raw record holds it. */
-function partsOf(yaml: YamlValue, value: unknown): FileSpot['parts'] {
+function partsOf(yaml: YamlValue, value: unknown): Array<{ line: number; value: unknown }> {
   if (yaml.kind === 'list' && Array.isArray(value) && value.length === yaml.items.length) {
     return yaml.items.map((item, index) => ({ line: item.line, value: [value[index]] }));
   }
@@ -226,14 +229,20 @@ function readListeners(entry: YamlEntry): string[] {
 
 /** The listeners with `key: value`: "auth: false" (their clients get in without a login), "proxy-protocol:
  * true" (a load balancer's PROXY header comes first). */
-function listenersWhere(entry: YamlEntry, key: string, value: boolean): string[] {
+function listenersWhere(entry: YamlEntry, key: string, value: boolean): number[] {
   if (entry.value.kind !== 'list') return [];
-  return entry.value.items.flatMap((item) => {
+  return entry.value.items.flatMap((item, position) => {
     if (item.kind !== 'map') return [];
     const setting = item.entries.find((candidate) => candidate.key === key);
-    const address = item.entries.find((candidate) => candidate.key === 'address');
-    return setting?.value.kind === 'scalar' && setting.value.value === value && address?.value.kind === 'scalar' ? [String(address.value.value)] : [];
+    return setting?.value.kind === 'scalar' && setting.value.value === value ? [position] : [];
   });
+}
+
+/** The listeners a per-listener setting marks, by their place in `listen` (raw.noAuthListeners,
+ * raw.proxyProtocolListeners). By place, not by address: two listeners may be written alike ("127.0.0.1:0"
+ * twice), and the one with "auth: false" must not open the other. */
+export function markedListeners(value: unknown): ReadonlySet<number> {
+  return new Set(Array.isArray(value) ? value.filter((position): position is number => typeof position === 'number') : []);
 }
 
 export interface MergedRaw {
@@ -254,6 +263,11 @@ export function mergeServeRaw(command: Command, cliRaw: Readonly<Record<string, 
   if (given.config !== undefined && path === undefined) throw usageError('--config needs one file name');
   const spots: FileSpot[] = [];
   const file = path === undefined ? {} : readConfigFile(path, command, spots);
+  // The file's per-listener settings belong to its listeners: -l replaces them, settings and all.
+  if ('listen' in given) {
+    delete file.noAuthListeners;
+    delete file.proxyProtocolListeners;
+  }
   return { raw: { ...defaults, ...file, ...given }, defaults, path, fileSpots: spots.filter((spot) => !(spot.keys[0] in given)) };
 }
 
@@ -279,7 +293,7 @@ export function parseMerged<T>(merged: MergedRaw, parse: (raw: Record<string, un
     for (const spot of merged.fileSpots) {
       const entry = Object.fromEntries(spot.keys.map((key) => [key, merged.raw[key]]));
       if (!causes(entry)) continue;
-      const part = spot.parts.find(({ value }) => causes({ ...entry, [spot.keys[0]]: value }));
+      const part = spot.parts.find(({ values }) => causes({ ...entry, ...values }));
       throw usageError(`config file ${merged.path}, line ${part?.line ?? spot.line}: ${error.message}`);
     }
     throw error;

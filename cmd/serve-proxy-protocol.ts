@@ -1,15 +1,15 @@
 import { formatAddress } from '../lib/codec/address.ts';
 import { usageError } from '../lib/errors.ts';
 import { AddressSet, parseCidr, type Cidr } from '../lib/policy/address-set.ts';
-import { parseListenAddress } from '../lib/server/listen-address.ts';
 import type { ListenAddress } from '../lib/server/server.ts';
-import { flagOption, listOption } from './options.ts';
+import { flagOption } from './options.ts';
+import { markedListeners } from './serve-config.ts';
 
 /** --proxy-protocol marks every listener; the config's `listeners:` may mark some (raw.proxyProtocolListeners). */
 export function markProxyProtocol(listen: readonly ListenAddress[], raw: Readonly<Record<string, unknown>>): ListenAddress[] {
   const every = flagOption(raw.proxyProtocol);
-  const some = new Set(listOption(raw.proxyProtocolListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
-  return listen.map((address) => (every || some.has(formatAddress(address)) ? { ...address, proxyProtocol: true } : address));
+  const some = markedListeners(raw.proxyProtocolListeners);
+  return listen.map((address, position) => (every || some.has(position) ? { ...address, proxyProtocol: true } : address));
 }
 
 /** --proxy-protocol-from: the balancers' addresses. There is no default: a PROXY header lets its sender name

@@ -13,7 +13,7 @@ import { bindCommand } from '../lib/server/bind-command.ts';
 import { workerNumber } from '../lib/server/worker-child.ts';
 import { perWorker } from '../lib/server/workers.ts';
 import { flagOption, HOUR, integerOption, listOption, MINUTE } from './options.ts';
-import { formatEffectiveSettings, mergeServeRaw, parseMerged } from './serve-config.ts';
+import { formatEffectiveSettings, markedListeners, mergeServeRaw, parseMerged } from './serve-config.ts';
 import { effectiveRules, rulesFromArgv } from './serve-rules.ts';
 import { markProxyProtocol, parseProxyProtocolFrom } from './serve-proxy-protocol.ts';
 import { checkServe, serve } from './serve-run.ts';
@@ -108,9 +108,9 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
 export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {
   const read = new SettingsReader(raw);
   const listenTexts = listOption(raw.listen, 'listen');
-  const noAuth = new Set(listOption(raw.noAuthListeners, 'listeners').map((text) => formatAddress(parseListenAddress(text))));
+  const noAuth = markedListeners(raw.noAuthListeners);
   const listen = markProxyProtocol((listenTexts.length > 0 ? listenTexts : ['127.0.0.1:1080']).map((text) => parseListenAddress(text))
-    .map((address) => (noAuth.has(formatAddress(address)) ? { ...address, noAuth: true } : address)), raw);
+    .map((address, position) => (noAuth.has(position) ? { ...address, noAuth: true } : address)), raw);
   const everyProxyProtocol = read.flag('proxy-protocol');
   read.show(...shownListeners(listen, everyProxyProtocol));
   const proxyProtocolFrom = parseProxyProtocolFrom(read.list('proxy-protocol-from'), listen);

@@ -63,6 +63,27 @@ describe('per-listener auth', () => {
     assert.match(allowed.stdout, /^listeners:\n {2}- address: 0\.0\.0\.0:1080\n {4}auth: false\n/m);
   });
 
+  test('two listeners written alike: auth: false opens only its own; -l replaces the file\'s listeners, settings and all', T, async () => {
+    const config = files.write('alike.yaml', 'users:\n  alice: "s3cret"\nlisteners:\n  - "127.0.0.1:0"\n  - address: "127.0.0.1:0"\n    auth: false\n');
+    assert.match(socxSource(['serve', '--config', config, '--check-config']).stdout, /^listeners:\n {2}- 127\.0\.0\.1:0\n {2}- address: 127\.0\.0\.1:0\n {4}auth: false\n/m);
+    const server = await startServe(['--config', config]);
+    running.push(server);
+    await server.started();
+    const ports = [...server.output().matchAll(/listening on 127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(ports.length, 2, server.output());
+    const greetings: Buffer[] = [];
+    for (const port of ports) {
+      const client = new Collector(await connectTo('127.0.0.1', port));
+      greetings.push(await greet(client, [0x00]));
+      client.socket.destroy();
+    }
+    // The ready lines come in the order of the listeners: the first asks for a login, the second does not.
+    assert.deepEqual(greetings, [hex('05 ff'), hex('05 00')]);
+    const replaced = socxSource(['serve', '--config', config, '-l', '127.0.0.1:0', '--check-config']);
+    assert.match(replaced.stdout, /^listen: 127\.0\.0\.1:0$/m);
+    assert.doesNotMatch(replaced.stdout, /auth: false/);
+  });
+
   test('auth must be true or false, with its line', () => {
     const config = files.write('bad.yaml', 'listeners:\n  - address: "127.0.0.1:0"\n    auth: maybe\n');
     const r = socxSource(['serve', '--config', config, '--check-config']);
