@@ -5,7 +5,7 @@ import { cpuBudget } from '../lib/cpu-budget.ts';
 import { Policy } from '../lib/policy/policy.ts';
 import { usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
-import { isExposed, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
+import { egressProblem, isExposed, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
 import { defaultServerConfig, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
@@ -93,16 +93,19 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
   if (worker !== undefined) return serveWorker(worker, loader);
   const load = loader({ cliRaw, argvRules });
   const options = load();
-  if (flagOption(cliRaw.checkConfig)) {
-    return checkServe(options).then(() => {
-      process.stdout.write(formatEffectiveSettings(command, options.settings));
-      return 0;
-    });
-  }
-  hideAuthFromPs();
-  // The workers get the count the primary resolved ("auto"), over the config file's.
-  if (options.workers > 1) return serveWithWorkers(options, load, { cliRaw: { ...cliRaw, workers: options.workers }, argvRules });
-  return serve(options, load);
+  return egressProblem(options.config.egress).then((problem) => {
+    if (problem !== undefined) throw usageError(problem);
+    if (flagOption(cliRaw.checkConfig)) {
+      return checkServe(options).then(() => {
+        process.stdout.write(formatEffectiveSettings(command, options.settings));
+        return 0;
+      });
+    }
+    hideAuthFromPs();
+    // The workers get the count the primary resolved ("auto"), over the config file's.
+    if (options.workers > 1) return serveWithWorkers(options, load, { cliRaw: { ...cliRaw, workers: options.workers }, argvRules });
+    return serve(options, load);
+  });
 }
 
 export function parseServeOptions(raw: Record<string, unknown>, argvRules: readonly string[] = []): ServeOptions {

@@ -160,6 +160,8 @@ describe('--egress', () => {
     for (const [args, message] of [
       [['--egress', 'eth0'], 'socx: --egress must be an IP address of this machine, not "eth0"\n'],
       [['--egress', '127.0.0.2', '--egress', '127.0.0.3'], 'socx: --egress: one address per family (two IPv4 addresses given)\n'],
+      // TEST-NET-2: on no interface of a test machine.
+      [['--egress', '198.51.100.254'], 'socx: --egress 198.51.100.254: this machine has no such address\n'],
     ] as const) {
       const r = socxSource(['serve', '--check-config', ...args]);
       assert.deepEqual([r.code, r.stderr], [2, message]);
