@@ -7,7 +7,7 @@ import type { ServeOptions } from './serve.ts';
 
 /** The lines after the ready lines (unless -q): what is enforced, then how to use each listener. */
 export function startLines(options: ServeOptions, config: ServerConfig, bound: readonly ListenAddress[]): string[] {
-  return [...enforcedLines(options), ...proxyProtocolLines(bound), ...limitLines(config, options.workers), ...upstreamLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
+  return [...enforcedLines(options, bound), ...proxyProtocolLines(bound), ...limitLines(config, options.workers), ...upstreamLines(config), ...policyLines(config, bound), ...usageLines(options, bound)];
 }
 
 function proxyProtocolLines(bound: readonly ListenAddress[]): string[] {
@@ -44,12 +44,13 @@ function policyLines(config: ServerConfig, bound: readonly ListenAddress[]): str
 }
 
 /** What a client will meet: authentication, commands and deadlines. */
-export function enforcedLines(options: ServeOptions): string[] {
+export function enforcedLines(options: ServeOptions, bound: readonly ListenAddress[]): string[] {
   const users = options.users.size;
   const config = options.config;
-  const open = options.listen.filter((address) => address.noAuth).map(formatAddress);
+  // The bound addresses: two listeners on port 0 differ only once they listen.
+  const open = bound.filter((address) => address.noAuth).map(formatAddress);
   const auth = users > 0
-    ? `auth: username/password, ${users} user(s); SOCKS4 is refused${open.length > 0 ? `; no login on ${open.join(', ')} (auth: false)` : ''}`
+    ? `auth: username/password, ${users} user(s); SOCKS4 is refused${open.length > 0 ? `; no login, and SOCKS4 allowed, on ${open.join(', ')} (auth: false)` : ''}`
     : `auth: none${options.openProxy ? ' (open proxy)' : ''}; SOCKS4${config.socks4 === false ? ' disabled' : ' allowed'}`;
   const http = config.http === false ? 'HTTP proxy off (--no-http)' : 'HTTP proxy on the same port (CONNECT and http:// requests)';
   const commands = ['connect', ...(['bind', 'udp'] as const).filter((name) => config.commands?.[name] !== undefined)];
