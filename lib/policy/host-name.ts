@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { canonicalIp } from '../codec/ip.ts';
-import { parseInetAton } from './ip-key.ts';
+import { formatIpv4, parseInetAton } from './ip-key.ts';
 
 const ASCII = /^[\x00-\x7f]*$/;
 
@@ -58,7 +58,7 @@ function asciiMapping(name: string): string | undefined {
 
 function numericForm(text: string): string | undefined {
   const v4 = parseInetAton(text);
-  if (v4 >= 0) return `${v4 >>> 24}.${(v4 >>> 16) & 0xff}.${(v4 >>> 8) & 0xff}.${v4 & 0xff}`;
+  if (v4 >= 0) return formatIpv4(v4);
   if (isIP(text) !== 6) return undefined;
   const zone = text.indexOf('%');
   if (zone < 0) return canonicalIp(text);

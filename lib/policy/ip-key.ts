@@ -104,3 +104,8 @@ export class IpKey {
     return true;
   }
 }
+
+/** An IPv4 address held as a 32-bit number (parseInetAton's, or IpKey's v4 word, signed or not) in dotted form. */
+export function formatIpv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`;
+}

@@ -1,4 +1,4 @@
-import { IpKey } from '../policy/ip-key.ts';
+import { formatIpv4, IpKey } from '../policy/ip-key.ts';
 
 /**
  * Failed logins per source, as sshd's PerSourcePenalties and fail2ban count them: each source (an IPv4
@@ -78,7 +78,7 @@ export function loginSource(ip: string): string {
 function readSource(ip: string): string {
   if (!reader.read(ip)) return ip;
   const { v4, v6 } = reader;
-  if (reader.family === 4) return `${v4 >>> 24}.${(v4 >>> 16) & 0xff}.${(v4 >>> 8) & 0xff}.${v4 & 0xff}`;
+  if (reader.family === 4) return formatIpv4(v4);
   const [high = 0, low = 0] = v6;
   return `${hex16(high, true)}:${hex16(high, false)}:${hex16(low, true)}:${hex16(low, false)}::/64`;
 }
