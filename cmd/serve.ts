@@ -5,9 +5,10 @@ import { cpuBudget } from '../lib/cpu-budget.ts';
 import { Policy } from '../lib/policy/policy.ts';
 import { usageError } from '../lib/errors.ts';
 import { usersAuthenticator, type StoredPassword } from '../lib/server/auth.ts';
-import { egressProblem, isExposed, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
+import { isExposed, parseEgress, parseListenAddress } from '../lib/server/listen-address.ts';
 import { defaultServerConfig, type ListenAddress } from '../lib/server/server.ts';
 import type { CommandHandler, ServerConfig } from '../lib/server/types.ts';
+import { egressProblem } from '../lib/server/udp-association.ts';
 import { udpCommand } from '../lib/server/udp-command.ts';
 import { bindCommand } from '../lib/server/bind-command.ts';
 import { workerNumber } from '../lib/server/worker-child.ts';
@@ -178,8 +179,9 @@ function shownListeners(listen: readonly ListenAddress[], everyProxyProtocol: bo
     ...(address.noAuth === true ? { auth: false } : {}),
     ...(address.proxyProtocol === true && !everyProxyProtocol ? { 'proxy-protocol': true } : {}),
   });
-  if (listen.some((address) => Object.keys(own(address)).length > 0)) {
-    return ['listeners', listen.map((address) => (Object.keys(own(address)).length > 0 ? { address: formatAddress(address), ...own(address) } : formatAddress(address)))];
+  const settings = listen.map(own);
+  if (settings.some((setting) => Object.keys(setting).length > 0)) {
+    return ['listeners', listen.map((address, i) => (Object.keys(settings[i]!).length > 0 ? { address: formatAddress(address), ...settings[i] } : formatAddress(address)))];
   }
   const addresses = listen.map(formatAddress);
   return ['listen', addresses.length === 1 ? addresses[0] : addresses];

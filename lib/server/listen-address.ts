@@ -1,4 +1,3 @@
-import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { canonicalIp } from '../codec/ip.ts';
 import type { Egress } from '../dial.ts';
@@ -89,17 +88,3 @@ export function parseEgress(texts: readonly string[]): Egress | undefined {
   return { ipv4, ipv6 };
 }
 
-/** Why an --egress address cannot be used, found by binding to it as the UDP relay will (a CONNECT through it
- * would only fail one connection at a time): undefined when each one binds. */
-export async function egressProblem(egress: Egress | undefined): Promise<string | undefined> {
-  for (const address of [egress?.ipv4, egress?.ipv6]) {
-    if (address === undefined) continue;
-    const error = await new Promise<unknown>((resolve) => {
-      const socket = dgram.createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
-      socket.once('error', (failure) => { socket.close(); resolve(failure); });
-      socket.bind({ address, port: 0 }, () => { socket.close(); resolve(undefined); });
-    });
-    if (error !== undefined) return `--egress ${address}: ${listenErrorText(error, [])}`;
-  }
-  return undefined;
-}

@@ -6,6 +6,7 @@ import { canonicalIp } from '../codec/ip.ts';
 import { decodeUdpDatagram, encodeUdpHeader, MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6, writeUdpHeader } from '../codec/socks5.ts';
 import type { UdpSession } from '../client/udp.ts';
 import type { Egress } from '../dial.ts';
+import { listenErrorText } from './listen-address.ts';
 import type { Resolve } from './udp-names.ts';
 import { NameRouter } from './udp-names.ts';
 
@@ -109,6 +110,20 @@ function bindOnce(type: SocketType, host: string, port: number): Promise<UdpSock
       resolve(socket);
     });
   });
+}
+
+/** Why an --egress address cannot be used, found by binding to it as the relay's sockets towards targets will
+ * (a CONNECT through it would only fail one connection at a time): undefined when each one binds. */
+export async function egressProblem(egress: Egress | undefined): Promise<string | undefined> {
+  for (const address of [egress?.ipv4, egress?.ipv6]) {
+    if (address === undefined) continue;
+    try {
+      (await bindOnce(isIPv6(address) ? 'udp6' : 'udp4', address, 0)).close();
+    } catch (error) {
+      return `--egress ${address}: ${listenErrorText(error, [])}`;
+    }
+  }
+  return undefined;
 }
 
 /** The client-facing socket on `host`: any free port, or the first free one in the range from a random start
