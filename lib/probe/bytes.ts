@@ -9,10 +9,13 @@ export function hexBytes(bytes: Uint8Array, max = 64): string {
   return bytes.length > max ? `${shown} …` : shown;
 }
 
-/** Text with every byte outside printable ASCII written as an escape (\r, \n, \t, \xHH). */
+/** Peer text in ASCII alone: every character outside printable ASCII written as an escape (\r, \n, \t, \xHH,
+ * \uHHHH), and a backslash doubled so that nothing the peer sent can pass for an escape. For HTTP heads, read
+ * one byte a character (latin1), where safeText would show a UTF-8 byte pair as two letters. */
 export function escapeText(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, (char) => {
+  return text.replace(/[^\x20-\x5b\x5d-\x7e]/g, (char) => {
     switch (char) {
+      case '\\': return '\\\\';
       case '\r': return '\\r';
       case '\n': return '\\n';
       case '\t': return '\\t';

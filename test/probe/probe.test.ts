@@ -58,6 +58,8 @@ describe('bytes from a peer', () => {
   test('escapeText leaves printable ASCII and escapes the rest', () => {
     assert.equal(escapeText('a b~'), 'a b~');
     assert.equal(escapeText('x\x1b[2J\x07\ty\u00e9'), 'x\\x1b[2J\\x07\\ty\\xe9');
+    // A backslash the peer sent cannot pass for one of the escapes.
+    assert.equal(escapeText('a\\x1b'), 'a\\\\x1b');
   });
 });
 
