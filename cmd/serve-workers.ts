@@ -2,7 +2,7 @@ import { describeError, exitCodeFor, SocxError } from '../lib/errors.ts';
 import type { MetricsSource } from '../lib/observe/metrics-server.ts';
 import { createRegistry, totalMetrics, type MetricsJson } from '../lib/observe/registry.ts';
 import { defaultServerConfig, type ListenAddress, type ServerStatus } from '../lib/server/server.ts';
-import { receiveStart, reportFailure, reportListening, serveAsWorker } from '../lib/server/worker-child.ts';
+import { receiveStart, reportFailure, reportListening, reportLoginFailure, serveAsWorker } from '../lib/server/worker-child.ts';
 import { assertNotShared, WorkerPool } from '../lib/server/workers.ts';
 import { printError, withoutWarnings } from './output.ts';
 import { announce, cannotListen, Instance, reloaded, startMetrics } from './serve-run.ts';
@@ -87,6 +87,7 @@ export async function serveWorker(number: number, loader: (settings: WorkerSetti
     let options = load();
     instance = new Instance(options);
     const running = instance;
+    running.server.shareLoginFailures(reportLoginFailure);
     const bound = await running.server.listen(start.listen, { reusePort: true }).catch((error: unknown) => { throw cannotListen(error, start.listen); });
     reportListening(bound);
     await serveAsWorker({
@@ -109,6 +110,7 @@ export async function serveWorker(number: number, loader: (settings: WorkerSetti
       metrics: () => running.metrics?.registry.getMetricsAsJSON(),
       drain: (graceMs) => running.close(graceMs),
       graceMs: () => options.graceMs,
+      loginFailed: (source) => running.server.loginFailedElsewhere(source),
     });
     return 0;
   } catch (error) {

@@ -11,6 +11,9 @@ import { formatIpv4, IpKey } from '../policy/ip-key.ts';
  * A failure is charged when its check answers, so checks already under way may overdraw the budget (by at
  * most MAX_PENDING_LOGINS); the overdraft is paid back at the refill rate like any failure, which keeps the
  * long-run rate at one guess per LOGIN_REFILL_MS whatever the attacker's concurrency.
+ *
+ * With `serve --workers` each worker has a limiter: a failure checked in one is told to the others (`onFailure`
+ * there, `chargeFailure` here), so that the budget is the source's, not each worker's.
  */
 export const LOGIN_BURST = 5;
 export const LOGIN_REFILL_MS = 2000;
@@ -86,6 +89,8 @@ function readSource(ip: string): string {
 export class LoginLimiter {
   readonly #clock: LoginClock;
   readonly #onOverBudget: ((source: string, failures: number) => void) | undefined;
+  /** Each checked failure's source, for the other workers' limiters. */
+  onFailure: ((source: string) => void) | undefined;
   /** Least recently active first: that is the one dropped when full. */
   readonly #sources = new Map<string, Source>();
 
@@ -151,14 +156,25 @@ export class LoginLimiter {
   }
 
   #failed(key: string, done: (verdict: LoginVerdict) => void): void {
+    const source = this.#charge(key);
+    if (source.tokens < 1) this.#onOverBudget?.(key, source.failures);
+    this.onFailure?.(key);
+    this.#hold(source, loginDelayMs(source.failures), () => done('failed'));
+  }
+
+  /** A failure from `source` (loginSource's form) checked by another worker. */
+  chargeFailure(source: string): void {
+    this.#charge(source);
+  }
+
+  #charge(key: string): Source {
     const source = this.#touch(key);
     const now = this.#clock.now();
     refill(source, now);
     source.tokens--;
     source.failures = now - source.lastFailure < LOGIN_MEMORY_MS ? source.failures + 1 : 1;
     source.lastFailure = now;
-    if (source.tokens < 1) this.#onOverBudget?.(key, source.failures);
-    this.#hold(source, loginDelayMs(source.failures), () => done('failed'));
+    return source;
   }
 
   /** Keeps a pending slot for `ms`, then runs `then`. */

@@ -368,6 +368,16 @@ export class SocksServer implements SessionHost {
     this.#logins.attempt(ip, check, done);
   }
 
+  /** `--workers`: tells `publish` the source of each failed login, and takes the other workers' through
+   * `loginFailedElsewhere`, so that the failed-login budget is shared. */
+  shareLoginFailures(publish: (source: string) => void): void {
+    this.#logins.onFailure = publish;
+  }
+
+  loginFailedElsewhere(source: string): void {
+    this.#logins.chargeFailure(source);
+  }
+
   acquireBind(ip: string): boolean {
     const open = this.#bindsPerIp.get(ip) ?? 0;
     const max = this.#config.maxBindsPerIp;

@@ -21,6 +21,8 @@ export interface WorkerHandlers {
   drain(graceMs: number): Promise<void>;
   /** The grace period when the primary is gone without saying. */
   graceMs(): number;
+  /** Another worker's failed login (its loginSource). */
+  loginFailed(source: string): void;
 }
 
 /** This process's worker number when it was started by a `serve --workers` primary, else undefined. */
@@ -44,6 +46,11 @@ export function receiveStart<S>(number: number): Promise<WorkerStart<S>> {
     process.on('message', onMessage);
     process.once('disconnect', onGone);
   });
+}
+
+/** A failed login here, for the other workers' budgets. */
+export function reportLoginFailure(source: string): void {
+  send({ type: 'login-failed', source });
 }
 
 export function reportListening(bound: readonly ListenAddress[]): void {
@@ -78,6 +85,7 @@ export function serveAsWorker(handlers: WorkerHandlers): Promise<void> {
     };
     const onMessage = (message: ToWorker<unknown>): void => {
       if (message.type === 'drain') drain(message.graceMs);
+      else if (message.type === 'login-failed') handlers.loginFailed(message.source);
       else if (message.type === 'ask') {
         const answer = (value: unknown): void => send({ type: 'answer', id: message.id, value: value ?? null });
         if (message.what === 'metrics') void Promise.resolve(handlers.metrics()).then(answer, () => answer(null));

@@ -23,14 +23,19 @@ export type Question = 'reload' | 'status' | 'metrics';
 export type ToWorker<S> =
   | { readonly type: 'start'; readonly settings: S; readonly listen: readonly ListenAddress[] }
   | { readonly type: 'ask'; readonly id: number; readonly what: Question }
-  | { readonly type: 'drain'; readonly graceMs: number };
+  | { readonly type: 'drain'; readonly graceMs: number }
+  /** Another worker's failed login, passed on to every worker (the budget is per source, not per worker). */
+  | LoginFailed;
+
+export interface LoginFailed { readonly type: 'login-failed'; readonly source: string }
 
 export type FromWorker =
   | { readonly type: 'listening'; readonly bound: readonly ListenAddress[] }
   | { readonly type: 'failed'; readonly code: ErrorCode; readonly message: string }
   /** To 'reload': the error, or null; to 'status': the worker's ServerStatus; to 'metrics': its registry as
    * JSON, or null without --metrics. */
-  | { readonly type: 'answer'; readonly id: number; readonly value: unknown };
+  | { readonly type: 'answer'; readonly id: number; readonly value: unknown }
+  | LoginFailed;
 
 export interface WorkerAnswer<T> {
   readonly worker: number;
@@ -150,6 +155,7 @@ export class WorkerPool<S> {
           slot.listening = true;
           resolve([...message.bound]);
         } else if (message.type === 'failed') failure = new SocxError(message.code, message.message);
+        else if (message.type === 'login-failed') this.#toOthers(slot, message);
         else this.#answers.get(message.id)?.(message.value);
       });
       const ended = (why: string): void => {
@@ -178,6 +184,10 @@ export class WorkerPool<S> {
       // A failed restart ends like any death, in #ended, which tries again.
       this.#launch(slot).catch(() => {});
     }, delay);
+  }
+
+  #toOthers(from: Slot, message: ToWorker<S>): void {
+    for (const slot of this.#slots) if (slot !== from && slot.child) this.#send(slot.child, message);
   }
 
   #send(child: ChildProcess, message: ToWorker<S>): void {

@@ -190,6 +190,27 @@ test('SIGHUP reaches every worker: a user added to the file logs in on both, a r
   }
 });
 
+test('the failed-login budget is per source, not per worker: after 5 wrong passwords on either worker, the right one is refused on both', async () => {
+  const serve = await startServe(['-l', '127.0.0.1:0', '--workers', '2', '--auth', 'alice:right-pass']);
+  try {
+    await serve.started();
+    await everyWorkerServes(serve, 2, 'alice:right-pass@');
+    release();
+    // However the kernel spreads these, a worker that saw fewer than 5 would let the right password in below.
+    const wrong = await Promise.all(Array.from({ length: 5 }, () => hold(serve.port, 'alice:wrong-pass@')));
+    assert.deepEqual(wrong, Array(5).fill('auth-failed'));
+    // 8 at once: no more than a worker lets wait out their refusals together (MAX_PENDING_LOGINS).
+    const right = await Promise.all(Array.from({ length: 8 }, () => hold(serve.port, 'alice:right-pass@')));
+    assert.deepEqual(right, Array(8).fill('auth-failed'), 'the right password got in on a worker that did not hear of the failures');
+    // Each refusal's log line is written as its connection ends, just after the reply.
+    const refusals = (): string => String(serve.output().match(/ login refused unchecked: more than 5 failed logins, .* \(login-rate\) /g)?.length ?? 0);
+    await waitForOutput({ output: refusals }, /^8$/, 10_000);
+  } finally {
+    release();
+    await serve.stop();
+  }
+});
+
 test('--max-connections-per-ip 2 with 2 workers: each worker takes 1 from an IP, so 2 in all, the rest refused', async () => {
   const serve = await startServe(['-l', '127.0.0.1:0', '--workers', '2', '--max-connections-per-ip', '2']);
   try {

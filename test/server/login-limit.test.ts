@@ -66,6 +66,19 @@ describe('the failed-login budget, on a fake clock', () => {
     assert.equal(login('198.51.100.8', false), 'failed');
   });
 
+  test('workers share the budget: each checked failure is told (onFailure), and one told of counts as a failure here', () => {
+    const { limiter, login, checks } = harness();
+    const told: string[] = [];
+    limiter.onFailure = (source) => told.push(source);
+    assert.equal(login('198.51.100.7', true), 'ok');
+    assert.equal(login('2001:db8:0:1::9', false), 'failed');
+    assert.deepEqual(told, ['2001:db8:0:1::/64'], 'a success is not told; a failure is told as its source');
+    for (let i = 0; i < LOGIN_BURST; i++) limiter.chargeFailure('198.51.100.7');
+    assert.equal(login('198.51.100.7', true), 'over-budget');
+    assert.equal(checks(), 2, 'failures elsewhere spend the budget here');
+    assert.deepEqual(told, ['2001:db8:0:1::/64'], 'a refusal is not told, nor a failure that was told to us');
+  });
+
   test(`the budget refills by one every ${LOGIN_REFILL_MS} ms, and whole after ${LOGIN_BURST} of those`, () => {
     const { clock, login } = harness();
     for (let i = 0; i < LOGIN_BURST; i++) login('198.51.100.7', false);
