@@ -29,7 +29,7 @@ export function parseUpstreams(texts: readonly string[], policy: Policy): Upstre
     chains.set(name, [...chains.get(name) ?? [], proxy]);
   }
   for (const via of policy.routeNames()) {
-    if (!chains.has(via)) throw usageError(`a rule routes via=${via}, but no --upstream ${via}=URL is given`);
+    if (!chains.has(via)) throw usageError(`a rule routes via=${via}, but no ${via === DEFAULT_ROUTE ? 'unnamed --upstream URL' : `--upstream ${via}=URL`} is given`);
   }
   if (chains.size === 0) return undefined;
   const upstream = (name: string, hops: ProxyConfig[]): Upstream => ({ name, hops: hops as [ProxyConfig, ...ProxyConfig[]] });

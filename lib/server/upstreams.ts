@@ -17,12 +17,13 @@ export interface Upstreams {
 export const DEFAULT_ROUTE = 'default';
 
 /** Where an allowed request goes (no verdict: one no rule was asked about, such as a BIND from anyone): an
- * upstream, or undefined for a direct connection. A `via=` name is
- * checked against the upstreams when the settings are read, so an unknown one cannot reach here. */
+ * upstream, or undefined for a direct connection. `via=default` names the unnamed upstreams, as the log
+ * does. A `via=` name is checked against the upstreams when the settings are read, so an unknown one cannot
+ * reach here. */
 export function routeOf(upstreams: Upstreams | undefined, verdict: Verdict | undefined): Upstream | undefined {
   if (upstreams === undefined) return undefined;
   const via = verdict?.via;
-  if (via === undefined) return upstreams.default;
+  if (via === undefined || via === DEFAULT_ROUTE) return upstreams.default;
   return via === VIA_DIRECT ? undefined : upstreams.named.get(via);
 }
 

@@ -72,6 +72,18 @@ describe('routing', () => {
     }
   });
 
+  test('via=default is the unnamed upstreams, not a direct connection', T, async () => {
+    const server = await startChained([socksUrl(a), `lab=${socksUrl(b)}`], {}, [`allow port=${echo.port} via=default`, `allow to=127.0.0.1 via=direct`]);
+    const before = a.records.length;
+    try {
+      assert.equal(await connectThrough(server, echo.port), 0);
+      assert.equal((await server.record(0)).upstream, 'default');
+      assert.equal((await a.record(before)).target, `127.0.0.1:${echo.port}`);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a chain of two: each hop reached through the one before, bytes exact, refusal of the last passed on', T, async () => {
     const server = await startChained([socksUrl(a, 'socks5'), socksUrl(b)]);
     const [beforeA, beforeB] = [a.records.length, b.records.length];
@@ -103,6 +115,7 @@ describe('--upstream settings', () => {
 
   test('a via= with no such upstream, a reserved or bad name, a bad URL: usage errors without the password', () => {
     fails([], ['allow to=*.corp via=corp'], /^a rule routes via=corp, but no --upstream corp=URL is given$/);
+    fails(['lab=socks5://a:1'], ['allow to=x via=default'], /^a rule routes via=default, but no unnamed --upstream URL is given$/);
     fails(['direct=socks5://a:1'], [], /"direct" is reserved/);
     fails(['default=socks5://a:1'], [], /"default" is reserved/);
     fails(['corp=ftp://user:hunter2@a:1'], [], /^--upstream: unsupported proxy scheme "ftp:" in ftp:\/\/user:\*\*\*@a:1/);
