@@ -21,6 +21,9 @@ export type UdpDropReason = typeof UDP_DROP_REASONS[number];
  * (`via=direct`), or nowhere (refused by a rule: `rule`; routed to another upstream: `route`). */
 export type UdpRoute = 'upstream' | 'direct' | 'rule' | 'route';
 
+/** Where one datagram goes from an association without an upstream. */
+export type DirectUdpRoute = Exclude<UdpRoute, 'upstream'>;
+
 /** UDP ASSOCIATE through an upstream (serve --upstream): the association the upstream granted us, and the
  * per-datagram routing. */
 export interface UdpUpstream {
@@ -75,11 +78,12 @@ export interface UdpAssociationOptions {
   /** End the association after this long without a relayed datagram; 0 never. */
   readonly idleTimeoutMs: number;
   readonly resolve: Resolve;
-  /** The destination policy, per datagram: the address it goes to and the name it asked for, if any. */
-  readonly allow?: ((address: string, port: number, name: string | undefined) => boolean) | undefined;
+  /** The destination policy and routing, per datagram: the address it goes to and the name it asked for, if
+   * any. A datagram a rule routes to an upstream is dropped, never sent direct. */
+  readonly route?: ((address: string, port: number, name: string | undefined) => DirectUdpRoute) | undefined;
   /** serve --egress: the source address of the sockets towards targets. */
   readonly egress?: Egress | undefined;
-  /** Datagrams go on through this upstream (routed per datagram); `allow` is then not used. */
+  /** Datagrams go on through this upstream (routed per datagram); `route` is then not used. */
   readonly upstream?: UdpUpstream | undefined;
   readonly debug?: ((message: string) => void) | undefined;
 }
@@ -322,7 +326,10 @@ export class UdpAssociation {
       const where = upstream.route(host, port, name);
       if (where === 'upstream') return this.#sendThrough(target ?? { type: family === 4 ? 'ipv4' : 'ipv6', host, port }, payload);
       if (where !== 'direct') return this.#drop(where, payload.length);
-    } else if (this.#options.allow && !this.#options.allow(host, port, name)) return this.#drop('rule', payload.length);
+    } else {
+      const where = this.#options.route?.(host, port, name) ?? 'direct';
+      if (where !== 'direct') return this.#drop(where, payload.length);
+    }
     if ((family === 4 ? this.#up4 : this.#up6) === undefined) this.#openUpstream(family === 4 ? 'udp4' : 'udp6');
     // Read after opening: a bind that failed at once has set it to null.
     const socket = family === 4 ? this.#up4 : this.#up6;

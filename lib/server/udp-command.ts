@@ -7,7 +7,7 @@ import { closeAfterReply } from './close-after-reply.ts';
 import { openUdpAssociation, type UdpAssociation, type UdpEndReason, type UdpUpstream } from './udp-association.ts';
 import type { Resolve } from './udp-names.ts';
 import type { CommandContext, CommandHandler, ServerConfig } from './types.ts';
-import { associateThrough } from './udp-upstream.ts';
+import { associateThrough, directUdpRoute } from './udp-upstream.ts';
 import { routeOf } from './upstreams.ts';
 
 /** Open associations per client IP, per server (a config object belongs to one SocksServer). */
@@ -90,7 +90,7 @@ export const udpCommand: CommandHandler = async (context) => {
         portRange: config.udpPortRange,
         idleTimeoutMs: config.udpIdleTimeoutMs,
         resolve: resolverFor(config, clientHost),
-        allow: (address, port, name) => context.checkPolicy(address, name, port).allowed,
+        route: (address, port, name) => directUdpRoute(config.upstreams, context.checkPolicy(address, name, port)),
         egress: config.egress,
         upstream: through,
         debug: context.debug,

@@ -3,9 +3,9 @@ import { openUdpSession } from '../client/udp.ts';
 import { describeError } from '../errors.ts';
 import type { Verdict } from '../policy/policy.ts';
 import { replyFor } from './reply-for.ts';
-import type { UdpRoute, UdpUpstream } from './udp-association.ts';
+import type { DirectUdpRoute, UdpRoute, UdpUpstream } from './udp-association.ts';
 import { throughOptions } from './upstream-dial.ts';
-import { commandUnsupported, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
+import { commandUnsupported, resolvesNames, routeOf, type Upstream, type Upstreams } from './upstreams.ts';
 import type { CommandContext } from './types.ts';
 
 /**
@@ -30,11 +30,7 @@ export async function associateThrough(context: CommandContext, upstream: Upstre
     return undefined;
   }
   context.debug(`UDP via ${upstream.name}: the upstream relays at ${session.relay.host} port ${session.relay.port}`);
-  const routeOfVerdict = (verdict: Verdict): UdpRoute => {
-    if (!verdict.allowed) return 'rule';
-    const route = routeOf(config.upstreams, verdict);
-    return route === undefined ? 'direct' : route === upstream ? 'upstream' : 'route';
-  };
+  const routeOfVerdict = (verdict: Verdict): UdpRoute => verdict.allowed && routeOf(config.upstreams, verdict) === upstream ? 'upstream' : directUdpRoute(config.upstreams, verdict);
   return {
     session,
     route: (address, port, name) => routeOfVerdict(context.checkPolicy(address, name, port)),
@@ -45,4 +41,12 @@ export async function associateThrough(context: CommandContext, upstream: Upstre
       }
       : undefined,
   };
+}
+
+/** A datagram's route that does not go through the association's upstream: straight to its target
+ * (`via=direct`, or no upstream for it), or dropped — refused by a rule, or routed to an upstream the
+ * association does not go through (a direct one reaches none). */
+export function directUdpRoute(upstreams: Upstreams | undefined, verdict: Verdict): DirectUdpRoute {
+  if (!verdict.allowed) return 'rule';
+  return routeOf(upstreams, verdict) === undefined ? 'direct' : 'route';
 }
