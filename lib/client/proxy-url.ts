@@ -111,9 +111,12 @@ function checkBasicCredentials(proxy: HttpProxy): HttpProxy {
   return proxy;
 }
 
-/** The URL with any password hidden, fit for messages and logs. */
+/** The URL with any password hidden, fit for messages and logs: everything from the user name's colon to
+ * the last "@", since a password may hold "/", "?", "#" or (unencoded) "@" — the URL parser takes the last
+ * one as the end of the credentials, and a URL it refuses may have any of them. */
 export function redact(text: string): string {
-  return text.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/)?[^:@/]*):[^@/]*@/i, '$1:***@');
+  const [, scheme = '', rest = ''] = /^((?:[a-z][a-z0-9+.-]*:\/\/)?)(.*)$/is.exec(text) ?? [];
+  return scheme + rest.replace(/^([^:@]*):.*@/s, '$1:***@');
 }
 
 /** The scheme and address, never the credentials: fit for messages and logs. */

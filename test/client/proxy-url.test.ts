@@ -98,7 +98,9 @@ describe('parseProxyUrl', () => {
   });
 
   test('error messages never show the password, with or without a scheme', () => {
-    for (const text of ['ftp://alice:s3cr3t@host:1', 'http://alice:s3cr3t@host:0', 'socks5://alice:s3cr3t@host:0', 'socks5://alice:s3cr3t@host:1/path', 'alice:s3cr3t@host:0', 'alice:s3cr3t@host:1/path']) {
+    for (const text of ['ftp://alice:s3cr3t@host:1', 'http://alice:s3cr3t@host:0', 'socks5://alice:s3cr3t@host:0', 'socks5://alice:s3cr3t@host:1/path', 'alice:s3cr3t@host:0', 'alice:s3cr3t@host:1/path',
+      // A password holding a character that ends the authority, or an unencoded "@": WHATWG splits at the last "@".
+      'socks5h://alice:s3/cr3t@host:1', 'socks5h://alice:s3?cr3t@host:1:2', 'socks5h://alice:x@s3cr3t@host:1:2', 'socks5h://alice:s3cr3t\n@host:0']) {
       const error = assertUsage(() => parseProxyUrl(text), text);
       assert.ok(!error.message.includes('s3cr3t'), `${text}: message shows the password: ${error.message}`);
     }
@@ -108,6 +110,9 @@ describe('parseProxyUrl', () => {
     assert.equal(redact('socks5://alice:s3cr3t@host:1'), 'socks5://alice:***@host:1');
     assert.equal(redact('socks5://alice@host:1'), 'socks5://alice@host:1');
     assert.equal(redact('socks5://host:1'), 'socks5://host:1');
+    assert.equal(redact('socks5://alice:x@s3cr3t@host:1'), 'socks5://alice:***@host:1');
+    assert.equal(redact('socks5://alice:s3/cr3t@host:1'), 'socks5://alice:***@host:1');
+    assert.equal(redact('alice:s3cr3t@host:1'), 'alice:***@host:1');
   });
 });
 
