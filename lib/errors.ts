@@ -42,6 +42,8 @@ export interface SocxErrorDetails {
   readonly proxy?: string;
   /** Which hop of a chain (1 = the first) failed; absent with a single proxy. */
   readonly hop?: number;
+  /** The hop that failed is not the last: what it was asked to reach is the next hop, not the target. */
+  readonly beforeLastHop?: boolean;
   readonly target?: string;
   readonly cause?: unknown;
 }
@@ -53,6 +55,7 @@ export class SocxError extends Error {
   readonly reply: ProxyReply | undefined;
   readonly proxy: string | undefined;
   readonly hop: number | undefined;
+  readonly beforeLastHop: boolean;
   readonly target: string | undefined;
 
   constructor(code: ErrorCode, message: string, details: SocxErrorDetails = {}) {
@@ -62,6 +65,7 @@ export class SocxError extends Error {
     this.reply = details.reply;
     this.proxy = details.proxy;
     this.hop = details.hop;
+    this.beforeLastHop = details.beforeLastHop ?? false;
     this.target = details.target;
   }
 }

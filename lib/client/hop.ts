@@ -31,6 +31,6 @@ export function hopName(hop: Hop, lone: string): string {
 }
 
 /** The SocxError details that tie an error to its hop. */
-export function hopDetails(hop: Hop): Pick<SocxErrorDetails, 'proxy' | 'hop'> {
-  return hop.count === 1 ? { proxy: describeProxy(hop.proxy) } : { proxy: describeProxy(hop.proxy), hop: hop.index };
+export function hopDetails(hop: Hop): Pick<SocxErrorDetails, 'proxy' | 'hop' | 'beforeLastHop'> {
+  return hop.count === 1 ? { proxy: describeProxy(hop.proxy) } : { proxy: describeProxy(hop.proxy), hop: hop.index, beforeLastHop: hop.index < hop.count };
 }

@@ -15,9 +15,10 @@ export function replyFor(error: unknown): number {
   if (error instanceof SocxError) {
     switch (error.code) {
       case 'timeout': return Reply.TTL_EXPIRED;
-      case 'request-rejected': return error.reply ? upstreamReply(error.reply) : Reply.GENERAL_FAILURE;
-      // A hop that hung up right after a refusal code (`05 05`) has said no all the same.
-      case 'proxy-closed': return error.reply ? upstreamReply(error.reply) : Reply.GENERAL_FAILURE;
+      // A hop that hung up right after a refusal code (`05 05`) has said no all the same. A hop before the
+      // last refused to reach the next hop: its `05 05` is about our route, not the target.
+      case 'request-rejected':
+      case 'proxy-closed': return error.reply && !error.beforeLastHop ? upstreamReply(error.reply) : Reply.GENERAL_FAILURE;
       case 'not-allowed': return Reply.NOT_ALLOWED;
       default: break;
     }

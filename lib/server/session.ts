@@ -672,7 +672,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     const errno = errnoCode(error);
     if (errno === 'EMFILE' || errno === 'ENFILE') this.#host.outOfDescriptors(`${errno} opening an upstream connection`);
     const code = replyFor(error);
-    const refused = code === Reply.CONNECTION_REFUSED || (error instanceof SocxError && error.reply !== undefined);
+    const refused = code === Reply.CONNECTION_REFUSED || (error instanceof SocxError && error.reply !== undefined && !error.beforeLastHop);
     const outcome: Outcome = code === Reply.TTL_EXPIRED ? 'timeout' : refused ? 'upstream-refused' : 'upstream-unreachable';
     this.#refuse(code, outcome, why);
   }

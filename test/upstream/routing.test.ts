@@ -101,6 +101,23 @@ describe('routing', () => {
       await server.close();
     }
   });
+
+  test("a chain whose first hop cannot reach the second: 0x01, our route is broken, not the target's 0x05", T, async () => {
+    const gone = await startEcho();
+    const port = gone.port;
+    await gone.close();
+    const server = await startChained([socksUrl(a), `socks5h://127.0.0.1:${port}`]);
+    try {
+      const client = await server.client();
+      await greet(client);
+      assert.deepEqual((await request5(client, { type: 'ipv4', host: '127.0.0.1', port: echo.port })).bytes, hex('05 01 00 01 00000000 0000'));
+      const record = await server.record(0);
+      assert.equal(record.outcome, 'upstream-unreachable');
+      assert.equal(record.result, `general SOCKS server failure (via default: hop 1 (${socksUrl(a)}) refused: connection refused (SOCKS5 reply 0x05))`);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('--upstream settings', () => {
