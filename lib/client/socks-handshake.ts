@@ -27,7 +27,7 @@ export async function socks5Handshake(socket: Socket, reader: MessageReader, com
   trace?.(`> socks5 greeting methods=${offered.map(methodToken).join(',')}`);
   const greeting = encodeGreeting({ methods: offered });
   socket.write(greeting);
-  const { method } = await reader.read(replyTo(greeting, 'SOCKS5 greeting', decodeMethodSelection), 'greeting');
+  const { method } = await reader.read(replyTo(greeting, 'SOCKS5 greeting', decodeMethodSelection, (answer) => answer.method === Method.NO_ACCEPTABLE || offered.includes(answer.method)), 'greeting');
   trace?.(`< socks5 method ${methodToken(method)}`);
   if (method === Method.NO_ACCEPTABLE) {
     const hint = proxy.username === undefined ? ` (it may require a username and password: ${hop.count === 1 ? '-U user:pass' : 'user:pass@ in its URL'})` : '';
@@ -56,7 +56,14 @@ export async function socks4Request(socket: Socket, reader: MessageReader, comma
   hop.trace?.(`> socks4 ${commandWords[command]} ${traceAddress(target)}${userId === '' ? '' : ` user=${safeText(userId)}`}`);
   const request = encodeSocks4Request({ command: commandCodes[command], address: target, userId });
   socket.write(request);
-  return checkSocks4Reply(await reader.read(replyTo(request, 'SOCKS4 request', decodeSocks4Reply), 'request'), 'request', hop);
+  return checkSocks4Reply(await reader.read(replyTo(request, 'SOCKS4 request', decodeSocks4Reply, isSocks4Reply), 'request'), 'request', hop);
+}
+
+const SOCKS4_REPLY_CODES: readonly number[] = Object.values(Socks4Reply);
+
+/** CD is one of the four a SOCKS4 reply may carry. */
+function isSocks4Reply({ reply }: { readonly reply: number }): boolean {
+  return SOCKS4_REPLY_CODES.includes(reply);
 }
 
 export function checkSocks5Reply(reply: { reply: number; address: Address }, phase: Phase, hop: Hop): Address {

@@ -41,12 +41,18 @@ export function done<T>(value: T, length: number): Decoded<T> {
  * an echoed `05 01 00` reads as "GSSAPI chosen", an echoed SOCKS4 request as a reply with code 1. Only for a
  * message whose answer is shorter than it and is followed by nothing until we speak again, so that no real
  * answer can match: the SOCKS5 greeting (2 bytes back, RFC 1928 §3) and the SOCKS4 request (8 bytes back,
- * with data behind them only after a grant, whose CD 0x5A no request has). */
-export function replyTo<T>(sent: Uint8Array, what: string, decode: Decoder<T>): Decoder<T> {
+ * with data behind them only after a grant, whose CD 0x5A no request has).
+ *
+ * An echo may arrive split across TCP segments: bytes that are only the start of `sent` wait for the rest,
+ * unless what they decode to is an answer `sent` may get (`answers`) — `05 01` to a greeting offering GSSAPI
+ * cannot be told from a grant. A server that answers `05 01` to a greeting that did not offer it is then
+ * waited on until the caller's deadline, as if silent: the price of catching the echo. */
+export function replyTo<T>(sent: Uint8Array, what: string, decode: Decoder<T>, answers: (value: T) => boolean): Decoder<T> {
   return (buf, offset = 0) => {
-    if (buf.length - offset >= sent.length && Buffer.compare(buf.subarray(offset, offset + sent.length), sent) === 0) {
-      throw new CodecError('echo', `the ${what} came back unchanged, as from an echo service`);
-    }
-    return decode(buf, offset);
+    const have = Math.min(buf.length - offset, sent.length);
+    const echoing = Buffer.compare(buf.subarray(offset, offset + have), sent.subarray(0, have)) === 0;
+    if (echoing && have === sent.length) throw new CodecError('echo', `the ${what} came back unchanged, as from an echo service`);
+    const decoded = decode(buf, offset);
+    return echoing && decoded.done && !answers(decoded.value) ? need(sent.length - have) : decoded;
   };
 }

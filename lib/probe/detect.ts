@@ -79,7 +79,7 @@ export async function offerMethod(method: number, { proxy, timeoutMs, dial = dia
     trace?.(`> socks5 greeting methods=${methodToken(method)}`);
     const greeting = encodeGreeting({ methods: [method] });
     socket.write(greeting);
-    const answer = await reader.read(replyTo(greeting, 'SOCKS5 greeting', decodeFirstAnswer), 'greeting');
+    const answer = await reader.read(replyTo(greeting, 'SOCKS5 greeting', decodeFirstAnswer, (first) => first.type !== 'selection' || first.method === method || first.method === Method.NO_ACCEPTABLE), 'greeting');
     const latencyMs = elapsedMs(clock);
     if (answer.type === 'http') {
       trace?.('< http (an HTTP status line)');

@@ -9,7 +9,7 @@ import { closedPort } from '../helpers/net.ts';
 import { Cleanup, describeRun, runSocx, startSocxServe, type SocxServer } from '../interop/socx.ts';
 import type { ProbeReport } from '../../lib/probe/report.ts';
 import { PROBE_ENV as ENV, probeJson } from './run-probe.ts';
-import { startClosingAtOnce, startEcho, startPatientHttp, startResettingAtOnce, startSilent, startYesMan } from './fakes.ts';
+import { startClosingAtOnce, startEcho, startPatientHttp, startResettingAtOnce, startSilent, startSplitEcho, startYesMan } from './fakes.ts';
 
 const T = { timeout: 60_000 };
 
@@ -272,6 +272,15 @@ describe('socx probe against endpoints that are not SOCKS proxies', () => {
     assert.equal(table.stderr, '');
     assert.match(table.stdout.toString(), /\n│ Speaks SOCKS +│ no +│ other: the SOCKS5 greeting came back unchanged, as from an echo service +│\n└/);
     assert.match(table.stdout.toString(), /\nnot a SOCKS proxy: the SOCKS5 greeting came back unchanged, as from an echo service\n$/);
+  });
+
+  test('a TCP echo whose echo arrives split after two bytes is still an echo, not SOCKS5 with GSSAPI', T, async () => {
+    const echo = cleanup.add(await startSplitEcho());
+    const { json } = await probeJson([`socks5h://127.0.0.1:${echo.port}`], 1);
+    assert.equal(json.speaksSocks, false);
+    assert.equal(json.kind, 'other');
+    assert.equal(json.reason, 'the SOCKS5 greeting came back unchanged, as from an echo service');
+    assert.deepEqual(json.versions, { socks5: false, socks4: false, socks4a: false });
   });
 
   test('a fake that says yes to everything and connects nowhere: the data round trip catches it', T, async () => {

@@ -50,6 +50,15 @@ export function startEcho(): Promise<Fake> {
   return startFake((socket) => socket.on('data', (chunk: Buffer) => socket.write(chunk)));
 }
 
+/** An echo that sends back the first two bytes of every chunk at once and the rest 50 ms later, as TCP may
+ * deliver it: `05 01`, the start of a no-auth greeting, reads as "GSSAPI chosen" on its own. */
+export function startSplitEcho(): Promise<Fake> {
+  return startFake((socket) => socket.on('data', (chunk: Buffer) => {
+    socket.write(chunk.subarray(0, 2));
+    setTimeout(() => socket.writable && socket.write(chunk.subarray(2)), 50).unref();
+  }));
+}
+
 /** `05 00` to the first chunk of every connection, then a success reply (BND 0.0.0.0:0) to the next, and then
  * swallows whatever comes: it connects nowhere. */
 export function startYesMan(): Promise<Fake> {
