@@ -43,6 +43,9 @@ type Verdictless = Omit<ProbeReport, 'verdict'>;
 export function verdictFor(report: Verdictless): string {
   if (!report.reachable) return `unreachable: ${report.reason ?? 'no connection'}`;
   if (report.kind === 'http-proxy' && report.http) return httpVerdict(report, report.http);
+  // A connection closed before any answer says nothing of what listens: a SOCKS server at its per-address
+  // limit resets at accept.
+  if (report.kind === 'closed-at-once') return `no answer to tell what it speaks: ${report.reason ?? 'it closed the connection'}`;
   if (!report.speaksSocks) return `not a SOCKS proxy: ${report.reason ?? report.kind}`;
   const versions = [report.versions.socks5 && 'SOCKS5', report.versions.socks4 && 'SOCKS4', report.versions.socks4a && 'SOCKS4a'].filter(Boolean).join(', ');
   const names = { connect: 'CONNECT', bind: 'BIND', udp: 'UDP' } as const;
@@ -98,7 +101,7 @@ export function probeGrid(report: ProbeReport): Grid {
     rows.push(['Speaks SOCKS', 'no', 'an HTTP proxy'], ...httpRows(report, report.http));
     return collapseNotes(header, rows);
   }
-  rows.push(['Speaks SOCKS', yesNo(report.speaksSocks), report.speaksSocks ? '' : `${report.kind}: ${report.reason ?? ''}`]);
+  rows.push(['Speaks SOCKS', report.kind === 'closed-at-once' ? 'unknown' : yesNo(report.speaksSocks), report.speaksSocks ? '' : `${report.kind}: ${report.reason ?? ''}`]);
   if (report.speaksSocks) {
     rows.push(
       ['SOCKS5', yesNo(report.versions.socks5), report.latencyMs === null ? '' : `greeting ${report.latencyMs} ms`],
