@@ -29,6 +29,9 @@ export function asClientError(error: unknown, hop: Hop, received: Buffer): unkno
   const { proxy } = hop;
   const details = { ...hopDetails(hop), cause: error };
   const name = hopName(hop, describeProxy(proxy));
+  if (proxy.kind === 'http' && looksLikeSocks(received)) {
+    return new SocxError('protocol', `${hopName(hop, `proxy ${describeProxy(proxy)}`)} answered in SOCKS, not HTTP: is it a SOCKS proxy (socks5h://)?`, details);
+  }
   if (error instanceof CodecError) {
     const http = proxy.kind === 'socks' ? httpStatusLine(received) : undefined;
     if (http !== undefined) return new SocxError('protocol', `${hopName(hop, `proxy ${describeProxy(proxy)}`)} answered HTTP, not SOCKS ("${http}"): is it a web server or an HTTP proxy?`, details);
@@ -36,9 +39,6 @@ export function asClientError(error: unknown, hop: Hop, received: Buffer): unkno
     return new SocxError('protocol', `${name} does not speak ${speaks} as expected: ${error.message}`, details);
   }
   if (!(error instanceof SocxError)) return error;
-  if (proxy.kind === 'http' && looksLikeSocks(received)) {
-    return new SocxError('protocol', `${hopName(hop, `proxy ${describeProxy(proxy)}`)} answered in SOCKS, not HTTP: is it a SOCKS proxy (socks5h://)?`, details);
-  }
   const midReply = (error.code === 'proxy-closed' || error.code === 'network') && (error.phase === 'request' || error.phase === 'second-reply');
   const reply = midReply && proxy.kind === 'socks' ? shortRefusal(received, proxy.version) : undefined;
   if (reply) {

@@ -119,8 +119,16 @@ export function decodeHttpRequestHead(buf: Uint8Array, offset = 0, maxBytes = MA
   return done({ method, target, version: parseVersion(version), headers: decoded.value.headers }, decoded.length);
 }
 
-/** A response head: HTTP/1.x, a three-digit status, any reason phrase. */
+const HTTP_NAME = Buffer.from('HTTP/');
+
+/** A response head: HTTP/1.x, a three-digit status, any reason phrase. Bytes that cannot begin a status line
+ * (RFC 9112 §4: "HTTP/") fail as soon as they arrive, not when the head would end: a peer that answers
+ * something else may never send an empty line. */
 export function decodeHttpResponseHead(buf: Uint8Array, offset = 0, maxBytes = MAX_HTTP_HEAD): Decoded<HttpResponseHead> {
+  let start = offset;
+  while (buf[start] === CR || buf[start] === LF) start++;
+  const have = Math.min(buf.length - start, HTTP_NAME.length);
+  if (have > 0 && Buffer.compare(buf.subarray(start, start + have), HTTP_NAME.subarray(0, have)) !== 0) throw bad('the answer is not an HTTP response: it does not begin with "HTTP/"');
   const decoded = decodeHttpHead(buf, offset, maxBytes);
   if (!decoded.done) return decoded;
   const [version, status, reason] = decoded.value.start;

@@ -95,6 +95,9 @@ describe('HTTP CONNECT against scripted proxies', () => {
       'proxy refused authentication: 407 Auth (HTTP); it asks for NTLM, Negotiate, and socx speaks only Basic'],
     ['a control character in the reason', 'HTTP/1.1 403 Bad\x1b[31m\r\n\r\n', 1, 'does not speak HTTP as expected'],
     ['SOCKS bytes', Buffer.from([0x05, 0xff]).toString('latin1'), 1, 'answered in SOCKS, not HTTP: is it a SOCKS proxy (socks5h://)?'],
+    // Left open, as the peers below do: the answer fails at its first bytes, not at the deadline.
+    ['SOCKS bytes, the connection left open', Buffer.from([0x05, 0xff]).toString('latin1'), 1, 'answered in SOCKS, not HTTP: is it a SOCKS proxy (socks5h://)?'],
+    ['a line that is not HTTP, the connection left open', 'garbage!!\r\n', 1, 'does not speak HTTP as expected: the answer is not an HTTP response: it does not begin with "HTTP/"'],
   ];
   for (const [what, answer, exit, message] of refusals) {
     test(`${what}: exit ${exit}`, T, async () => {

@@ -90,6 +90,12 @@ describe('requests and responses', () => {
     const decoded = decodeHttpResponseHead(latin1('HTTP/1.1 200\r\n\r\n'));
     assert.deepEqual(decoded, { done: true, value: { version: { major: 1, minor: 1 }, status: 200, reason: '', headers: [] }, length: 16 });
   });
+  test('a response that cannot begin with "HTTP/" fails at once, before any line end; its start needs more', () => {
+    for (const text of ['g', 'garbage!!\r\n', 'HTTQ', '\r\nX', '\x05\x00']) {
+      assert.throws(() => decodeHttpResponseHead(latin1(text)), { name: 'CodecError', code: 'bad-syntax', message: 'the answer is not an HTTP response: it does not begin with "HTTP/"' }, JSON.stringify(text));
+    }
+    for (const text of ['H', 'HTTP', 'HTTP/1.1 200', '\r\nHT']) assert.equal(decodeHttpResponseHead(latin1(text)).done, false, JSON.stringify(text));
+  });
   test('a request without a version (HTTP/0.9) is refused', () => {
     assert.throws(() => decodeHttpRequestHead(latin1('GET /\r\n\r\n')), isCodecError('bad-syntax'));
   });
