@@ -533,7 +533,9 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     const numeric = address.type === 'domain' ? normaliseNumericHost(address.host) : address.host;
     if (numeric !== undefined) {
       const verdict = this.#check(request, 'connect', numeric, undefined, address.port);
-      return verdict.allowed ? this.#dial(numeric, address.port, verdict) : this.#refusedByRule(verdict);
+      if (!verdict.allowed) return this.#refusedByRule(verdict);
+      if (!this.#carries(verdict, numeric)) return this.#refuse(Reply.ADDRESS_TYPE_NOT_SUPPORTED, 'upstream-unreachable', `${numeric} is an IPv6 address, which a SOCKS4 upstream cannot carry`);
+      return this.#dial(numeric, address.port, verdict);
     }
     if (config.upstreams !== undefined && this.#nameToUpstream(request)) return;
     const resolver = config.resolver;

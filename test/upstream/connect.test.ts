@@ -126,6 +126,29 @@ describe('CONNECT through an upstream', () => {
     }
   });
 
+  test('an IPv6 address through a SOCKS4 or SOCKS4a upstream: 0x08, as for a name with only IPv6 addresses', { timeout: 10_000 }, async () => {
+    const upstream = await startSocksServer();
+    try {
+      for (const scheme of ['socks4', 'socks4a']) {
+        const server = await startChained([socksUrl(upstream, scheme)]);
+        try {
+          const client = await server.client();
+          await greet(client);
+          const { bytes } = await request5(client, { type: 'ipv6', host: '::1', port: echo.port });
+          assert.deepEqual(bytes, hex('05 08 00 01 00000000 0000'), scheme);
+          const record = await server.record(0);
+          assert.equal(record.outcome, 'upstream-unreachable');
+          assert.equal(record.result, 'address type not supported (::1 is an IPv6 address, which a SOCKS4 upstream cannot carry)');
+        } finally {
+          await server.close();
+        }
+      }
+      assert.equal(upstream.records.length, 0, 'nothing reached the upstream');
+    } finally {
+      await upstream.close();
+    }
+  });
+
   test('a name goes to a socks5h upstream unresolved; to a socks5 upstream as the address we resolved', { timeout: 10_000 }, async () => {
     for (const [scheme, atyp, host] of [['socks5h', 'domain', 'localhost'], ['socks5', 'ipv4', '127.0.0.1']] as const) {
       const seen: Array<ReturnType<typeof decodeRequest>> = [];
