@@ -65,10 +65,11 @@ export class Instance {
 export const cannotListen = (error: unknown, addresses: readonly ListenAddress[], what = ''): SocxError =>
   error instanceof SocxError ? error : new SocxError('network', `cannot listen on ${addresses.map(formatAddress).join(', ')}${what}: ${listenErrorText(error, addresses)}`);
 
-/** Reload for the signals: a changed listener or metrics address needs a restart. */
-export function reloaded(previous: ServeOptions, next: ServeOptions): { users: number; restart: boolean } {
+/** Reload for the signals: a changed listener or metrics address needs a restart. `options` are the new
+ * settings with the addresses still in use, so that the next reload is compared with what runs. */
+export function reloaded(previous: ServeOptions, next: ServeOptions): { users: number; restart: boolean; options: ServeOptions } {
   const where = (options: ServeOptions): string => formatAddresses([...options.listen, ...(options.metrics ? [options.metrics] : [])]);
-  return { users: next.users.size, restart: where(next) !== where(previous) };
+  return { users: next.users.size, restart: where(next) !== where(previous), options: { ...next, listen: previous.listen, metrics: previous.metrics } };
 }
 
 /** /metrics, /healthz and /readyz (not ready once the drain has begun); none without --metrics. */
@@ -103,7 +104,7 @@ export async function serve(first: ServeOptions, reload: () => ServeOptions): Pr
       }
       const result = reloaded(options, next);
       instance.reconfigure(next);
-      options = next;
+      options = result.options;
       return result;
     },
     status: () => formatStatus(server.status(), Date.now()),

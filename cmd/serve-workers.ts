@@ -33,7 +33,7 @@ export async function serveWithWorkers(first: ServeOptions, reload: () => ServeO
         throw error;
       }
       const result = reloaded(options, next);
-      options = next;
+      options = result.options;
       for (const { worker, pid, value } of await pool.ask<string | null>('reload')) {
         if (value !== null) printError(`SIGHUP: worker ${worker} (pid ${pid}) ${value === undefined ? 'did not answer' : `kept its old settings: ${value}`}`);
       }
