@@ -103,9 +103,11 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
       });
     }
     hideAuthFromPs();
-    // The workers get the count the primary resolved ("auto"), over the config file's.
-    if (options.workers > 1) return serveWithWorkers(options, load, { cliRaw: { ...cliRaw, workers: options.workers }, argvRules });
-    return serve(options, load);
+    // The count resolved at start ("auto" included) stays over the config file's, for the workers and for
+    // SIGHUP: a changed `workers:` needs a restart, and the caps must stay divided by the processes running.
+    const running: WorkerSettings = { cliRaw: { ...cliRaw, workers: options.workers }, argvRules };
+    if (options.workers > 1) return serveWithWorkers(options, loader(running), running);
+    return serve(options, loader(running));
   });
 }
 
