@@ -33,10 +33,14 @@ export async function serveWithWorkers(first: ServeOptions, reload: () => ServeO
         throw error;
       }
       const result = reloaded(options, next);
+      const answers = await pool.ask<string | null>('reload');
+      const refusals = answers.filter(({ value }) => value !== null);
+      // Every worker refused the settings for one reason (a --log-file none of them can open): the reload
+      // failed, and is said so once.
+      const reason = refusals[0]?.value;
+      if (typeof reason === 'string' && refusals.length === answers.length && refusals.every(({ value }) => value === reason)) throw new SocxError('usage', reason);
+      for (const { worker, pid, value } of refusals) printError(`SIGHUP: worker ${worker} (pid ${pid}) ${value === undefined ? 'did not answer' : `kept its old settings: ${value}`}`);
       options = result.options;
-      for (const { worker, pid, value } of await pool.ask<string | null>('reload')) {
-        if (value !== null) printError(`SIGHUP: worker ${worker} (pid ${pid}) ${value === undefined ? 'did not answer' : `kept its old settings: ${value}`}`);
-      }
       return result;
     },
     status: async () => formatWorkersStatus(await pool.ask<ServerStatus>('status'), startedAt, Date.now()),

@@ -72,3 +72,16 @@ test('a workers: edit on SIGHUP does not divide the caps of the one process runn
   await reload(serve);
   assert.equal(await answeredGreetings(serve.port, 4), 3, 'per-IP cap still 3, not ceil(3 / 3)');
 });
+
+test('--workers: a reload every worker refuses (a --log-file none can open) fails in one line, not "settings reloaded"', { timeout: 30_000 }, async () => {
+  const config = (logFile: string): string => files.write('log.yaml', `listen: [127.0.0.1:0]\nlog-file: ${logFile}\n`);
+  const serve = await startServe(['-q', '--workers', '2', '--config', config(files.path('access.log'))]);
+  started.push(serve);
+  const missing = files.path('no-such-dir/access.log');
+  config(missing);
+  const from = serve.output().length;
+  await serve.signal('SIGHUP', /SIGHUP: reload failed/);
+  await serve.signal('SIGUSR1', /socx: status: up/);
+  const text = serve.output();
+  assert.equal(text.slice(from, text.indexOf('socx: status: up', from)), `socx: SIGHUP: reload failed, keeping the old settings: --log-file: cannot open ${missing}: no such file\n`);
+});
