@@ -21,6 +21,7 @@ export class Instance {
   readonly server: SocksServer;
   readonly logs: ConnectionLog;
   readonly metrics: ServerMetrics | undefined;
+  #closed: Promise<void> | undefined;
 
   constructor(options: ServeOptions) {
     this.logs = new ConnectionLog(options.logFile, (line) => printError(line));
@@ -56,9 +57,11 @@ export class Instance {
     this.logs.reopen(current.logFile);
   }
 
-  async close(graceMs: number): Promise<void> {
-    await this.server.close(graceMs);
-    await this.logs.close();
+  /** A second call ends the grace now (SocksServer.close) and resolves with the first. */
+  close(graceMs: number): Promise<void> {
+    const closed = this.server.close(graceMs);
+    this.#closed ??= closed.then(() => this.logs.close());
+    return this.#closed;
   }
 }
 

@@ -5,6 +5,7 @@ import { printError, printStatus } from './output.ts';
 export interface SignalTarget {
   /** Open connections now; undefined when they are counted in other processes. */
   readonly connections: number | undefined;
+  /** A second call ends the grace now and resolves with the first. */
   close(graceMs: number): Promise<void>;
 }
 
@@ -24,7 +25,7 @@ interface Reloaded {
 
 /**
  * The signals of a running server:
- * - SIGINT/SIGTERM stop accepting and give open connections the grace period; a second SIGINT exits at once.
+ * - SIGINT/SIGTERM stop accepting and give open connections the grace period; a second one ends it now.
  * - SIGHUP re-reads the config file and the users file (users, rules, limits, timeouts); connections already
  *   open keep the settings they started with; a bad file is one line on stderr and the old settings stay.
  * - SIGUSR1 prints the status. Having a listener also keeps Node from opening its inspector on this signal
@@ -56,7 +57,17 @@ export function watchServeSignals(server: SignalTarget, actions: SignalActions):
     const graceMs = actions.graceMs();
     const open = server.connections === undefined ? 'open connections' : `${server.connections} open connection(s)`;
     if (!actions.quiet()) printStatus(`${signal}: no longer accepting; ${open} have ${graceMs} ms to finish`);
-    process.once('SIGINT', () => { printError('second interrupt: closing now'); process.exit(0); });
+    // A second SIGINT/SIGTERM ends the grace now: the open connections are reset as at its end (a cut
+    // transfer never looks complete) and their log lines written. One more exits at once.
+    let hurried = false;
+    const again = (next: NodeJS.Signals): void => {
+      if (hurried) process.exit(0);
+      hurried = true;
+      printError(`second ${next}: resetting the open connections now`);
+      void server.close(0);
+    };
+    process.on('SIGINT', again);
+    process.on('SIGTERM', again);
     void server.close(graceMs).then(done);
   }
   process.on('SIGINT', stop);

@@ -130,6 +130,9 @@ export class SocksServer implements SessionHost {
   readonly #udp = newUdpCounters();
   readonly #limitHits = Object.fromEntries(LIMIT_NAMES.map((name) => [name, 0])) as Record<LimitName, number>;
   #closing = false;
+  /** While close() waits out the grace: ends it now. */
+  #endGrace: (() => void) | undefined;
+  #closed: Promise<void> | undefined;
   #fdTimer: NodeJS.Timeout | undefined;
   #allDone: (() => void) | undefined;
 
@@ -229,8 +232,18 @@ export class SocksServer implements SessionHost {
     return bound;
   }
 
-  /** Stops accepting, lets open connections finish for up to `graceMs`, then resets the rest. */
-  async close(graceMs: number): Promise<void> {
+  /** Stops accepting, lets open connections finish for up to `graceMs`, then resets the rest. A call while
+   * closing ends the grace now (a second SIGINT/SIGTERM), and both resolve when all is closed. */
+  close(graceMs: number): Promise<void> {
+    if (this.#closed) {
+      this.#endGrace?.();
+      return this.#closed;
+    }
+    this.#closed = this.#close(graceMs);
+    return this.#closed;
+  }
+
+  async #close(graceMs: number): Promise<void> {
     this.#closing = true;
     for (const session of this.#sessions) session.closeIdle();
     // net.Server's close callback runs once every connection it accepted has closed.
@@ -241,9 +254,13 @@ export class SocksServer implements SessionHost {
       if (this.#sessions.size === 0) resolve();
     });
     let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise((resolve) => { timer = setTimeout(resolve, graceMs); });
+    const graceOver = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+      this.#endGrace = resolve;
+    });
     await Promise.race([Promise.all([drained, finished]), graceOver]);
     clearTimeout(timer);
+    this.#endGrace = undefined;
     for (const session of [...this.#sessions]) session.abort();
     await Promise.all([drained, finished]);
     this.sweeper.stop();

@@ -65,7 +65,7 @@ export function reportFailure(error: SocxError): void {
 /**
  * Serves the primary's requests until a drain, then lets the channel go so that the process can exit.
  * - A terminal's Ctrl-C and systemd's stop signal the whole group: SIGINT/SIGTERM here drain as the
- *   primary's message does, and a second SIGINT exits at once.
+ *   primary's message does, and a second one ends the grace now.
  * - SIGHUP and SIGUSR1 are the primary's to handle (it asks the workers); here they do nothing — without a
  *   handler SIGHUP would kill the worker and SIGUSR1 open the inspector.
  * - The primary gone (killed) closes the channel: the worker drains and exits rather than serve on unmanaged.
@@ -74,15 +74,29 @@ export function serveAsWorker(handlers: WorkerHandlers): Promise<void> {
   return new Promise((resolve) => {
     let draining = false;
     const drain = (graceMs: number): void => {
-      if (draining) return;
+      if (draining) {
+        // The primary's second drain (its second SIGINT/SIGTERM) asks for 0: the grace ends now.
+        if (graceMs === 0) void handlers.drain(0);
+        return;
+      }
       draining = true;
-      process.once('SIGINT', () => process.exit(0));
       void handlers.drain(graceMs).then(() => {
         process.off('message', onMessage);
+        process.off('disconnect', orphaned);
         if (process.connected) process.disconnect();
         resolve();
       });
     };
+    // Signals sent to the group reach the primary too, whose drain messages come as well: only this
+    // process's own count decides. The second ends the grace now (the open connections are reset as at its
+    // end), the third exits at once.
+    let signals = 0;
+    const signalled = (): void => {
+      signals += 1;
+      if (signals > 2) process.exit(0);
+      drain(signals === 1 ? handlers.graceMs() : 0);
+    };
+    const orphaned = (): void => drain(handlers.graceMs());
     const onMessage = (message: ToWorker<unknown>): void => {
       if (message.type === 'drain') drain(message.graceMs);
       else if (message.type === 'login-failed') handlers.loginFailed(message.source);
@@ -94,9 +108,9 @@ export function serveAsWorker(handlers: WorkerHandlers): Promise<void> {
     };
     const ignore = (): void => {};
     process.on('message', onMessage);
-    process.once('disconnect', () => drain(handlers.graceMs()));
-    process.on('SIGINT', () => drain(handlers.graceMs()));
-    process.on('SIGTERM', () => drain(handlers.graceMs()));
+    process.once('disconnect', orphaned);
+    process.on('SIGINT', signalled);
+    process.on('SIGTERM', signalled);
     process.on('SIGHUP', ignore);
     process.on('SIGUSR1', ignore);
   });
