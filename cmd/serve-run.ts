@@ -75,11 +75,12 @@ export function reloaded(previous: ServeOptions, next: ServeOptions): { users: n
   return { users: next.users.size, restart: where(next) !== where(previous), options: { ...next, listen: previous.listen, metrics: previous.metrics } };
 }
 
-/** /metrics, /healthz and /readyz (not ready once the drain has begun); none without --metrics. */
-export async function startMetrics(options: ServeOptions, source: MetricsSource | undefined, ready: () => boolean): Promise<MetricsServer | undefined> {
+/** /metrics, /healthz and /readyz (not ready once the drain has begun, or for `unready`'s reason); none
+ * without --metrics. */
+export async function startMetrics(options: ServeOptions, source: MetricsSource | undefined, draining: () => boolean, unready: () => string | undefined = () => undefined): Promise<MetricsServer | undefined> {
   const at = options.metrics;
   if (!at || !source) return undefined;
-  return serveMetrics(source, { ready }, at.host, at.port).catch((error: unknown) => { throw cannotListen(error, [at], ' for --metrics'); });
+  return serveMetrics(source, { unready: () => (draining() ? 'draining' : unready()) }, at.host, at.port).catch((error: unknown) => { throw cannotListen(error, [at], ' for --metrics'); });
 }
 
 /** --check-config: builds what serve builds before it listens (the server and its connection log, the
@@ -118,7 +119,7 @@ export async function serve(first: ServeOptions, reload: () => ServeOptions): Pr
   let metrics: MetricsServer | undefined;
   try {
     bound = await server.listen(options.listen).catch((error: unknown) => { throw cannotListen(error, options.listen); });
-    metrics = await startMetrics(options, instance.metrics?.registry, () => !server.closing);
+    metrics = await startMetrics(options, instance.metrics?.registry, () => server.closing);
   } catch (error) {
     await instance.close(0);
     signals.dispose();

@@ -52,7 +52,7 @@ export async function serveWithWorkers(first: ServeOptions, reload: () => ServeO
   try {
     await assertNotShared(options.listen).catch((error: unknown) => { throw cannotListen(error, options.listen); });
     bound = await pool.start();
-    metrics = await startMetrics(options, options.metrics && workersMetrics(pool), () => !pool.draining).catch(async (error: unknown) => {
+    metrics = await startMetrics(options, options.metrics && workersMetrics(pool), () => pool.draining, () => (pool.serving ? undefined : 'no worker is listening (they are being restarted)')).catch(async (error: unknown) => {
       await pool.drain(0);
       throw error;
     });

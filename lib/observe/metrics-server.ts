@@ -2,9 +2,9 @@ import { createServer } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface Probes {
-  /** false while draining (SIGTERM/SIGINT's grace period): /readyz answers 503 so that load balancers stop
-   * sending new clients. */
-  ready(): boolean;
+  /** Why this server takes no new clients now, or undefined when it does: /readyz then answers 503 with it,
+   * so that load balancers stop sending new clients (while draining, SIGTERM/SIGINT's grace period). */
+  unready(): string | undefined;
 }
 
 export interface MetricsServer {
@@ -25,7 +25,10 @@ export async function serveMetrics(registry: MetricsSource, probes: Probes, host
     };
     if (request.method !== 'GET' && request.method !== 'HEAD') return answer(405, 'GET only\n');
     if (path === '/healthz') return answer(200, 'ok\n');
-    if (path === '/readyz') return probes.ready() ? answer(200, 'ready\n') : answer(503, 'draining\n');
+    if (path === '/readyz') {
+      const why = probes.unready();
+      return why === undefined ? answer(200, 'ready\n') : answer(503, `${why}\n`);
+    }
     if (path !== '/metrics') return answer(404, 'not found: try /metrics, /healthz or /readyz\n');
     registry.metrics().then((text) => answer(200, text, registry.contentType), (error: unknown) => answer(500, `cannot collect metrics: ${String(error)}\n`));
   });

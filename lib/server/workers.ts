@@ -102,6 +102,11 @@ export class WorkerPool<S> {
     return this.#draining;
   }
 
+  /** Whether any worker is listening now: none while they all crash-loop, or are all being replaced. */
+  get serving(): boolean {
+    return this.#slots.some((slot) => slot.listening);
+  }
+
   get pids(): number[] {
     return this.#slots.flatMap((slot) => (slot.child?.pid === undefined ? [] : [slot.child.pid]));
   }

@@ -10,11 +10,11 @@ import { openSession } from '../../lib/client/client.ts';
 import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { toAddress } from '../../lib/codec/address.ts';
 import { SocxError } from '../../lib/errors.ts';
-import { closeServer, listen, startEcho, type EchoServer } from '../helpers/net.ts';
+import { closeServer, listen, startEcho, withTimeout, type EchoServer } from '../helpers/net.ts';
 import { assertOneErrorLine, runSocx, waitForOutput } from '../interop/socx.ts';
 import { parentPid } from '../../lib/bench/listener-pid.ts';
 import { cpuBudget } from '../../lib/cpu-budget.ts';
-import { freePort, isAlive } from '../support/process.ts';
+import { childrenOf, freePort, isAlive } from '../support/process.ts';
 import { tempFiles } from './cli.ts';
 import { startServe, type Program, type ServeProcess } from './serve-process.ts';
 
@@ -165,6 +165,34 @@ test('--metrics with workers: one /metrics on the primary with the totals; /read
     release();
     await waitForOutput({ output: () => (serve.child.exitCode === null ? '' : 'exited') }, /exited/, 10_000);
     assert.equal(serve.child.exitCode, 0, serve.output());
+  } finally {
+    release();
+    await serve.stop();
+  }
+});
+
+test('/readyz is 503 while no worker listens (all killed, their replacements failing on a broken config file), 200 again once one does', async () => {
+  const config = (extra: string): string => files.write('ready.yaml', `listen: 127.0.0.1:0\nworkers: 2\nmetrics: 127.0.0.1:0\n${extra}`);
+  const serve = await startServe(['--config', config('')]);
+  try {
+    await serve.started();
+    const metricsPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(serve.output())?.[1]);
+    const readyz = async (): Promise<string> => {
+      const response = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+      return `${response.status} ${await response.text()}`;
+    };
+    const until = async (expected: string): Promise<void> => {
+      for (let answer = await readyz(); answer !== expected; answer = await readyz()) {
+        if (serve.child.exitCode !== null) throw new Error(`serve exited:\n${serve.output()}`);
+      }
+    };
+    assert.equal(await readyz(), '200 ready\n');
+    config('bogus: 1\n');
+    for (const pid of childrenOf(serve.pid)) process.kill(pid, 'SIGKILL');
+    await withTimeout(until('503 no worker is listening (they are being restarted)\n'), 10_000, '/readyz to say 503');
+    config('');
+    await withTimeout(until('200 ready\n'), 20_000, '/readyz to say 200 again');
+    assert.ok(typeof (await hold(serve.port)) !== 'string', 'a restarted worker serves');
   } finally {
     release();
     await serve.stop();
