@@ -52,8 +52,11 @@ export function watchServeSignals(server: SignalTarget, actions: SignalActions):
   const stopped = new Promise<void>((resolve) => { done = resolve; });
   function stop(signal: NodeJS.Signals): void {
     dispose();
-    // Keep SIGUSR1 handled to the end: without a listener Node would open the inspector.
+    // Keep SIGUSR1 and SIGHUP handled to the end: without a listener Node would open the inspector, and a
+    // SIGHUP (logrotate's, during a long grace) would kill the process, cutting the relays with a clean end.
+    // A reload then reopens the log file; there are no new connections for the rest.
     process.on('SIGUSR1', usr1);
+    process.on('SIGHUP', hup);
     const graceMs = actions.graceMs();
     const open = server.connections === undefined ? 'open connections' : `${server.connections} open connection(s)`;
     if (!actions.quiet()) printStatus(`${signal}: no longer accepting; ${open} have ${graceMs} ms to finish`);

@@ -1,8 +1,8 @@
-/** A second SIGTERM or SIGINT during the grace, on the built executable, alone and with --workers: the
- * relays still open are reset (as at the grace's end, so no client takes the cut for a clean end), their
- * log lines are written, and serve exits 0. */
+/** Signals during the grace, on the built executable. A second SIGTERM or SIGINT, alone and with --workers:
+ * the relays still open are reset (as at the grace's end, so no client takes the cut for a clean end), their
+ * log lines are written, and serve exits 0. A SIGHUP (logrotate's) reopens the log file and kills nothing. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { after, before, test } from 'node:test';
@@ -45,6 +45,30 @@ for (const [signal, workers] of [['SIGTERM', []], ['SIGINT', []], ['SIGTERM', ['
       assert.deepEqual([code, exitSignal], [0, null]);
       assert.equal(await ended, 'reset');
       assert.match(readFileSync(log, 'utf8'), new RegExp(`^\\S+ 127\\.0\\.0\\.1:\\d+ socks5 connect 127\\.0\\.0\\.1:${echo.port} ok, ended: aborted up=0B down=0B \\S+\\n$`));
+    } finally {
+      await serve.stop();
+    }
+  });
+}
+
+for (const workers of [[], ['--workers', '2']]) {
+  test(`SIGHUP during the grace${workers.length ? ' with --workers 2' : ''}: serve goes on draining, into the reopened log file`, { timeout: 30_000 }, async () => {
+    const log = files.path(`hup${workers.length}.log`);
+    const serve = await startServe(['-l', '127.0.0.1:0', '--grace', '60s', '--log-file', log, ...workers]);
+    try {
+      const session = await openSession('connect', toAddress('127.0.0.1', echo.port), { proxy: parseProxyUrl(`socks5h://127.0.0.1:${serve.port}`), timeoutMs: 10_000 });
+      session.socket.resume();
+      const ended = ending(session.socket);
+      const exited = once(serve.child, 'exit');
+      await serve.signal('SIGTERM', /no longer accepting; .* have 60000 ms to finish/);
+      renameSync(log, `${log}.1`);
+      await serve.signal('SIGHUP', /SIGHUP: settings reloaded/);
+      assert.equal(serve.child.exitCode, null, 'still draining');
+      await serve.signal('SIGTERM', /second SIGTERM: resetting the open connections now/);
+      assert.deepEqual(await withTimeout(exited, 10_000, 'serve to exit'), [0, null]);
+      assert.equal(await ended, 'reset');
+      assert.equal(readFileSync(`${log}.1`, 'utf8'), '');
+      assert.match(readFileSync(log, 'utf8'), new RegExp(`^\\S+ 127\\.0\\.0\\.1:\\d+ socks5 connect 127\\.0\\.0\\.1:${echo.port} ok, ended: aborted `));
     } finally {
       await serve.stop();
     }
