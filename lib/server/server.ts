@@ -270,7 +270,10 @@ export class SocksServer implements SessionHost {
 
   #accept(socket: Socket, listener: ListenerInfo): void {
     const config = this.#config;
-    const ip = canonicalIp(socket.remoteAddress ?? '?');
+    // Reset before Node got to it (a balancer's connect-and-close health check): no peer to serve, refuse or
+    // log, and no address to check against --proxy-protocol-from.
+    if (socket.remoteAddress === undefined) return void socket.destroy();
+    const ip = canonicalIp(socket.remoteAddress);
     if (this.#closing) return reset(socket);
     if (listener.proxyProtocol && !this.#fromBalancer(ip)) return this.#refuseUntrusted(socket, ip);
     if (config.maxConnections > 0 && this.#sessions.size >= config.maxConnections) {

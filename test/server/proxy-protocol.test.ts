@@ -1,6 +1,7 @@
 // A listener behind a load balancer (--proxy-protocol): the PROXY header is required, believed only from
 // --proxy-protocol-from, and the client it names is the one rules, limits, the record and UDP see.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { Command } from '../../lib/codec/constants.ts';
 import { encodeProxyHeader, type ProxyHeader } from '../../lib/codec/proxy-protocol.ts';
@@ -108,6 +109,25 @@ describe('PROXY protocol listeners', () => {
       assert.equal(server.records.length, 0);
     } finally {
       await server.close();
+    }
+  });
+
+  test('a connection reset before it is accepted (a balancer\'s connect-and-close check) is dropped: no "refused from ?" warning, no record', T, async () => {
+    const warnings: string[] = [];
+    const echo = await startEcho();
+    const server = await startBehindBalancer({ onWarning: (line) => warnings.push(line) });
+    try {
+      // Another process connects and resets while this one's loop is blocked, so that Node accepts a socket
+      // whose peer is already gone (it has no remote address).
+      execFileSync(process.execPath, ['-e', `const s = require('node:net').connect(${server.port}, '127.0.0.1', () => s.resetAndDestroy())`]);
+      // A later connection: by its record, the reset one has been accepted too.
+      assert.equal(await connectThrough(await server.client(), encodeProxyHeader(LOCAL), echo), 0);
+      await server.record(0);
+      assert.deepEqual(warnings, []);
+      assert.deepEqual(server.records.map((record) => record.client), [`127.0.0.1:${server.records[0]?.client.split(':')[1]}`]);
+    } finally {
+      await server.close();
+      await echo.close();
     }
   });
 
