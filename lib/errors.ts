@@ -168,9 +168,15 @@ const fileErrors: Readonly<Record<string, string>> = {
   ENOTDIR: 'a part of the path is not a directory',
   ELOOP: 'too many symbolic links',
   ENAMETOOLONG: 'file name too long',
+  // Writes (--log-file): the disk, not the path.
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'over the disk quota',
+  EFBIG: 'file too large',
+  EROFS: 'read-only file system',
+  EIO: 'input/output error',
 };
 
-/** Words for a failed file read (config, users file), from the error's `code`. */
+/** Words for a failed file read (config, users file) or write (--log-file), from the error's `code`. */
 export function fileErrorText(error: unknown): string {
   const code = errnoCode(error);
   return (code === undefined ? undefined : fileErrors[code]) ?? code?.toLowerCase() ?? 'cannot be read';
