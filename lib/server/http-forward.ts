@@ -167,7 +167,8 @@ export class HttpForward {
     let start = 0;
     while (!this.#responseBody && start < chunk.length) {
       const head = this.#readHead(chunk, start);
-      if (head === undefined) return !this.#finished;
+      // A 1xx passed on may have left a write pending: a stream of them is held back like a body.
+      if (head === undefined) return !this.#finished && !this.#originWaiting;
       start = head;
     }
     const body = this.#responseBody;
