@@ -70,17 +70,26 @@ const DATA = 3;
 const DATA_CR = 4;
 const DATA_LF = 5;
 const TRAILER = 6;
-const DONE = 7;
+const TRAILER_LF = 7;
+const DONE = 8;
+
+const CR = 0x0d;
+const LF = 0x0a;
 
 /** A chunk-size line (with extensions) or a trailer line longer than this is refused. */
 const MAX_LINE = 8 * 1024;
 /** Trailer section bytes at most. */
 const MAX_TRAILERS = 16 * 1024;
 
+/** A control character other than HTAB: never part of an extension or a trailer field (RFC 9110 §5.5). */
+const isControl = (byte: number): boolean => (byte < 0x20 && byte !== 0x09) || byte === 0x7f;
+
 /**
  * Finds where a chunked body (RFC 9112 §7.1) ends, fed in pieces as they arrive, and where each chunk's data
- * lies (to unwrap it for an HTTP/1.0 recipient). Sizes are hex of at most 15 digits; lines end in CRLF or a
- * bare LF; extensions and trailers are skipped, with bounds.
+ * lies (to unwrap it for an HTTP/1.0 recipient). Sizes are hex of at most 15 digits; extensions and trailers
+ * are skipped, with bounds. Every line ends in CRLF and nothing else: the body is passed on as it came, so a
+ * bare LF or CR, or a control character in an extension or a trailer, which parsers read differently (the
+ * request-smuggling cases of RFC 9112 §11.2), is refused rather than sent on.
  */
 export class ChunkedScanner {
   #state = SIZE;
@@ -118,22 +127,28 @@ export class ChunkedScanner {
       case SIZE: return this.#sizeByte(byte);
       case EXTENSION:
         if (++this.#line > MAX_LINE) throw bad('chunk extension too long');
-        if (byte === 0x0a) this.#sizeEnd();
-        else if (byte === 0x0d) this.#state = SIZE_LF;
+        if (byte === CR) this.#state = SIZE_LF;
+        else if (isControl(byte)) throw bad('control character in a chunk extension');
         return;
       case SIZE_LF:
-        if (byte !== 0x0a) throw bad('bare CR in a chunk size line');
+        if (byte !== LF) throw bad('bare CR in a chunk size line');
         return this.#sizeEnd();
       case DATA_CR:
-        if (byte === 0x0a) this.#state = SIZE;
-        else if (byte === 0x0d) this.#state = DATA_LF;
-        else throw bad('chunk data longer than its size');
+        if (byte !== CR) throw bad('chunk data not followed by CRLF');
+        this.#state = DATA_LF;
         return;
       case DATA_LF:
-        if (byte !== 0x0a) throw bad('bad line end after chunk data');
+        if (byte !== LF) throw bad('chunk data not followed by CRLF');
         this.#state = SIZE;
         return;
       case TRAILER: return this.#trailerByte(byte);
+      case TRAILER_LF:
+        if (byte !== LF) throw bad('bare CR in a chunked trailer');
+        if (this.#lineEmpty) this.#state = DONE;
+        else this.#state = TRAILER;
+        this.#lineEmpty = true;
+        this.#line = 0;
+        return;
       default: return;
     }
   }
@@ -146,8 +161,7 @@ export class ChunkedScanner {
       return;
     }
     if (this.#digits === 0) throw bad('chunk size is not hex');
-    if (byte === 0x0a) return this.#sizeEnd();
-    if (byte === 0x0d) this.#state = SIZE_LF;
+    if (byte === CR) this.#state = SIZE_LF;
     else if (byte === 0x3b || byte === 0x20 || byte === 0x09) {
       this.#state = EXTENSION;
       this.#line = 0;
@@ -168,13 +182,11 @@ export class ChunkedScanner {
   /** Trailer lines until an empty one; their content is not interpreted (and not forwarded separately). */
   #trailerByte(byte: number): void {
     if (++this.#trailerBytes > MAX_TRAILERS) throw bad('chunked trailers too long');
-    if (byte === 0x0a) {
-      if (this.#lineEmpty) this.#state = DONE;
-      this.#lineEmpty = true;
-      this.#line = 0;
+    if (byte === CR) {
+      this.#state = TRAILER_LF;
       return;
     }
-    if (byte === 0x0d) return;
+    if (isControl(byte)) throw bad('control character in a chunked trailer');
     if (++this.#line > MAX_LINE) throw bad('chunked trailer line too long');
     this.#lineEmpty = false;
   }
