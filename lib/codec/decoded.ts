@@ -28,6 +28,13 @@ export class CodecError extends Error {
   }
 }
 
+/** The first bytes of a peer's bad field, to quote in a CodecError's message: only visible ASCII, anything
+ * else (a space, a control character) as "?", so that the quote is one word wherever the message is shown (a
+ * log line splits its fields at spaces). */
+export function printable(text: string, max = 16): string {
+  return text.slice(0, max).replace(/[^\x21-\x7e]/g, '?');
+}
+
 export function need<T>(bytes: number): Decoded<T> {
   return { done: false, need: bytes };
 }

@@ -1,4 +1,4 @@
-import { CodecError, done, need, type Decoded } from './decoded.ts';
+import { CodecError, done, need, printable, type Decoded } from './decoded.ts';
 
 /** One header field as sent: the name keeps its case (compare with `headerValues`), the value has its
  * surrounding whitespace removed. Bytes are kept one to one (latin1), as RFC 9110 §5.5 treats them. */
@@ -89,7 +89,7 @@ function headEnd(bytes: Buffer, from: number, limit: number): { linesEnd: number
 function splitStartLine(line: string): [string, string, string] {
   const first = line.indexOf(' ');
   const second = first < 0 ? -1 : line.indexOf(' ', first + 1);
-  if (first <= 0 || first === line.length - 1 || second === first + 1) throw bad(`HTTP start line is not three parts: "${line.slice(0, 64)}"`);
+  if (first <= 0 || first === line.length - 1 || second === first + 1) throw bad(`HTTP start line is not three parts: "${printable(line, 64)}"`);
   return second < 0 ? [line.slice(0, first), line.slice(first + 1), ''] : [line.slice(0, first), line.slice(first + 1, second), line.slice(second + 1)];
 }
 
@@ -97,7 +97,7 @@ function parseField(line: string): HttpHeader {
   if (line.startsWith(' ') || line.startsWith('\t')) throw bad('obsolete line folding in an HTTP header');
   const colon = line.indexOf(':');
   const name = colon < 0 ? line : line.slice(0, colon);
-  if (colon < 0 || !TOKEN.test(name)) throw bad(`bad HTTP header field name: "${name.slice(0, 64)}"`);
+  if (colon < 0 || !TOKEN.test(name)) throw bad(`bad HTTP header field name: "${printable(name, 64)}"`);
   const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
   if (!FIELD_VALUE.test(value)) throw bad(`control character in HTTP header "${name}"`);
   return { name, value };
@@ -105,7 +105,7 @@ function parseField(line: string): HttpHeader {
 
 function parseVersion(text: string): HttpVersion {
   const match = VERSION.exec(text);
-  if (!match) throw bad(`unsupported HTTP version "${text.slice(0, 16)}"`);
+  if (!match) throw bad(`unsupported HTTP version "${printable(text)}"`);
   return { major: 1, minor: Number(match[1]) };
 }
 
@@ -114,7 +114,7 @@ export function decodeHttpRequestHead(buf: Uint8Array, offset = 0, maxBytes = MA
   const decoded = decodeHttpHead(buf, offset, maxBytes);
   if (!decoded.done) return decoded;
   const [method, target, version] = decoded.value.start;
-  if (!TOKEN.test(method)) throw bad(`bad HTTP method "${method.slice(0, 32)}"`);
+  if (!TOKEN.test(method)) throw bad(`bad HTTP method "${printable(method, 32)}"`);
   if (target === '' || !/^[\x21-\x7e]+$/.test(target)) throw bad('bad HTTP request target');
   return done({ method, target, version: parseVersion(version), headers: decoded.value.headers }, decoded.length);
 }
@@ -132,7 +132,7 @@ export function decodeHttpResponseHead(buf: Uint8Array, offset = 0, maxBytes = M
   const decoded = decodeHttpHead(buf, offset, maxBytes);
   if (!decoded.done) return decoded;
   const [version, status, reason] = decoded.value.start;
-  if (!/^\d{3}$/.test(status)) throw bad(`bad HTTP status "${status.slice(0, 16)}"`);
+  if (!/^\d{3}$/.test(status)) throw bad(`bad HTTP status "${printable(status)}"`);
   if (!FIELD_VALUE.test(reason)) throw bad('control character in the HTTP reason phrase');
   return done({ version: parseVersion(version), status: Number(status), reason, headers: decoded.value.headers }, decoded.length);
 }

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { MAX_DOMAIN_LENGTH, toAddress, type Address } from './address.ts';
-import { CodecError } from './decoded.ts';
+import { CodecError, printable } from './decoded.ts';
 
 /**
  * What a forward proxy is asked for (RFC 9112 §3.2): a tunnel to an authority (CONNECT host:port), or a
@@ -27,20 +27,20 @@ export function parseAuthority(text: string, defaultPort?: number): Address {
     const close = text.indexOf(']');
     host = close < 0 ? '' : text.slice(1, close);
     const after = close < 0 ? '' : text.slice(close + 1);
-    if (isIP(host) !== 6 || (after !== '' && !after.startsWith(':'))) throw bad(`bad IPv6 authority "${text.slice(0, 64)}"`);
+    if (isIP(host) !== 6 || (after !== '' && !after.startsWith(':'))) throw bad(`bad IPv6 authority "${printable(text, 64)}"`);
     portText = after === '' ? undefined : after.slice(1);
   } else {
     const colon = text.lastIndexOf(':');
     host = colon < 0 ? text : text.slice(0, colon);
     portText = colon < 0 ? undefined : text.slice(colon + 1);
-    if (!REG_NAME.test(host) || host.length > MAX_DOMAIN_LENGTH) throw bad(`bad host in "${text.slice(0, 64)}"`);
+    if (!REG_NAME.test(host) || host.length > MAX_DOMAIN_LENGTH) throw bad(`bad host in "${printable(text, 64)}"`);
   }
   if (portText === undefined || portText === '') {
-    if (defaultPort === undefined) throw bad(`no port in "${text.slice(0, 64)}"`);
+    if (defaultPort === undefined) throw bad(`no port in "${printable(text, 64)}"`);
     return toAddress(host, defaultPort);
   }
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
-  if (port < 1 || port > 65535) throw bad(`bad port in "${text.slice(0, 64)}"`);
+  if (port < 1 || port > 65535) throw bad(`bad port in "${printable(text, 64)}"`);
   return toAddress(host, port);
 }
 

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { CodecError, done, need, type Decoded } from './decoded.ts';
+import { CodecError, done, need, printable, type Decoded } from './decoded.ts';
 import { bytesToIpv4, bytesToIpv6, canonicalIp, ipv4ToBytes, ipv6ToBytes } from './ip.ts';
 
 /**
@@ -113,11 +113,6 @@ function isV6Text(text: string): boolean {
 function v1Port(text: string): number {
   if (!/^(0|[1-9]\d{0,4})$/.test(text) || Number(text) > 0xffff) throw new CodecError('bad-syntax', `PROXY v1: bad port "${printable(text)}"`);
   return Number(text);
-}
-
-/** The first bytes of a bad field, safe to quote in a message. */
-function printable(text: string): string {
-  return text.slice(0, 16).replace(/[^\x21-\x7e]/g, '?');
 }
 
 // §2.2, the 14th byte: the address family in the high nibble, the transport in the low one.

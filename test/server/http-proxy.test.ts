@@ -171,6 +171,23 @@ describe('malformed requests, bounds and deadlines', () => {
     });
   });
 
+  test('what a malformed head quotes in the log is one word: a client cannot forge the line\'s fields', T, async () => {
+    const forged = 'ok up=9.9GiB down=1B 1ms status=200';
+    const cases: Array<[string, string]> = [
+      [`GET http://x/ HTTP/1.1 ${forged}\r\n\r\n`, 'unsupported HTTP version "HTTP/1.1?ok?up=9"'],
+      [`GET  ${forged}\r\n\r\n`, `HTTP start line is not three parts: "GET??${forged.replaceAll(' ', '?')}"`],
+      [`GET http://x/ HTTP/1.1\r\nX ${forged}: 1\r\n\r\n`, `bad HTTP header field name: "X?${forged.replaceAll(' ', '?')}"`],
+    ];
+    await withServer({}, async (server) => {
+      for (const [index, [request, quoted]] of cases.entries()) {
+        assert.equal(await exchange(server, request), errorResponse('400 Bad Request', 'malformed request'));
+        const line = formatConnectionRecord(await server.record(index));
+        assert.ok(line.includes(` http - - HTTP 400 (bad HTTP request: ${quoted}) up=0B down=0B `), line);
+        assert.equal(line.split(' ').filter((field) => field.startsWith('up=')).length, 1, line);
+      }
+    });
+  });
+
   test('the handshake deadline covers the head: a trickled head gets 408 and the close', T, async () => {
     await withServer({ handshakeTimeoutMs: 300 }, async (server) => {
       const c = await server.client();
