@@ -76,7 +76,7 @@ const LOGIN_REFUSALS = {
   'over-budget': `more than ${LOGIN_BURST} failed logins, one more allowed every ${LOGIN_REFILL_MS / 1000} s,`,
   'too-many-pending': `${MAX_PENDING_LOGINS} logins under way`,
 } as const;
-const phaseOf = (state: State): string => (state === AUTH ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST || state === HTTP_REQUEST ? 'request' : state === PROXY_HEADER ? 'PROXY header' : 'greeting');
+const phaseOf = (state: State): string => (state === AUTH || state === AUTHENTICATING ? 'auth' : state === REQUEST || state === SOCKS4_REQUEST || state === HTTP_REQUEST ? 'request' : state === PROXY_HEADER ? 'PROXY header' : 'greeting');
 
 /** RFC 1928 §3: with authentication required only username/password will do; without, only "no
  * authentication". Never a method the client did not offer. */

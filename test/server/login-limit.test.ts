@@ -8,6 +8,7 @@ import { formatJsonRecord } from '../../lib/observe/json-log.ts';
 import { usersAuthenticator, type Authenticate } from '../../lib/server/auth.ts';
 import { LOGIN_BURST, LOGIN_REFILL_MS, LoginLimiter, loginSource, MAX_LOGIN_SOURCES, MAX_PENDING_LOGINS, type LoginClock, type LoginVerdict } from '../../lib/server/login-limit.ts';
 import { errorResponse } from '../helpers/http.ts';
+import { encodeUserPassRequest } from '../../lib/codec/socks5.ts';
 import { hex, withTimeout } from '../helpers/net.ts';
 import { authenticate, greet, startSocksServer } from '../helpers/socks.ts';
 
@@ -246,4 +247,28 @@ describe('the server under a guessing burst from one address', () => {
       await server.close();
     }
   });
+});
+
+test('a client that leaves while its password is checked is logged as leaving during auth, SOCKS5 and HTTP alike', T, async () => {
+  let checking = (): void => {};
+  const server = await startSocksServer({ authenticate: () => checking() });
+  try {
+    const socks = await server.client();
+    await greet(socks, [0x02]);
+    await new Promise<void>((resolve) => {
+      checking = resolve;
+      socks.socket.write(encodeUserPassRequest({ username: 'alice', password: 'pw' }));
+    });
+    socks.socket.end();
+    assert.equal((await server.record(0)).result, 'client closed the connection during auth');
+    const http = await server.client();
+    await new Promise<void>((resolve) => {
+      checking = resolve;
+      http.socket.write(`CONNECT 127.0.0.1:9 HTTP/1.1\r\nProxy-Authorization: ${basic('alice', 'pw')}\r\n\r\n`);
+    });
+    http.socket.end();
+    assert.equal((await server.record(1)).result, 'client closed the connection during auth');
+  } finally {
+    await server.close();
+  }
 });
