@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'cac';
 import { stringify } from 'yaml';
@@ -6,6 +5,7 @@ import { ConfigFileError, parseYamlTree, scalarOrList, type YamlEntry, type Yaml
 import { fileErrorText, SocxError, usageError } from '../lib/errors.ts';
 import { withoutWarnings } from './output.ts';
 import { rawKey, type ShownSettings } from './serve-settings.ts';
+import { readSettingsFile } from './settings-files.ts';
 import { warnIfShared } from './serve-users.ts';
 
 /**
@@ -91,7 +91,7 @@ export interface FileSpot {
 export function readConfigFile(path: string, command: Command, spots?: FileSpot[]): Record<string, unknown> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSettingsFile(path);
   } catch (error) {
     throw usageError(`cannot read config file ${path}: ${fileErrorText(error)}`);
   }

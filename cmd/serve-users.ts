@@ -1,9 +1,9 @@
 import { statSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
 import { fileErrorText, usageError } from '../lib/errors.ts';
 import { credentialProblem, parseCredential, parseUsers, readStoredPassword, UsersFileError, type StoredPassword } from '../lib/server/auth.ts';
 import { listOption, stringOption } from './options.ts';
 import { printWarning } from './output.ts';
+import { readSettingsFile } from './settings-files.ts';
 
 /** Every source of users for serve, later ones overriding earlier ones by name: the users file (`--users`,
  * `users-file:`), the config file's `users:` map, `SOCX_AUTH`, then `--auth`. */
@@ -34,7 +34,7 @@ export function loadUsers(raw: Record<string, unknown>, env: NodeJS.ProcessEnv):
 function readUsersFile(path: string): Map<string, StoredPassword> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSettingsFile(path);
   } catch (error) {
     throw usageError(`cannot read users file ${path}: ${fileErrorText(error)}`);
   }

@@ -9,16 +9,21 @@ import { announce, cannotListen, Instance, reloaded, startMetrics } from './serv
 import type { ServeOptions } from './serve.ts';
 import { watchServeSignals } from './serve-signals.ts';
 import { formatWorkersStatus } from './serve-status.ts';
+import { loadWithFiles, type SettingsFiles } from './settings-files.ts';
 
-/** What a worker needs to read the settings as the primary did: the command line's options (the config file
- * is read again by each worker, and on SIGHUP). */
+export type LoadedSettings = ReturnType<typeof loadWithFiles<ServeOptions>>;
+
+/** What a worker needs to read the settings as the primary did: the command line's options, and the config
+ * and users files as the primary last read them (a worker started later, or reloading, does not read them
+ * from the disk, where they may have changed since, for better or worse). */
 export interface WorkerSettings {
   readonly cliRaw: Readonly<Record<string, unknown>>;
   readonly argvRules: readonly string[];
+  readonly files: SettingsFiles;
 }
 
 /** `--workers N`: the primary. It serves nothing; the workers listen, and it speaks for them. */
-export async function serveWithWorkers(first: ServeOptions, reload: () => ServeOptions, settings: WorkerSettings): Promise<number> {
+export async function serveWithWorkers(first: ServeOptions, reload: () => LoadedSettings, settings: WorkerSettings): Promise<number> {
   let options = first;
   const startedAt = Date.now();
   const pool = new WorkerPool({ count: options.workers, settings, listen: options.listen, log: printError });
@@ -26,7 +31,9 @@ export async function serveWithWorkers(first: ServeOptions, reload: () => ServeO
     reload: async () => {
       let next: ServeOptions;
       try {
-        next = reload();
+        const loaded = reload();
+        next = loaded.value;
+        pool.update({ ...settings, files: loaded.files });
       } catch (error) {
         // The workers fail the same way (their answers are this same error), and reopen their log files.
         void pool.ask('reload');
@@ -81,20 +88,21 @@ function workersMetrics(pool: WorkerPool<WorkerSettings>): MetricsSource {
 }
 
 /** A worker of `--workers`: the primary's settings, addresses (the ports it chose for port 0) and signals. */
-export async function serveWorker(number: number, loader: (settings: WorkerSettings) => () => ServeOptions): Promise<number> {
+export async function serveWorker(number: number, loader: (settings: Omit<WorkerSettings, 'files'>) => () => ServeOptions): Promise<number> {
   let instance: Instance | undefined;
   try {
     const start = await receiveStart<WorkerSettings>(number);
     const read = loader(start.settings);
+    let { files } = start.settings;
     // The primary has printed the settings' warnings once already.
-    const load = (): ServeOptions => withoutWarnings(read);
+    const load = (): ServeOptions => withoutWarnings(() => loadWithFiles(read, files).value);
     let options = load();
     instance = new Instance(options);
     const running = instance;
     running.server.shareLoginFailures(reportLoginFailure);
     const bound = await running.server.listen(start.listen, { reusePort: true }).catch((error: unknown) => { throw cannotListen(error, start.listen); });
     reportListening(bound);
-    await serveAsWorker({
+    await serveAsWorker<WorkerSettings>({
       reload: () => {
         try {
           const next = load();
@@ -114,6 +122,7 @@ export async function serveWorker(number: number, loader: (settings: WorkerSetti
       metrics: () => running.metrics?.registry.getMetricsAsJSON(),
       drain: (graceMs) => running.close(graceMs),
       graceMs: () => options.graceMs,
+      settings: (next) => { files = next.files; },
       loginFailed: (source) => running.server.loginFailedElsewhere(source),
     });
     return 0;

@@ -22,6 +22,7 @@ import { SettingsReader, type ShownSettings } from './serve-settings.ts';
 import { parseUpstreams, shownUpstream } from './serve-upstreams.ts';
 import { hideAuthFromPs, loadUsers, maskCredential } from './serve-users.ts';
 import { serveWithWorkers, serveWorker, type WorkerSettings } from './serve-workers.ts';
+import { loadWithFiles } from './settings-files.ts';
 
 export interface ServeOptions {
   readonly listen: ListenAddress[];
@@ -88,12 +89,11 @@ export function registerServe(cli: CAC): void {
 /** Reads the settings (defaults, config file, flags); --check-config goes as far as serve does before it
  * listens and prints them, else the server starts, and SIGHUP reads them again the same way. */
 function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, argvRules: readonly string[]): number | Promise<number> {
-  const loader = (settings: WorkerSettings) => (): ServeOptions =>
+  const loader = (settings: Omit<WorkerSettings, 'files'>) => (): ServeOptions =>
     parseMerged(mergeServeRaw(command, settings.cliRaw), (raw) => parseServeOptions(raw, settings.argvRules));
   const worker = workerNumber();
   if (worker !== undefined) return serveWorker(worker, loader);
-  const load = loader({ cliRaw, argvRules });
-  const options = load();
+  const { value: options, files } = loadWithFiles(loader({ cliRaw, argvRules }));
   return egressProblem(options.config.egress).then((problem) => {
     if (problem !== undefined) throw usageError(problem);
     if (flagOption(cliRaw.checkConfig)) {
@@ -105,8 +105,8 @@ function runServe(command: Command, cliRaw: Readonly<Record<string, unknown>>, a
     hideAuthFromPs();
     // The count resolved at start ("auto" included) stays over the config file's, for the workers and for
     // SIGHUP: a changed `workers:` needs a restart, and the caps must stay divided by the processes running.
-    const running: WorkerSettings = { cliRaw: { ...cliRaw, workers: options.workers }, argvRules };
-    if (options.workers > 1) return serveWithWorkers(options, loader(running), running);
+    const running: WorkerSettings = { cliRaw: { ...cliRaw, workers: options.workers }, argvRules, files };
+    if (options.workers > 1) return serveWithWorkers(options, () => loadWithFiles(loader(running)), running);
     return serve(options, loader(running));
   });
 }

@@ -12,7 +12,7 @@ export interface WorkerStart<S> {
   readonly listen: readonly ListenAddress[];
 }
 
-export interface WorkerHandlers {
+export interface WorkerHandlers<S> {
   /** Reads the settings again; resolves with the error text when they are bad (the old ones stay). */
   reload(): string | undefined;
   status(): ServerStatus;
@@ -21,6 +21,8 @@ export interface WorkerHandlers {
   drain(graceMs: number): Promise<void>;
   /** The grace period when the primary is gone without saying. */
   graceMs(): number;
+  /** The primary's settings for the next reload. */
+  settings(settings: S): void;
   /** Another worker's failed login (its loginSource). */
   loginFailed(source: string): void;
 }
@@ -70,7 +72,7 @@ export function reportFailure(error: SocxError): void {
  *   handler SIGHUP would kill the worker and SIGUSR1 open the inspector.
  * - The primary gone (killed) closes the channel: the worker drains and exits rather than serve on unmanaged.
  */
-export function serveAsWorker(handlers: WorkerHandlers): Promise<void> {
+export function serveAsWorker<S>(handlers: WorkerHandlers<S>): Promise<void> {
   return new Promise((resolve) => {
     let draining = false;
     const drain = (graceMs: number): void => {
@@ -97,9 +99,10 @@ export function serveAsWorker(handlers: WorkerHandlers): Promise<void> {
       drain(signals === 1 ? handlers.graceMs() : 0);
     };
     const orphaned = (): void => drain(handlers.graceMs());
-    const onMessage = (message: ToWorker<unknown>): void => {
+    const onMessage = (message: ToWorker<S>): void => {
       if (message.type === 'drain') drain(message.graceMs);
       else if (message.type === 'login-failed') handlers.loginFailed(message.source);
+      else if (message.type === 'settings') handlers.settings(message.settings);
       else if (message.type === 'ask') {
         const answer = (value: unknown): void => send({ type: 'answer', id: message.id, value: value ?? null });
         if (message.what === 'metrics') void Promise.resolve(handlers.metrics()).then(answer, () => answer(null));

@@ -24,6 +24,8 @@ export type ToWorker<S> =
   | { readonly type: 'start'; readonly settings: S; readonly listen: readonly ListenAddress[] }
   | { readonly type: 'ask'; readonly id: number; readonly what: Question }
   | { readonly type: 'drain'; readonly graceMs: number }
+  /** The settings the primary loaded last, for the next reload. */
+  | { readonly type: 'settings'; readonly settings: S }
   /** Another worker's failed login, passed on to every worker (the budget is per source, not per worker). */
   | LoginFailed;
 
@@ -84,6 +86,8 @@ function selfCommand(): { file: string; args: string[] } {
 
 export class WorkerPool<S> {
   readonly #options: WorkerPoolOptions<S>;
+  /** What the next worker started gets, and a reload uses: the options' settings until `update`. */
+  #settings: S;
   readonly #slots: Slot[];
   /** What workers bind: the requested addresses until the first worker has chosen the ports for port 0. */
   #listen: readonly ListenAddress[];
@@ -94,6 +98,7 @@ export class WorkerPool<S> {
 
   constructor(options: WorkerPoolOptions<S>) {
     this.#options = options;
+    this.#settings = options.settings;
     this.#listen = options.listen;
     this.#slots = Array.from({ length: options.count }, (_, index) => ({ number: index + 1, child: undefined, startedAt: 0, listening: false, failures: 0, restart: undefined }));
   }
@@ -173,7 +178,7 @@ export class WorkerPool<S> {
       child.once('exit', (code, signal) => ended(signal ? `was killed by ${signal}` : `exited with code ${code}`));
       // A process that could not be started at all has no 'exit'.
       child.once('error', (error) => { if (child.pid === undefined) ended(`could not be started: ${error.message}`); });
-      this.#send(child, { type: 'start', settings: this.#options.settings, listen: this.#listen });
+      this.#send(child, { type: 'start', settings: this.#settings, listen: this.#listen });
     });
   }
 
@@ -198,6 +203,12 @@ export class WorkerPool<S> {
   #send(child: ChildProcess, message: ToWorker<S>): void {
     // A worker that is exiting has closed its channel: its 'exit' is handled on its own.
     if (child.connected) child.send(message, () => {});
+  }
+
+  /** New settings for every worker's next reload, and for the workers started from now on. */
+  update(settings: S): void {
+    this.#settings = settings;
+    for (const slot of this.#slots) if (slot.child) this.#send(slot.child, { type: 'settings', settings });
   }
 
   /** Asks every listening worker; each answer (or undefined after a timeout) in worker order. */

@@ -129,6 +129,47 @@ test('a killed worker is logged in one line and replaced; the service goes on on
   }
 });
 
+test('a replacement worker runs the settings the others run, not the files as they are now: an edit, good or bad, waits for SIGHUP', async () => {
+  const users = files.write('users-replaced.txt', 'alice:old-pass\n');
+  const config = files.write('socx-replaced.yaml', `listen: 127.0.0.1:0\nworkers: 2\nusers-file: ${users}\n`);
+  const serve = await startServe(['--config', config]);
+  /** Kills one worker and waits until its replacement answers the status with the other. */
+  const replace = async (victim: number): Promise<void> => {
+    process.kill(victim, 'SIGKILL');
+    await waitForOutput(serve, new RegExp(`\\(pid ${victim}\\) was killed by SIGKILL; starting a new one`), 10_000);
+    const status = await serve.statusUntil(/worker 1 \(pid \d+\)[^\n]*\n.*worker 2 \(pid \d+\)/);
+    assert.ok(![...workersOf(status).values()].some((worker) => worker.pid === victim), status);
+  };
+  try {
+    await serve.started();
+    const [first] = await everyWorkerServes(serve, 2, 'alice:old-pass@');
+    release();
+    // A valid edit not reloaded: the replacement keeps alice, as the other worker does, and has no bob.
+    files.write('users-replaced.txt', 'bob:new-pass\n');
+    await replace(first!);
+    const [second] = await everyWorkerServes(serve, 2, 'alice:old-pass@');
+    release();
+    // A broken file: the replacement starts all the same (it used to fail, again and again).
+    files.write('socx-replaced.yaml', 'bogus: 1\n');
+    await replace(second!);
+    await everyWorkerServes(serve, 2, 'alice:old-pass@');
+    release();
+    assert.doesNotMatch(serve.output(), /bogus/);
+    // SIGHUP is what reads the files: the broken one is refused in one line and alice stays; the fixed one
+    // brings bob in on every worker, and the next replacement has him too.
+    await serve.signal('SIGHUP', /SIGHUP: reload failed, keeping the old settings: .*bogus/);
+    files.write('socx-replaced.yaml', `listen: 127.0.0.1:0\nworkers: 2\nusers-file: ${users}\n`);
+    await serve.signal('SIGHUP', /SIGHUP: settings reloaded \(1 user\(s\)\)/);
+    const [third] = await everyWorkerServes(serve, 2, 'bob:new-pass@');
+    release();
+    await replace(third!);
+    await everyWorkerServes(serve, 2, 'bob:new-pass@');
+  } finally {
+    release();
+    await serve.stop();
+  }
+});
+
 test('workers whose primary is killed drain and exit rather than serve unmanaged', async () => {
   const serve = await startServe(['-l', '127.0.0.1:0', '--workers', '2']);
   try {

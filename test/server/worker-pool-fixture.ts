@@ -23,7 +23,7 @@ if (worker !== undefined) {
     if (start.settings.mode === 'crash') setTimeout(() => process.exit(3), 20);
     else {
       const status: ServerStatus = { startedAt: 0, connections: { handshake: 0, relaying: worker, total: worker }, topClients: [], bytesUp: worker, bytesDown: 0 };
-      await serveAsWorker({ reload: () => (worker === 2 ? 'bad file' : undefined), status: () => status, metrics: () => undefined, drain: async () => {}, graceMs: () => 0, loginFailed: () => {} });
+      await serveAsWorker({ reload: () => (worker === 2 ? 'bad file' : undefined), status: () => status, metrics: () => undefined, drain: async () => {}, graceMs: () => 0, settings: () => {}, loginFailed: () => {} });
     }
   }
 } else {
