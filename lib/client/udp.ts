@@ -70,6 +70,11 @@ export class UdpSession {
     return { host: address, port };
   }
 
+  /** Bytes of datagrams sent but still queued, not yet taken by the kernel (dgram's getSendQueueSize). */
+  getSendQueueSize(): number {
+    return this.#udp.getSendQueueSize();
+  }
+
   /** Why the session ended, once it has. */
   get closeReason(): string | undefined {
     return this.#closeReason;

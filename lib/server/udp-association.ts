@@ -12,8 +12,9 @@ import { NameRouter } from './udp-names.ts';
 
 /** Why a datagram was not relayed: from a source other than the client (`source`), a fragment (`frag`, RFC
  * 1928 §7 reassembly is optional and we do not do it), a header we cannot read (`malformed`), port 0
- * (`bad-target`), a name that did not resolve (`resolve`), a destination the policy refuses (`rule`), a send the kernel refused (`send`), or a reply too
- * big to carry with its header back to the client (`too-big`). */
+ * (`bad-target`), a name that did not resolve (`resolve`), a destination the policy refuses (`rule`), a send
+ * the kernel refused or that found its socket's queue full (`send`), or a reply too big to carry with its
+ * header back to the client (`too-big`). */
 export const UDP_DROP_REASONS = ['source', 'frag', 'malformed', 'bad-target', 'resolve', 'rule', 'send', 'too-big', 'route'] as const;
 export type UdpDropReason = typeof UDP_DROP_REASONS[number];
 
@@ -86,6 +87,16 @@ export interface UdpAssociationOptions {
   /** Datagrams go on through this upstream (routed per datagram); `route` is then not used. */
   readonly upstream?: UdpUpstream | undefined;
   readonly debug?: ((message: string) => void) | undefined;
+}
+
+/** Bytes a relay socket may hold queued for sending beyond what the kernel took: libuv's send queue has no
+ * bound of its own, so a client that sends faster than the path to its target carries (or a target faster
+ * than the path to the client) would otherwise grow the heap without limit. UDP may drop; past this it does. */
+export const MAX_SEND_QUEUE_BYTES = 256 * 1024;
+
+/** The socket cannot take another datagram now: its send queue is full. */
+function sendQueueFull(socket: { getSendQueueSize(): number }): boolean {
+  return socket.getSendQueueSize() >= MAX_SEND_QUEUE_BYTES;
 }
 
 /** RSV(2) FRAG(1) ATYP(1) LEN(1) NAME(255) PORT(2): the longest RFC 1928 §7 header. */
@@ -333,7 +344,7 @@ export class UdpAssociation {
     if ((family === 4 ? this.#up4 : this.#up6) === undefined) this.#openUpstream(family === 4 ? 'udp4' : 'udp6');
     // Read after opening: a bind that failed at once has set it to null.
     const socket = family === 4 ? this.#up4 : this.#up6;
-    if (!socket) return this.#drop('send', payload.length);
+    if (!socket || sendQueueFull(socket)) return this.#drop('send', payload.length);
     this.#active = true;
     this.counters.datagramsUp++;
     this.counters.bytesUp += payload.length;
@@ -342,7 +353,7 @@ export class UdpAssociation {
 
   #sendThrough(target: Address, payload: Buffer): void {
     const upstream = this.#options.upstream;
-    if (!upstream || upstream.session.closeReason !== undefined) return this.#drop('send', payload.length);
+    if (!upstream || upstream.session.closeReason !== undefined || sendQueueFull(upstream.session)) return this.#drop('send', payload.length);
     this.#active = true;
     this.counters.datagramsUp++;
     this.counters.bytesUp += payload.length;
@@ -364,6 +375,10 @@ export class UdpAssociation {
   #sendDown(header: Buffer, payload: Buffer): boolean {
     if (header.length + payload.length > this.#maxToClient) {
       this.#drop('too-big', payload.length);
+      return false;
+    }
+    if (sendQueueFull(this.#relay)) {
+      this.#drop('send', payload.length);
       return false;
     }
     this.#active = true;

@@ -1,6 +1,7 @@
 /** UdpAssociation on its own, with an injected resolver: the name queue and cache, reply headers for
  * alternating sources (the cached header must follow the source), close() and the idle timer. */
 
+import dgram from 'node:dgram';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Address } from '../../lib/codec/address.ts';
@@ -109,6 +110,53 @@ describe('UdpAssociation', () => {
       assert.ok(association.counters.drops.send > 0, 'the datagrams after the failed bind are dropped as send');
       assert.equal(echo.received.length, 0);
     } finally {
+      association.close('control-closed');
+      client.close();
+      echo.close();
+    }
+  });
+
+  test('a socket whose send queue is full drops the datagram (send) instead of queueing it: towards the target and towards the client', T, async () => {
+    const client = await TestUdp.bind('127.0.0.1');
+    const echo = await startUdpEcho();
+    const association = await openUdpAssociation(options(client));
+    // Loopback never leaves a send queued, so the 64 MiB a slow path would queue is what the socket reports,
+    // once: a socket towards targets ('up', not bound before its first send) or the client-facing one ('down').
+    let full: 'up' | 'down' | undefined;
+    const queued = dgram.Socket.prototype.getSendQueueSize;
+    const clientFacing = (socket: dgram.Socket): boolean => {
+      try {
+        return socket.address().port === association.port;
+      } catch {
+        return false;
+      }
+    };
+    dgram.Socket.prototype.getSendQueueSize = function (this: dgram.Socket): number {
+      if (full === undefined || this === client.socket || this === echo.socket) return queued.call(this);
+      if ((full === 'down') !== clientFacing(this)) return queued.call(this);
+      full = undefined;
+      return 64 * 1024 * 1024;
+    };
+    try {
+      const target: Address = { type: 'ipv4', host: '127.0.0.1', port: echo.port };
+      // Datagrams are handled in order: once the one behind it is back, the one sent under a full queue is done.
+      full = 'up';
+      await client.send(wrap(target, 'up-full'), association.port, '127.0.0.1');
+      await client.send(wrap(target, 'first'), association.port, '127.0.0.1');
+      assert.equal(unwrap((await client.nth(0)).msg).payload.toString(), 'first');
+      full = 'down';
+      await client.send(wrap(target, 'down-full'), association.port, '127.0.0.1');
+      await client.send(wrap(target, 'last'), association.port, '127.0.0.1');
+      assert.equal(unwrap((await client.nth(1)).msg).payload.toString(), 'last');
+      assert.deepEqual(echo.received.map((d) => d.msg.toString()), ['first', 'down-full', 'last']);
+      assert.deepEqual(client.received.map((d) => unwrap(d.msg).payload.toString()), ['first', 'last']);
+      assert.equal(association.counters.drops.send, 2);
+      assert.equal(association.counters.dropped, 2);
+      assert.equal(association.counters.droppedBytes, 'up-full'.length + 'down-full'.length);
+      assert.equal(association.counters.datagramsUp, 3);
+      assert.equal(association.counters.datagramsDown, 2);
+    } finally {
+      dgram.Socket.prototype.getSendQueueSize = queued;
       association.close('control-closed');
       client.close();
       echo.close();
