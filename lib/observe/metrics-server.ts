@@ -16,9 +16,15 @@ export interface MetricsServer {
 /** A registry, or what stands for one: the primary of `serve --workers` answers with its workers' totals. */
 export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
 
+/** Connections the metrics port holds at once; more are closed as they arrive. A scraper keeps one open, and
+ * this fits in the descriptors serve keeps back from --max-connections (limits.ts): a flood of connections
+ * to the metrics port cannot take the proxy's descriptors. */
+const MAX_METRICS_CONNECTIONS = 32;
+
 /** GET /metrics (the Prometheus text format), /healthz (200 while the process runs) and /readyz. */
 export async function serveMetrics(registry: MetricsSource, probes: Probes, host: string, port: number): Promise<MetricsServer> {
-  const server = createServer((request, response) => {
+  // Timeouts are checked every second rather than Node's 30, so a stalled connection is not held past them.
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(request.method === 'HEAD' ? undefined : body);
@@ -36,6 +42,7 @@ export async function serveMetrics(registry: MetricsSource, probes: Probes, host
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
+  server.maxConnections = MAX_METRICS_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port }, () => {
