@@ -1,4 +1,5 @@
 import { isHostName } from '../policy/host-name.ts';
+import { clientSource } from '../policy/ip-key.ts';
 import { AnswerCache } from './answer-cache.ts';
 import { dnsBackend, systemBackend, systemLookupSlots, type Backend, type BackendAnswer, type LookupFunction } from './backends.ts';
 import { HOSTS_FILE, HostsFile, hostKey } from './hosts-file.ts';
@@ -8,7 +9,8 @@ import { lookupError, type ClosableResolver, type FamilyOrder, type LookupCallba
 export interface ResolverOptions {
   /** Each lookup's own deadline: its callers get ETIMEOUT then, whatever the name servers do. */
   readonly timeoutMs?: number;
-  /** Lookups one client may have waiting; more fail at once with ELOOKUPLIMIT. */
+  /** Lookups one client may have waiting; more fail at once with ELOOKUPLIMIT. A client is its source
+   * (clientSource: an IPv6 client counts as its /64, or one host could take every lookup slot). */
   readonly maxInFlightPerClient?: number;
   /** Names being looked up at once, counting those whose callers already timed out (they still hold a socket,
    * or with 'system' a pool thread); more fail at once with ELOOKUPLIMIT. */
@@ -104,7 +106,7 @@ export class BoundedResolver implements ClosableResolver {
       : dnsBackend({ family, order, servers: options.servers, timeoutMs: this.#timeoutMs });
   }
 
-  lookup(host: string, client: string, callback: LookupCallback): void {
+  lookup(host: string, clientIp: string, callback: LookupCallback): void {
     const numeric = numericAddress(host);
     if (numeric !== undefined) return this.#answerSoon(host, [numeric], callback);
     const key = hostKey(host);
@@ -123,6 +125,7 @@ export class BoundedResolver implements ClosableResolver {
       return process.nextTick(callback, null, cached);
     }
 
+    const client = clientSource(clientIp);
     const waiting = this.#perClient.get(client) ?? 0;
     if (waiting >= this.#maxPerClient) return this.#refuse(host, `${waiting} lookups of this client in flight`, callback);
     const pending = this.#pending.get(key);

@@ -1,4 +1,4 @@
-import { formatIpv4, IpKey } from '../policy/ip-key.ts';
+import { clientSource } from '../policy/ip-key.ts';
 
 /**
  * Failed logins per source, as sshd's PerSourcePenalties and fail2ban count them: each source (an IPv4
@@ -60,32 +60,6 @@ function refill(source: Source, now: number): void {
   source.at = now;
 }
 
-const reader = new IpKey();
-const hex16 = (word: number, high: boolean): string => (high ? word >>> 16 : word & 0xffff).toString(16);
-/** IPv6 text → its source, so that a client seen lately costs a Map lookup rather than a parse (~3 µs). */
-const v6Sources = new Map<string, string>();
-const MAX_V6_SOURCES = 4096;
-
-/** The source a login is counted against: an IPv4 address (an IPv4-mapped one included), or the /64 an IPv6
- * address is in, as `2001:db8:0:1::/64`. */
-export function loginSource(ip: string): string {
-  if (!ip.includes(':')) return ip;
-  let source = v6Sources.get(ip);
-  if (source !== undefined) return source;
-  source = readSource(ip);
-  if (v6Sources.size >= MAX_V6_SOURCES) v6Sources.clear();
-  v6Sources.set(ip, source);
-  return source;
-}
-
-function readSource(ip: string): string {
-  if (!reader.read(ip)) return ip;
-  const { v4, v6 } = reader;
-  if (reader.family === 4) return formatIpv4(v4);
-  const [high = 0, low = 0] = v6;
-  return `${hex16(high, true)}:${hex16(high, false)}:${hex16(low, true)}:${hex16(low, false)}::/64`;
-}
-
 export class LoginLimiter {
   readonly #clock: LoginClock;
   readonly #onOverBudget: ((source: string, failures: number) => void) | undefined;
@@ -110,7 +84,7 @@ export class LoginLimiter {
    * passwords, cached hashes), this costs one Map lookup.
    */
   attempt(ip: string, check: LoginCheck, done: (verdict: LoginVerdict) => void): void {
-    const key = loginSource(ip);
+    const key = clientSource(ip);
     const known = this.#sources.get(key);
     if (known) {
       const refusal = this.#refusal(key, known);
@@ -162,7 +136,7 @@ export class LoginLimiter {
     this.#hold(source, loginDelayMs(source.failures), () => done('failed'));
   }
 
-  /** A failure from `source` (loginSource's form) checked by another worker. */
+  /** A failure from `source` (clientSource's form) checked by another worker. */
   chargeFailure(source: string): void {
     this.#charge(source);
   }

@@ -19,10 +19,11 @@ import { replyFor } from './reply-for.ts';
 import { sharedOnread } from './shared-read.ts';
 import { refreshClock, type Sweepable, type Sweeper } from './sweep.ts';
 import { normaliseNumericHost } from '../policy/host-name.ts';
+import { clientSource } from '../policy/ip-key.ts';
 import type { Verdict } from '../policy/policy.ts';
 import type { ResolvedAddress } from '../resolver/types.ts';
 import type { Authenticate } from './auth.ts';
-import { LOGIN_BURST, LOGIN_REFILL_MS, loginSource, MAX_PENDING_LOGINS, type LoginCheck, type LoginVerdict } from './login-limit.ts';
+import { LOGIN_BURST, LOGIN_REFILL_MS, MAX_PENDING_LOGINS, type LoginCheck, type LoginVerdict } from './login-limit.ts';
 import { openThrough } from './upstream-dial.ts';
 import { carriesIpv6, describeUpstream, resolvesNames, routeOf, type Upstream } from './upstreams.ts';
 import type { ClientInfo, CommandContext, CommandHandler, ConnectionRecord, LimitName, ListenerInfo, Outcome, ServerConfig, SessionRequest, SocksRequest } from './types.ts';
@@ -418,7 +419,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
       if (this.#version === 'http') this.record.httpStatus = 407;
       if (verdict === 'failed') return this.#finish(reply, 'refused-auth', 'authentication failed');
       this.record.limit = 'login-rate';
-      return this.#finish(reply, 'limit', `login refused unchecked: ${LOGIN_REFUSALS[verdict]} from ${loginSource(this.info.host)} (login-rate)`);
+      return this.#finish(reply, 'limit', `login refused unchecked: ${LOGIN_REFUSALS[verdict]} from ${clientSource(this.info.host)} (login-rate)`);
     }
     if (this.#version === 'http') return this.#httpAuthenticated();
     this.client.write(encodeUserPassReply({ status: AuthStatus.SUCCESS }));

@@ -23,7 +23,7 @@ export interface WorkerHandlers<S> {
   graceMs(): number;
   /** The primary's settings for the next reload. */
   settings(settings: S): void;
-  /** Another worker's failed login (its loginSource). */
+  /** Another worker's failed login (its clientSource). */
   loginFailed(source: string): void;
 }
 

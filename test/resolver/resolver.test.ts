@@ -196,6 +196,20 @@ describe('caps', () => {
     }
   });
 
+  test('an IPv6 client is counted as its /64: other addresses of it share the cap, another /64 does not', async () => {
+    const resolver = resolverWith({ maxInFlightPerClient: 2 });
+    try {
+      const held = [startLookup(resolver, 'dead-v6-1.test', '2001:db8:1:2::1'), startLookup(resolver, 'dead-v6-2.test', '2001:db8:1:2::2')];
+      const refused = await lookupOnce(resolver, 'live.test', '2001:db8:1:2:ffff::3');
+      assert.equal(refused.code, 'ELOOKUPLIMIT');
+      assert.equal(refused.message, 'lookup of live.test refused: 2 lookups of this client in flight');
+      assert.deepEqual(addressesOf(await lookupOnce(resolver, 'live.test', '2001:db8:1:3::1')), ['192.0.2.10', '192.0.2.11', '2001:db8::10']);
+      assert.equal(held.filter((h) => h.answered()).length, 0);
+    } finally {
+      resolver.close();
+    }
+  });
+
   test('the global cap counts names in flight; asking again for one of them joins it', async () => {
     const resolver = resolverWith({ maxInFlight: 2, cacheSize: 0 });
     try {

@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import { basicCredentials as basic } from '../../lib/codec/http-basic.ts';
 import { formatJsonRecord } from '../../lib/observe/json-log.ts';
 import { usersAuthenticator, type Authenticate } from '../../lib/server/auth.ts';
-import { LOGIN_BURST, LOGIN_REFILL_MS, LoginLimiter, loginSource, MAX_LOGIN_SOURCES, MAX_PENDING_LOGINS, type LoginClock, type LoginVerdict } from '../../lib/server/login-limit.ts';
+import { clientSource } from '../../lib/policy/ip-key.ts';
+import { LOGIN_BURST, LOGIN_REFILL_MS, LoginLimiter, MAX_LOGIN_SOURCES, MAX_PENDING_LOGINS, type LoginClock, type LoginVerdict } from '../../lib/server/login-limit.ts';
 import { errorResponse } from '../helpers/http.ts';
 import { encodeUserPassRequest } from '../../lib/codec/socks5.ts';
 import { hex, withTimeout } from '../helpers/net.ts';
@@ -112,9 +113,9 @@ describe('the failed-login budget, on a fake clock', () => {
     for (let i = 1; i <= LOGIN_BURST; i++) login(`2001:db8:1:2::${i}`, false);
     assert.equal(login('2001:db8:1:2:ffff:ffff:ffff:ffff', true), 'over-budget');
     assert.equal(login('2001:db8:1:3::1', true), 'ok');
-    assert.equal(loginSource('2001:db8:1:2::7'), '2001:db8:1:2::/64');
-    assert.equal(loginSource('::ffff:192.0.2.1'), '192.0.2.1', 'an IPv4-mapped address is its IPv4 address');
-    assert.equal(loginSource('192.0.2.1'), '192.0.2.1');
+    assert.equal(clientSource('2001:db8:1:2::7'), '2001:db8:1:2::/64');
+    assert.equal(clientSource('::ffff:192.0.2.1'), '192.0.2.1', 'an IPv4-mapped address is its IPv4 address');
+    assert.equal(clientSource('192.0.2.1'), '192.0.2.1');
   });
 
   test(`at most ${MAX_PENDING_LOGINS} logins under way per source: more are refused at once, unchecked`, () => {
