@@ -17,7 +17,7 @@ async function healthz(port: number): Promise<string> {
 }
 
 test('32 idle connections to the metrics port: a 33rd is closed at once; one freed, a scrape gets through', T, async () => {
-  const metrics = await serveMetrics({ metrics: async () => '', contentType: 'text/plain; version=0.0.4; charset=utf-8' }, { ready: () => true }, '127.0.0.1', 0);
+  const metrics = await serveMetrics({ metrics: async () => '', contentType: 'text/plain; version=0.0.4; charset=utf-8' }, { unready: () => undefined }, '127.0.0.1', 0);
   const { port } = metrics.address;
   const idle: Socket[] = [];
   try {
