@@ -11,7 +11,7 @@ import { parseProxyUrl } from '../../lib/client/proxy-url.ts';
 import { toAddress } from '../../lib/codec/address.ts';
 import { startEcho, withTimeout, type EchoServer } from '../helpers/net.ts';
 import { tempFiles } from './cli.ts';
-import { startServe } from './serve-process.ts';
+import { startServe, type ServeProcess } from './serve-process.ts';
 
 let echo: EchoServer;
 const files = tempFiles();
@@ -30,15 +30,19 @@ function ending(socket: Socket): Promise<string> {
   });
 }
 
+/** A relay through `serve` to the echo server, reading: how it ends, and how serve exits. */
+async function openRelay(serve: ServeProcess): Promise<{ ended: Promise<string>; exited: Promise<unknown[]> }> {
+  const session = await openSession('connect', toAddress('127.0.0.1', echo.port), { proxy: parseProxyUrl(`socks5h://127.0.0.1:${serve.port}`), timeoutMs: 10_000 });
+  session.socket.resume();
+  return { ended: ending(session.socket), exited: once(serve.child, 'exit') };
+}
+
 for (const [signal, workers] of [['SIGTERM', []], ['SIGINT', []], ['SIGTERM', ['--workers', '2']]] as const) {
   test(`${signal} twice${workers.length ? ' with --workers 2' : ''}: the open relay is reset at once, logged, exit 0`, { timeout: 30_000 }, async () => {
     const log = files.path(`${signal}${workers.length}.log`);
     const serve = await startServe(['-l', '127.0.0.1:0', '--grace', '60s', '--log-file', log, ...workers]);
     try {
-      const session = await openSession('connect', toAddress('127.0.0.1', echo.port), { proxy: parseProxyUrl(`socks5h://127.0.0.1:${serve.port}`), timeoutMs: 10_000 });
-      session.socket.resume();
-      const ended = ending(session.socket);
-      const exited = once(serve.child, 'exit');
+      const { ended, exited } = await openRelay(serve);
       await serve.signal(signal, /no longer accepting; .* have 60000 ms to finish/);
       await serve.signal(signal, new RegExp(`second ${signal}: resetting the open connections now`));
       const [code, exitSignal] = await withTimeout(exited, 10_000, 'serve to exit, not the 60 s grace');
@@ -56,10 +60,7 @@ for (const workers of [[], ['--workers', '2']]) {
     const log = files.path(`hup${workers.length}.log`);
     const serve = await startServe(['-l', '127.0.0.1:0', '--grace', '60s', '--log-file', log, ...workers]);
     try {
-      const session = await openSession('connect', toAddress('127.0.0.1', echo.port), { proxy: parseProxyUrl(`socks5h://127.0.0.1:${serve.port}`), timeoutMs: 10_000 });
-      session.socket.resume();
-      const ended = ending(session.socket);
-      const exited = once(serve.child, 'exit');
+      const { ended, exited } = await openRelay(serve);
       await serve.signal('SIGTERM', /no longer accepting; .* have 60000 ms to finish/);
       renameSync(log, `${log}.1`);
       await serve.signal('SIGHUP', /SIGHUP: settings reloaded/);

@@ -121,56 +121,36 @@ describe('UDP ASSOCIATE through an upstream', () => {
     }
   });
 
-  test('datagrams a rule routes to another upstream are dropped (drop_route), not sent direct', T, async () => {
-    const [echo, other] = [await startUdpEcho('127.0.0.1'), await startUdpEcho('127.0.0.1')];
-    const upstream = await startSocksServer();
-    const server = await startChained([socksUrl(upstream), `lab=${socksUrl(upstream)}`], {}, [`allow cmd=udp port=${echo.port} via=lab`]);
-    const client = await TestUdp.bind('127.0.0.1');
-    try {
-      const { control, reply } = await associate(server);
-      await client.send(wrap({ type: 'ipv4', host: '127.0.0.1', port: echo.port }, 'elsewhere'), reply.address.port, '127.0.0.1');
-      // The relay handles datagrams in order: once the second is back, the first has been dealt with.
-      await client.send(wrap({ type: 'ipv4', host: '127.0.0.1', port: other.port }, 'default'), reply.address.port, '127.0.0.1');
-      assert.equal(unwrap((await client.nth(0)).msg).payload.toString(), 'default');
-      control.socket.destroy();
-      const record = await server.record(0);
-      assert.equal(record.udp?.drops.route, 1);
-      assert.equal(record.udp?.datagramsUp, 1);
-      assert.equal(echo.received.length, 0);
-    } finally {
-      client.close();
-      echo.close();
-      other.close();
-      await server.close();
-      await upstream.close();
-    }
-  });
-
-  test('with no default upstream, datagrams a rule routes to a named one are dropped, not sent direct', T, async () => {
-    const [echo, other] = [await startUdpEcho('127.0.0.1'), await startUdpEcho('127.0.0.1')];
-    const upstream = await startSocksServer();
-    const server = await startChained([`lab=${socksUrl(upstream)}`], {}, [`allow cmd=udp port=${echo.port} via=lab`]);
-    const client = await TestUdp.bind('127.0.0.1');
-    try {
-      const { control, reply } = await associate(server);
-      await client.send(wrap({ type: 'ipv4', host: '127.0.0.1', port: echo.port }, 'routed'), reply.address.port, '127.0.0.1');
-      // The relay handles datagrams in order: once the second is back, the first has been dealt with.
-      await client.send(wrap({ type: 'ipv4', host: '127.0.0.1', port: other.port }, 'direct'), reply.address.port, '127.0.0.1');
-      assert.equal(unwrap((await client.nth(0)).msg).payload.toString(), 'direct');
-      control.socket.destroy();
-      const record = await server.record(0);
-      assert.equal(record.upstream, undefined);
-      assert.equal(record.udp?.drops.route, 1);
-      assert.equal(record.udp?.datagramsUp, 1);
-      assert.equal(echo.received.length, 0);
-    } finally {
-      client.close();
-      echo.close();
-      other.close();
-      await server.close();
-      await upstream.close();
-    }
-  });
+  for (const { title, upstreams, other, direct } of [
+    { title: 'datagrams a rule routes to another upstream are dropped (drop_route), not sent direct', upstreams: (url: string) => [url, `lab=${url}`], other: 'through the default upstream', direct: false },
+    { title: 'with no default upstream, datagrams a rule routes to a named one are dropped, not sent direct', upstreams: (url: string) => [`lab=${url}`], other: 'direct', direct: true },
+  ]) {
+    test(title, T, async () => {
+      const [echo, elsewhere] = [await startUdpEcho('127.0.0.1'), await startUdpEcho('127.0.0.1')];
+      const upstream = await startSocksServer();
+      const server = await startChained(upstreams(socksUrl(upstream)), {}, [`allow cmd=udp port=${echo.port} via=lab`]);
+      const client = await TestUdp.bind('127.0.0.1');
+      try {
+        const { control, reply } = await associate(server);
+        await client.send(wrap({ type: 'ipv4', host: '127.0.0.1', port: echo.port }, 'routed'), reply.address.port, '127.0.0.1');
+        // The relay handles datagrams in order: once the second is back, the first has been dealt with.
+        await client.send(wrap({ type: 'ipv4', host: '127.0.0.1', port: elsewhere.port }, other), reply.address.port, '127.0.0.1');
+        assert.equal(unwrap((await client.nth(0)).msg).payload.toString(), other);
+        control.socket.destroy();
+        const record = await server.record(0);
+        if (direct) assert.equal(record.upstream, undefined, 'the association itself is direct');
+        assert.equal(record.udp?.drops.route, 1);
+        assert.equal(record.udp?.datagramsUp, 1);
+        assert.equal(echo.received.length, 0);
+      } finally {
+        client.close();
+        echo.close();
+        elsewhere.close();
+        await server.close();
+        await upstream.close();
+      }
+    });
+  }
 
   for (const [name, urls] of [
     ['a SOCKS4 upstream', (port: number) => [`socks4://127.0.0.1:${port}`]],
