@@ -246,6 +246,7 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     if (now < this.#deadline) return true;
     if (this.#httpIdle) this.#end('timeout', 'idle between HTTP requests');
     else if (this.#state === HTTP_REQUEST) this.#httpRefuse(408, 'timeout', 'client did not complete the request head in time', 'request timeout');
+    else if (this.#state === AUTHENTICATING) this.#loginTimedOut();
     else if (this.inHandshake) this.#end('timeout', `client did not complete the ${phaseOf(this.#state)} in time`);
     else if (this.#state === CONNECTING) this.#dialFailed(new SocxError('timeout', `connecting to ${this.record.dialed ?? 'the target'} timed out after ${this.config.connectTimeoutMs} ms`));
     return false;
@@ -410,6 +411,14 @@ export class Session extends PairRelay implements Sweepable, ForwardHost {
     this.#authSync = true;
     this.#host.login(this.info.host, (done) => authenticate(username, password, this.info, done), (verdict) => this.#authenticated(verdict));
     this.#authSync = false;
+  }
+
+  /** The handshake deadline passed while the login was still being decided (a slow check, or a refusal waiting
+   * out its delay): the client still gets a complete refusal, RFC 1929's or a 408. */
+  #loginTimedOut(): void {
+    const why = 'the login was not decided within the handshake deadline';
+    if (this.#version === 'http') return this.#httpRefuse(408, 'timeout', why, 'request timeout');
+    this.#finish(encodeUserPassReply({ status: AuthStatus.FAILURE }), 'timeout', why);
   }
 
   #authenticated(verdict: LoginVerdict): void {

@@ -250,6 +250,24 @@ describe('the server under a guessing burst from one address', () => {
   });
 });
 
+test('the handshake deadline passing while a password is checked: a complete 01 01 (HTTP: 408), then the close', T, async () => {
+  const server = await startSocksServer({ authenticate: () => {}, handshakeTimeoutMs: 300 });
+  try {
+    const socks = await server.client();
+    assert.deepEqual(await greet(socks, [0x02]), hex('0502'));
+    socks.socket.write(encodeUserPassRequest({ username: 'alice', password: 'pw' }));
+    assert.deepEqual(await withTimeout(socks.end(), 5000, 'the close'), hex('0101'));
+    const record = await server.record(0);
+    assert.deepEqual([record.outcome, record.result], ['timeout', 'the login was not decided within the handshake deadline']);
+    const http = await server.client();
+    http.socket.write(`CONNECT 127.0.0.1:9 HTTP/1.1\r\nProxy-Authorization: ${basic('alice', 'pw')}\r\n\r\n`);
+    assert.match((await withTimeout(http.end(), 5000, 'the close')).toString('latin1'), /^HTTP\/1\.1 408 Request Timeout\r\n[^]*\r\n\r\n/);
+    assert.equal((await server.record(1)).result, 'HTTP 408 (the login was not decided within the handshake deadline)');
+  } finally {
+    await server.close();
+  }
+});
+
 test('a client that leaves while its password is checked is logged as leaving during auth, SOCKS5 and HTTP alike', T, async () => {
   let checking = (): void => {};
   const server = await startSocksServer({ authenticate: () => checking() });
