@@ -3,6 +3,7 @@ import { usageError } from '../lib/errors.ts';
 import { AddressSet, parseCidr, type Cidr } from '../lib/policy/address-set.ts';
 import type { ListenAddress } from '../lib/server/server.ts';
 import { flagOption } from './options.ts';
+import { printWarning } from './output.ts';
 import { markedListeners } from './serve-config.ts';
 
 /** --proxy-protocol marks every listener; the config's `listeners:` may mark some (raw.proxyProtocolListeners). */
@@ -25,7 +26,10 @@ export function parseProxyProtocolFrom(texts: readonly string[], listen: readonl
   }
   return AddressSet.of(texts.map((text): Cidr => {
     const cidr = parseCidr(text);
-    if (typeof cidr === 'object') return cidr;
+    if (typeof cidr === 'object') {
+      if (cidr.masks.every((mask) => mask === 0)) printWarning(`--proxy-protocol-from ${text} believes a PROXY header from anyone: any client can name itself any address, and so pass the client rules and per-IP limits, and be logged as someone else (give the balancers' addresses)`);
+      return cidr;
+    }
     throw usageError(`bad --proxy-protocol-from "${text}": ${cidr ?? 'expected a CIDR or an IP address, e.g. 10.0.0.0/24 or 127.0.0.1'}`);
   }));
 }

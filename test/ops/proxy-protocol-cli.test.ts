@@ -30,6 +30,15 @@ describe('serve --proxy-protocol', () => {
     }
   });
 
+  test('a CIDR of every address (/0) is taken, with a warning that anyone can then name any client', () => {
+    for (const text of ['0.0.0.0/0', '::/0']) {
+      const r = check('--proxy-protocol', '--auth', 'alice:secret', '--proxy-protocol-from', text);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, `socx: warning: --proxy-protocol-from ${text} believes a PROXY header from anyone: any client can name itself any address, and so pass the client rules and per-IP limits, and be logged as someone else (give the balancers' addresses)\n`);
+    }
+    assert.equal(check('--proxy-protocol', '--auth', 'alice:secret', '--proxy-protocol-from', '10.0.0.0/8').stderr, '');
+  });
+
   test('a PROXY listener takes clients from anywhere: without users it is an open proxy, even on loopback', () => {
     const r = check('--proxy-protocol', '--proxy-protocol-from', '127.0.0.1');
     assert.equal(r.code, 2);
