@@ -109,8 +109,20 @@ function parseVersion(text: string): HttpVersion {
   return { major: 1, minor: Number(match[1]) };
 }
 
+const TCHAR = new Uint8Array(128).map((_, code) => Number(TOKEN.test(String.fromCharCode(code))));
+
+/** The bytes so far, after the empty lines RFC 9112 §2.2 lets a request begin with, up to the first space,
+ * are a token, as a method is: SOCKS bytes on a kept-alive connection fail at once, not at the deadline. */
+function startsAsMethod(buf: Uint8Array, offset: number): boolean {
+  let at = offset;
+  while (buf[at] === CR || buf[at] === LF) at++;
+  for (; at < buf.length && buf[at] !== 0x20; at++) if (TCHAR[buf[at]!] !== 1) return false;
+  return true;
+}
+
 /** A request head: a token method, a target without spaces (its form is the caller's business), HTTP/1.x. */
 export function decodeHttpRequestHead(buf: Uint8Array, offset = 0, maxBytes = MAX_HTTP_HEAD): Decoded<HttpRequestHead> {
+  if (!startsAsMethod(buf, offset)) throw bad('the request does not begin with an HTTP method');
   const decoded = decodeHttpHead(buf, offset, maxBytes);
   if (!decoded.done) return decoded;
   const [method, target, version] = decoded.value.start;

@@ -96,6 +96,12 @@ describe('requests and responses', () => {
     }
     for (const text of ['H', 'HTTP', 'HTTP/1.1 200', '\r\nHT']) assert.equal(decodeHttpResponseHead(latin1(text)).done, false, JSON.stringify(text));
   });
+  test('request: bytes that cannot begin a method fail as they arrive, not when a head would end', () => {
+    for (const text of ['\x05\x01\x00', '\x04\x01', 'GE(', '\r\nG\x00', 'G\u00e9T']) {
+      assert.throws(() => decodeHttpRequestHead(latin1(text)), { name: 'CodecError', code: 'bad-syntax', message: 'the request does not begin with an HTTP method' }, JSON.stringify(text));
+    }
+    for (const text of ['G', 'GET', 'GET /', '\r\nGE', 'M-SEARCH * HTTP/1.1\r\n']) assert.equal(decodeHttpRequestHead(latin1(text)).done, false, JSON.stringify(text));
+  });
   test('a request without a version (HTTP/0.9) is refused', () => {
     assert.throws(() => decodeHttpRequestHead(latin1('GET /\r\n\r\n')), isCodecError('bad-syntax'));
   });

@@ -19,7 +19,7 @@ import { formatConnectionRecord } from '../../lib/server/log-line.ts';
 import type { ServerConfig } from '../../lib/server/types.ts';
 import { basicCredentials as basic } from '../../lib/codec/http-basic.ts';
 import { answerWith, errorResponse, readResponse } from '../helpers/http.ts';
-import { closedPort, startEcho, withRogue, type EchoServer } from '../helpers/net.ts';
+import { closedPort, startEcho, withRogue, withTimeout, type EchoServer } from '../helpers/net.ts';
 import { startSocksServer, type TestServer } from '../helpers/socks.ts';
 import { socksUrl, startChained } from '../upstream/helpers.ts';
 
@@ -251,6 +251,23 @@ describe('plain HTTP forwarding', () => {
       });
     } finally {
       for (const origin of origins) origin.server.close();
+    }
+  });
+
+  test('SOCKS bytes after a kept-alive request: a complete 400 at once, not a 408 at the head deadline', T, async () => {
+    const origin = await startWeb('one');
+    try {
+      await withServer({ handshakeTimeoutMs: 60_000, httpIdleTimeoutMs: 60_000 }, async (server) => {
+        const c = await server.client();
+        c.socket.write(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+        assert.match(await readResponse(c), /^HTTP\/1\.1 200 OK\r\n/);
+        c.socket.write(Buffer.from('050100', 'hex'));
+        const answer = (await withTimeout(c.end(), 5000, 'the 400 before the 60 s deadlines')).toString('latin1');
+        assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\n/);
+        assert.match((await server.record(1)).result, /^HTTP 400 \(bad HTTP request: the request does not begin with an HTTP method\)$/);
+      });
+    } finally {
+      origin.server.close();
     }
   });
 
