@@ -50,8 +50,10 @@ function bad(message: string): CodecError {
  * (RFC 9112 §2.2 allows it), a bare CR is refused, as are obs-folded lines and whitespace before a field's
  * colon (§5.1, §5.2: both are request-smuggling vectors). Empty lines before a request line are skipped
  * (§2.2). Needs more until the empty line arrives; longer than `maxBytes` without one is `too-long`.
+ * `checkStart` sees the start line's bytes so far on every call, so that what cannot begin the line expected
+ * fails as it arrives: a peer speaking something else may never send an empty line.
  */
-export function decodeHttpHead(buf: Uint8Array, offset = 0, maxBytes = MAX_HTTP_HEAD): Decoded<HttpHead> {
+export function decodeHttpHead(buf: Uint8Array, offset = 0, maxBytes = MAX_HTTP_HEAD, checkStart?: (bytes: Buffer, start: number) => void): Decoded<HttpHead> {
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   let start = offset;
   while (bytes[start] === CR || bytes[start] === LF) {
@@ -59,6 +61,7 @@ export function decodeHttpHead(buf: Uint8Array, offset = 0, maxBytes = MAX_HTTP_
     if (bytes[start] === CR && bytes[start + 1] !== LF) throw bad('bare CR before the start line');
     start += bytes[start] === CR ? 2 : 1;
   }
+  checkStart?.(bytes, start);
   const end = headEnd(bytes, start, offset + maxBytes);
   if (end === undefined) {
     if (bytes.length - offset > maxBytes) throw new CodecError('too-long', `HTTP head is longer than ${maxBytes} bytes`);
@@ -111,19 +114,17 @@ function parseVersion(text: string): HttpVersion {
 
 const TCHAR = new Uint8Array(128).map((_, code) => Number(TOKEN.test(String.fromCharCode(code))));
 
-/** The bytes so far, after the empty lines RFC 9112 §2.2 lets a request begin with, up to the first space,
- * are a token, as a method is: SOCKS bytes on a kept-alive connection fail at once, not at the deadline. */
-function startsAsMethod(buf: Uint8Array, offset: number): boolean {
-  let at = offset;
-  while (buf[at] === CR || buf[at] === LF) at++;
-  for (; at < buf.length && buf[at] !== 0x20; at++) if (TCHAR[buf[at]!] !== 1) return false;
-  return true;
+/** The request line so far is a token up to its first space, as a method is: SOCKS bytes on a kept-alive
+ * connection fail at once, not at the deadline. */
+function checkMethodStart(bytes: Buffer, start: number): void {
+  for (let at = start; at < bytes.length && bytes[at] !== 0x20; at++) {
+    if (TCHAR[bytes[at]!] !== 1) throw bad('the request does not begin with an HTTP method');
+  }
 }
 
 /** A request head: a token method, a target without spaces (its form is the caller's business), HTTP/1.x. */
 export function decodeHttpRequestHead(buf: Uint8Array, offset = 0, maxBytes = MAX_HTTP_HEAD): Decoded<HttpRequestHead> {
-  if (!startsAsMethod(buf, offset)) throw bad('the request does not begin with an HTTP method');
-  const decoded = decodeHttpHead(buf, offset, maxBytes);
+  const decoded = decodeHttpHead(buf, offset, maxBytes, checkMethodStart);
   if (!decoded.done) return decoded;
   const [method, target, version] = decoded.value.start;
   if (!TOKEN.test(method)) throw bad(`bad HTTP method "${printable(method, 32)}"`);
@@ -133,15 +134,16 @@ export function decodeHttpRequestHead(buf: Uint8Array, offset = 0, maxBytes = MA
 
 const HTTP_NAME = Buffer.from('HTTP/');
 
-/** A response head: HTTP/1.x, a three-digit status, any reason phrase. Bytes that cannot begin a status line
- * (RFC 9112 §4: "HTTP/") fail as soon as they arrive, not when the head would end: a peer that answers
- * something else may never send an empty line. */
+/** The status line so far is the start of "HTTP/" (RFC 9112 §4). */
+function checkStatusStart(bytes: Buffer, start: number): void {
+  const have = Math.min(bytes.length - start, HTTP_NAME.length);
+  if (Buffer.compare(bytes.subarray(start, start + have), HTTP_NAME.subarray(0, have)) !== 0) throw bad('the answer is not an HTTP response: it does not begin with "HTTP/"');
+}
+
+/** A response head: HTTP/1.x, a three-digit status, any reason phrase; what cannot begin a status line fails
+ * as it arrives. */
 export function decodeHttpResponseHead(buf: Uint8Array, offset = 0, maxBytes = MAX_HTTP_HEAD): Decoded<HttpResponseHead> {
-  let start = offset;
-  while (buf[start] === CR || buf[start] === LF) start++;
-  const have = Math.min(buf.length - start, HTTP_NAME.length);
-  if (have > 0 && Buffer.compare(buf.subarray(start, start + have), HTTP_NAME.subarray(0, have)) !== 0) throw bad('the answer is not an HTTP response: it does not begin with "HTTP/"');
-  const decoded = decodeHttpHead(buf, offset, maxBytes);
+  const decoded = decodeHttpHead(buf, offset, maxBytes, checkStatusStart);
   if (!decoded.done) return decoded;
   const [version, status, reason] = decoded.value.start;
   if (!/^\d{3}$/.test(status)) throw bad(`bad HTTP status "${printable(status)}"`);
