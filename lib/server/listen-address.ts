@@ -87,4 +87,3 @@ export function parseEgress(texts: readonly string[]): Egress | undefined {
   }
   return { ipv4, ipv6 };
 }
-
